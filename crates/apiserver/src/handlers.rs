@@ -1,0 +1,530 @@
+//! The HTTP surface: authentication, the non-resource endpoints (version, health, discovery,
+//! OpenAPI), and the resource verbs, answered in JSON — or as Tables or watch streams where the
+//! client asks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::discovery;
+use crate::error::{ApiError, ApiResult, success_status};
+use crate::openapi::OpenApi;
+use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry};
+use crate::request::{self, MAX_BODY, Query, ResourcePath};
+use crate::resources::ResourceType;
+use crate::storage::Store;
+use crate::strategy::{self, FieldValidation};
+use crate::table::{self, IncludeObject};
+use crate::watch::{self, WatchRequest};
+
+/// The Kubernetes version whose API this server serves (k8s-openapi's `v1_33`).
+pub const KUBERNETES_MINOR: &str = "33";
+
+/// Everything a request handler needs.
+pub struct ApiState {
+    pub registry: Registry,
+    pub openapi: OpenApi,
+    pub token: String,
+    /// `host:port` clients reach the server on, for legacy discovery.
+    pub server_address: String,
+    pub bookmark_interval: Duration,
+}
+
+impl ApiState {
+    fn store(&self) -> &Arc<Store> {
+        &self.registry.store
+    }
+}
+
+const JSON: &str = "application/json";
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, JSON)], bytes).into_response()
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &e.to_status())
+}
+
+fn text(body: &'static str) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn token_matches(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+fn authenticated(state: &ApiState, headers: &HeaderMap) -> bool {
+    header_str(headers, header::AUTHORIZATION)
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| token_matches(t.trim().as_bytes(), state.token.as_bytes()))
+}
+
+/// The single entry point: every request comes here.
+pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    // Upstream lets anyone read health and version (system:public-info-viewer).
+    match path.as_str() {
+        "/healthz" | "/livez" | "/readyz" => return text("ok"),
+        "/version" => return json_response(StatusCode::OK, &version()),
+        _ => {}
+    }
+    if !authenticated(&state, req.headers()) {
+        return error_response(&ApiError::unauthorized());
+    }
+    match dispatch(state, req, &path).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": KUBERNETES_MINOR,
+        "gitVersion": format!("v1.{KUBERNETES_MINOR}.0+everynode"),
+        "gitCommit": env!("CARGO_PKG_VERSION"),
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a }),
+    })
+}
+
+async fn dispatch(state: Arc<ApiState>, req: Request, path: &str) -> ApiResult<Response> {
+    let accept = header_str(req.headers(), header::ACCEPT).to_string();
+    match path.trim_end_matches('/') {
+        "/api" => {
+            return Ok(if discovery::accepts_aggregated(&accept) {
+                aggregated(discovery::aggregated_core())
+            } else {
+                json_response(StatusCode::OK, &discovery::api_versions(&state.server_address))
+            });
+        }
+        "/apis" => {
+            return Ok(if discovery::accepts_aggregated(&accept) {
+                aggregated(discovery::aggregated_groups())
+            } else {
+                json_response(StatusCode::OK, &discovery::api_group_list())
+            });
+        }
+        "/openapi/v3" => return Ok(raw_json(state.openapi.index().to_vec())),
+        p if p.starts_with("/openapi/v3/") => {
+            return state
+                .openapi
+                .document(&p["/openapi/v3/".len()..])
+                .map(|d| raw_json(d.to_vec()))
+                .ok_or_else(ApiError::not_found_path);
+        }
+        _ => {}
+    }
+    if let Some(list) = legacy_resource_list(path) {
+        return Ok(json_response(StatusCode::OK, &list));
+    }
+    let Some(target) = request::parse_resource_path(path) else {
+        return Err(ApiError::not_found_path());
+    };
+    let target = target?;
+    resource_request(state, req, target, &accept).await
+}
+
+fn legacy_resource_list(path: &str) -> Option<Value> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api", version] => discovery::api_resource_list("", version),
+        ["apis", group, version] => discovery::api_resource_list(group, version),
+        ["apis", group] => {
+            let list = discovery::api_group_list();
+            list["groups"].as_array()?.iter().find(|g| g["name"] == *group).cloned().map(|mut g| {
+                g["kind"] = json!("APIGroup");
+                g["apiVersion"] = json!("v1");
+                g
+            })
+        }
+        _ => None,
+    }
+}
+
+fn aggregated(body: Value) -> Response {
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    (StatusCode::OK, [(header::CONTENT_TYPE, discovery::AGGREGATED_CONTENT_TYPE)], bytes).into_response()
+}
+
+fn raw_json(bytes: Vec<u8>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, JSON)], bytes).into_response()
+}
+
+async fn read_body(req: Request) -> ApiResult<(HeaderMap, Bytes)> {
+    let headers = req.headers().clone();
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        && len > MAX_BODY
+    {
+        return Err(ApiError::too_large(MAX_BODY));
+    }
+    let bytes = to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError::too_large(MAX_BODY))?;
+    Ok((headers, bytes))
+}
+
+/// Runs blocking store work (it may fsync) without stalling the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+async fn resource_request(
+    state: Arc<ApiState>,
+    req: Request,
+    target: ResourcePath,
+    accept: &str,
+) -> ApiResult<Response> {
+    let query = Query::parse(req.uri().query());
+    let rt = target.resource;
+    let method = req.method().clone();
+    let table = request::wants_table(accept).then(|| IncludeObject::parse(query.get("includeObject")));
+    let ns = target.namespace.clone();
+    match (&method, target.name.as_deref(), target.subresource.as_deref()) {
+        (&Method::GET, None, None) if query.flag("watch") => watch(state, rt, ns, &query, table),
+        (&Method::GET, None, None) => list(&state, rt, ns.as_deref(), &query, table),
+        (&Method::GET, Some(name), sub) => {
+            if sub.is_some_and(|s| s != "status") {
+                return Err(ApiError::method_not_allowed(format!(
+                    "GET is not supported on {}",
+                    sub.unwrap_or("")
+                )));
+            }
+            let obj =
+                state.store().get(rt, ns_for(rt, &ns), name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            Ok(match table {
+                Some(include) => json_response(
+                    StatusCode::OK,
+                    &table::table(rt, [&*obj], None, Timestamp::now(), include, true),
+                ),
+                None => json_response(StatusCode::OK, &obj),
+            })
+        }
+        (&Method::POST, None, None) => {
+            let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+            let (headers, body) = read_body(req).await?;
+            let value = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let (obj, warnings) = strategy::decode(rt, value, validation)?;
+            let created =
+                blocking(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now())).await?;
+            Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
+        }
+        (&Method::POST, Some(name), Some("binding")) => {
+            let (headers, body) = read_body(req).await?;
+            let binding = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let name = name.to_string();
+            blocking(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding)).await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ))
+        }
+        (&Method::POST, Some(name), Some("eviction")) => {
+            let (headers, body) = read_body(req).await?;
+            let eviction = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let options = DeleteOptions::from_json(eviction.get("deleteOptions").unwrap_or(&Value::Null))?;
+            let name = name.to_string();
+            blocking(move || {
+                state.registry.delete(
+                    rt,
+                    ns.as_deref().unwrap_or_default(),
+                    &name,
+                    &options,
+                    Timestamp::now(),
+                )
+            })
+            .await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ))
+        }
+        (&Method::PUT, Some(name), sub @ (None | Some("status") | Some("finalize"))) => {
+            let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+            let (headers, body) = read_body(req).await?;
+            let value = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let (obj, warnings) = strategy::decode(rt, value, validation)?;
+            let status_only = sub == Some("status");
+            let name = name.to_string();
+            let updated =
+                blocking(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only)).await?;
+            Ok(with_warnings(json_response(StatusCode::OK, &updated), &warnings))
+        }
+        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
+            let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+            let (headers, body) = read_body(req).await?;
+            let content_type = header_str(&headers, header::CONTENT_TYPE);
+            let patch_type = PatchType::from_content_type(content_type)
+                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+            let body: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let patch = Patch { patch_type, body };
+            let status_only = sub == Some("status");
+            let name = name.to_string();
+            let patched = blocking(move || {
+                state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, validation)
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &patched))
+        }
+        (&Method::DELETE, Some(name), None) => {
+            let options = delete_options(&query, req).await?;
+            let name = name.to_string();
+            let outcome = blocking(move || {
+                state.registry.delete(rt, ns_for(rt, &ns), &name, &options, Timestamp::now())
+            })
+            .await?;
+            Ok(match outcome {
+                DeleteOutcome::Deleted(last) => json_response(
+                    StatusCode::OK,
+                    &success_status(
+                        rt,
+                        last["metadata"]["name"].as_str().unwrap_or_default(),
+                        last["metadata"]["uid"].as_str().unwrap_or_default(),
+                    ),
+                ),
+                DeleteOutcome::Pending(obj) => json_response(StatusCode::OK, &obj),
+            })
+        }
+        (&Method::DELETE, None, None) => {
+            let labels = query.label_selector()?;
+            let fields = query.field_selector(rt)?;
+            let options = delete_options(&query, req).await?;
+            let (objects, _) = state.store().list(rt, ns.as_deref());
+            let doomed: Vec<(String, String)> = objects
+                .iter()
+                .filter(|o| selected(rt, o, &labels, &fields))
+                .map(|o| crate::storage::object_key(o))
+                .collect();
+            let deleted = blocking(move || {
+                let mut items = Vec::new();
+                for (ns, name) in doomed {
+                    match state.registry.delete(rt, &ns, &name, &options, Timestamp::now()) {
+                        Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => items.push((*o).clone()),
+                        Err(e) if e.code == 404 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(items)
+            })
+            .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": {}, "items": deleted}),
+            ))
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource: {method}"
+        ))),
+    }
+}
+
+fn ns_for<'a>(rt: &ResourceType, ns: &'a Option<String>) -> &'a str {
+    if rt.namespaced { ns.as_deref().unwrap_or_default() } else { "" }
+}
+
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{}\"", w.replace('"', "'"))) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
+}
+
+async fn delete_options(query: &Query, req: Request) -> ApiResult<DeleteOptions> {
+    let (_, body) = read_body(req).await?;
+    let mut options = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteOptions::default()
+    } else {
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+        DeleteOptions::from_json(&v)?
+    };
+    if let Some(g) = query.i64("gracePeriodSeconds")? {
+        options.grace_period_seconds = Some(g);
+    }
+    if let Some(p) = query.get("propagationPolicy") {
+        options = DeleteOptions { propagation_policy: Some(p.to_string()), ..options };
+        DeleteOptions::from_json(&json!({"propagationPolicy": p}))?;
+    }
+    Ok(options)
+}
+
+fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
+    obj["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+fn selected(
+    rt: &ResourceType,
+    obj: &Value,
+    labels: &apimachinery::labels::Selector,
+    fields: &apimachinery::fields::FieldSelector,
+) -> bool {
+    labels.matches(&labels_of(obj)) && fields.matches(strategy::field_getter(rt, obj))
+}
+
+fn list(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    query: &Query,
+    table: Option<IncludeObject>,
+) -> ApiResult<Response> {
+    let labels = query.label_selector()?;
+    let fields = query.field_selector(rt)?;
+    let (objects, rv) = state.store().list(rt, ns);
+    let mut items: Vec<&Value> =
+        objects.iter().map(|o| &**o).filter(|o| selected(rt, o, &labels, &fields)).collect();
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    // Pagination: `continue` is the key after which to start.
+    if let Some(token) = query.get("continue").filter(|t| !t.is_empty()) {
+        let after = decode_continue(token)?;
+        items.retain(|o| crate::storage::object_key(o) > after);
+    }
+    if let Some(limit) = query.i64("limit")?.filter(|l| *l > 0)
+        && items.len() > limit as usize
+    {
+        let remaining = items.len() - limit as usize;
+        items.truncate(limit as usize);
+        if let Some(last) = items.last() {
+            metadata["continue"] = json!(encode_continue(&crate::storage::object_key(last)));
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    if let Some(include) = table {
+        let mut t = table::table(rt, items, Some(rv), Timestamp::now(), include, true);
+        t["metadata"] = metadata;
+        return Ok(json_response(StatusCode::OK, &t));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": metadata, "items": items}),
+    ))
+}
+
+fn encode_continue(key: &(String, String)) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&json!([key.0, key.1])).unwrap_or_default())
+}
+
+fn decode_continue(token: &str) -> ApiResult<(String, String)> {
+    use base64::Engine;
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let (ns, name): (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok((ns, name))
+}
+
+fn watch(
+    state: Arc<ApiState>,
+    rt: &'static ResourceType,
+    ns: Option<String>,
+    query: &Query,
+    table: Option<IncludeObject>,
+) -> ApiResult<Response> {
+    let labels = query.label_selector()?;
+    let fields = query.field_selector(rt)?;
+    let from = match query.get("resourceVersion") {
+        None | Some("") | Some("0") => None,
+        Some(v) => Some(
+            v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?,
+        ),
+    };
+    let timeout = match query.i64("timeoutSeconds")? {
+        Some(s) if s > 0 => Duration::from_secs(s as u64),
+        // Upstream keeps watches without a timeout open for 30 to 60 minutes.
+        _ => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
+    };
+    let content_type = if table.is_some() { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { JSON };
+    let req = WatchRequest {
+        resource: rt,
+        namespace: ns.clone(),
+        labels,
+        fields,
+        table,
+        bookmarks: query.flag("allowWatchBookmarks"),
+        timeout,
+        bookmark_interval: state.bookmark_interval,
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    match state.store().watch(rt, ns.as_deref(), from) {
+        Ok(start) => {
+            tokio::spawn(watch::run(state.store().clone(), req, start.backlog, start.live, tx));
+        }
+        Err(e) => {
+            // Upstream answers a too-old resourceVersion with an ERROR event in a 200 stream.
+            let _ = tx.try_send(watch::error_event(&e.to_status()));
+        }
+    }
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// `pods/binding`: assigns a pod to a node, once (upstream `BindingREST`).
+fn bind(state: &ApiState, rt: &'static ResourceType, ns: &str, name: &str, binding: &Value) -> ApiResult<()> {
+    let node = binding["target"]["name"].as_str().unwrap_or_default().to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            &[apimachinery::validation::FieldError::required(
+                &apimachinery::validation::Path::new("target").child("name"),
+                "",
+            )],
+        ));
+    }
+    let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let patch = json!({"spec": {"nodeName": node}});
+    state.registry.patch_with(rt, ns, name, |pod| {
+        if pod["metadata"].get("deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(rt, name, "pod is being deleted, cannot be assigned to a host"));
+        }
+        if pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()) {
+            return Err(ApiError::conflict(
+                rt,
+                name,
+                &format!("pod {name} is already assigned to node \"{}\"", pod["spec"]["nodeName"].as_str().unwrap_or("")),
+            ));
+        }
+        let mut new = crate::registry::apply_patch(rt, pod, PatchType::Merge, &patch)?;
+        let mut conditions: Vec<Value> = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        conditions.retain(|c| c["type"] != "PodScheduled");
+        conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+        new["status"]["conditions"] = json!(conditions);
+        Ok(new)
+    })?;
+    Ok(())
+}

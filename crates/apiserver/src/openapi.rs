@@ -1,0 +1,203 @@
+//! OpenAPI v3 documents, one per served group version, derived from k8s-openapi's schemas
+//! (never hand-copied). They carry what kubectl needs:
+//!
+//! - `components.schemas` under upstream's dotted names (`io.k8s.api.apps.v1.DaemonSet`), each
+//!   kind tagged with `x-kubernetes-group-version-kind`, for `kubectl explain`;
+//! - a `patch` operation per resource with the `fieldValidation` query parameter, which tells
+//!   kubectl the server validates fields itself (so `apply`/`edit` need no OpenAPI v2).
+//!
+//! The PATCH operations deliberately carry no `requestBody`: kubectl then computes strategic
+//! merge patches from the types compiled into it rather than from this schema.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{Map, Value, json};
+
+use crate::resources::{RESOURCES, ResourceType, group_versions};
+
+/// The prebuilt documents, serialized once at startup.
+pub struct OpenApi {
+    index: Vec<u8>,
+    documents: BTreeMap<String, Vec<u8>>,
+}
+
+impl Default for OpenApi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenApi {
+    pub fn new() -> Self {
+        let mut documents = BTreeMap::new();
+        let mut paths = Map::new();
+        for (group, version) in group_versions() {
+            let gv_path =
+                if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") };
+            let bytes = serde_json::to_vec(&document(group, version)).expect("OpenAPI document serializes");
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            paths.insert(
+                gv_path.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{gv_path}?hash={:016X}", hasher.finish())}),
+            );
+            documents.insert(gv_path, bytes);
+        }
+        let index = serde_json::to_vec(&json!({ "paths": paths })).expect("index serializes");
+        OpenApi { index, documents }
+    }
+
+    /// `GET /openapi/v3`.
+    pub fn index(&self) -> &[u8] {
+        &self.index
+    }
+
+    /// `GET /openapi/v3/<gv_path>`, e.g. `apis/apps/v1`.
+    pub fn document(&self, gv_path: &str) -> Option<&[u8]> {
+        self.documents.get(gv_path.trim_matches('/')).map(Vec::as_slice)
+    }
+}
+
+/// Registers the schema of a kind's Rust type with the generator and returns its name.
+fn register(generator: &mut SchemaGenerator, kind: &str) -> Option<String> {
+    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coordination, core::v1 as core};
+    use k8s_openapi::api::{policy::v1 as policy, scheduling::v1 as scheduling};
+    use schemars::JsonSchema;
+    fn reg<T: JsonSchema>(generator: &mut SchemaGenerator) -> Option<String> {
+        generator.subschema_for::<T>();
+        Some(T::schema_name().into_owned())
+    }
+    match kind {
+        "Namespace" => reg::<core::Namespace>(generator),
+        "Node" => reg::<core::Node>(generator),
+        "Pod" => reg::<core::Pod>(generator),
+        "Event" => reg::<core::Event>(generator),
+        "ConfigMap" => reg::<core::ConfigMap>(generator),
+        "Binding" => reg::<core::Binding>(generator),
+        "Eviction" => reg::<policy::Eviction>(generator),
+        "DaemonSet" => reg::<apps::DaemonSet>(generator),
+        "ControllerRevision" => reg::<apps::ControllerRevision>(generator),
+        "PriorityClass" => reg::<scheduling::PriorityClass>(generator),
+        "Lease" => reg::<coordination::Lease>(generator),
+        _ => None,
+    }
+}
+
+fn item_path(r: &ResourceType) -> String {
+    let prefix = if r.group.is_empty() {
+        format!("/api/{}", r.version)
+    } else {
+        format!("/apis/{}/{}", r.group, r.version)
+    };
+    if r.namespaced {
+        format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+    } else {
+        format!("{prefix}/{}/{{name}}", r.plural)
+    }
+}
+
+fn operation(r: &ResourceType, verb: &str, schema: &str) -> Value {
+    let mut params =
+        vec![json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}})];
+    if r.namespaced {
+        params
+            .push(json!({"name": "namespace", "in": "path", "required": true, "schema": {"type": "string"}}));
+    }
+    if verb == "patch" || verb == "put" {
+        params.push(json!({
+            "name": "fieldValidation",
+            "in": "query",
+            "description": "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn and Strict.",
+            "schema": {"type": "string", "uniqueItems": true},
+        }));
+        params.push(
+            json!({"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}}),
+        );
+    }
+    let ok = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    json!({
+        "operationId": format!("{verb}{}", r.kind),
+        "parameters": params,
+        "responses": {"200": ok},
+        "x-kubernetes-action": verb,
+        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+    })
+}
+
+fn document(group: &str, version: &str) -> Value {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    let mut kinds = Vec::new();
+    let mut paths = Map::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+        let Some(schema) = register(&mut generator, r.kind) else { continue };
+        kinds.push((schema.clone(), r));
+        paths.insert(
+            item_path(r),
+            json!({"get": operation(r, "get", &schema), "put": operation(r, "put", &schema), "patch": operation(r, "patch", &schema)}),
+        );
+    }
+    let mut schemas = generator.take_definitions(true);
+    for (schema, r) in kinds {
+        if let Some(Value::Object(def)) = schemas.get_mut(&schema) {
+            def.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{"group": r.group, "version": r.version, "kind": r.kind}]),
+            );
+            // Upstream never marks metadata as required.
+            if let Some(Value::Array(required)) = def.get_mut("required") {
+                required.retain(|f| f != "metadata");
+                if required.is_empty() {
+                    def.remove("required");
+                }
+            }
+        }
+    }
+    let title = if group.is_empty() { "Kubernetes".to_string() } else { format!("Kubernetes {group}") };
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": title, "version": format!("v1.{}.0", crate::handlers::KUBERNETES_MINOR)},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(path: &str) -> Value {
+        serde_json::from_slice(OpenApi::new().document(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn index_lists_every_group_version() {
+        let api = OpenApi::new();
+        let index: Value = serde_json::from_slice(api.index()).unwrap();
+        for gv in ["api/v1", "apis/apps/v1", "apis/scheduling.k8s.io/v1", "apis/coordination.k8s.io/v1"] {
+            let url = index["paths"][gv]["serverRelativeURL"].as_str().unwrap();
+            assert!(url.starts_with(&format!("/openapi/v3/{gv}?hash=")), "{url}");
+            assert!(api.document(gv).is_some());
+        }
+    }
+
+    #[test]
+    fn daemonset_document_supports_explain_and_server_side_validation() {
+        let d = doc("apis/apps/v1");
+        let ds = &d["components"]["schemas"]["io.k8s.api.apps.v1.DaemonSet"];
+        assert_eq!(ds["x-kubernetes-group-version-kind"][0]["kind"], "DaemonSet");
+        assert!(ds.get("required").is_none());
+        let strategy =
+            &d["components"]["schemas"]["io.k8s.api.apps.v1.DaemonSetSpec"]["properties"]["updateStrategy"];
+        assert_eq!(
+            strategy["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.api.apps.v1.DaemonSetUpdateStrategy"
+        );
+        assert!(strategy["description"].is_string());
+        let patch = &d["paths"]["/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"]["patch"];
+        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "DaemonSet");
+        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert!(patch.get("requestBody").is_none());
+    }
+}

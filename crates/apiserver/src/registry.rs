@@ -1,0 +1,592 @@
+//! The write verbs with upstream's object semantics — create, update, patch, delete — and the
+//! admission rules that need the store (namespace lifecycle, pod priority). Synchronous: each
+//! call is one store write; the HTTP layer runs it off the async runtime.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::resources::{self, ResourceType};
+use crate::storage::{Mutation, ObjectKey, Snapshot, Store};
+use crate::strategy::{self, FieldValidation};
+
+/// Upstream's name suffix alphabet for `generateName` (no vowels, no ambiguous characters).
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The body of a PATCH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchType {
+    Json,
+    Merge,
+    Strategic,
+}
+
+impl PatchType {
+    pub fn from_content_type(ct: &str) -> Option<Self> {
+        match ct.split(';').next().unwrap_or("").trim() {
+            "application/json-patch+json" => Some(PatchType::Json),
+            "application/merge-patch+json" => Some(PatchType::Merge),
+            "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
+            _ => None,
+        }
+    }
+}
+
+/// A PATCH request's body and how to read it.
+#[derive(Clone, Debug)]
+pub struct Patch {
+    pub patch_type: PatchType,
+    pub body: Value,
+}
+
+/// `DeleteOptions`, from the body or the query.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    pub grace_period_seconds: Option<i64>,
+    pub propagation_policy: Option<String>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+}
+
+impl DeleteOptions {
+    pub fn from_json(v: &Value) -> ApiResult<Self> {
+        let mut o = DeleteOptions {
+            grace_period_seconds: v.get("gracePeriodSeconds").and_then(Value::as_i64),
+            propagation_policy: v.get("propagationPolicy").and_then(Value::as_str).map(str::to_string),
+            precondition_uid: v["preconditions"]["uid"].as_str().map(str::to_string),
+            precondition_resource_version: v["preconditions"]["resourceVersion"].as_str().map(str::to_string),
+        };
+        if o.propagation_policy.is_none() {
+            match v.get("orphanDependents").and_then(Value::as_bool) {
+                Some(true) => o.propagation_policy = Some("Orphan".into()),
+                Some(false) => o.propagation_policy = Some("Background".into()),
+                None => {}
+            }
+        }
+        if let Some(p) = &o.propagation_policy
+            && !["Orphan", "Background", "Foreground"].contains(&p.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+        Ok(o)
+    }
+}
+
+/// What a DELETE did.
+#[derive(Debug)]
+pub enum DeleteOutcome {
+    /// The object is gone; its last state.
+    Deleted(Arc<Value>),
+    /// The object stays until finalizers are removed or its grace period ends.
+    Pending(Arc<Value>),
+}
+
+pub struct Registry {
+    pub store: Arc<Store>,
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    // Upstream serialises metav1.Time at second precision.
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn generate_name(prefix: &str) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let suffix: String =
+        (0..5).map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char).collect();
+    format!("{prefix}{suffix}")
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or_default()
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn namespaces() -> &'static ResourceType {
+    resources::find("", "v1", "namespaces").expect("namespaces are served")
+}
+
+/// Without revealing an object's data, whether it is the same as another apart from its
+/// resourceVersion.
+fn same_apart_from_rv(a: &Value, b: &Value) -> bool {
+    let mut a = a.clone();
+    let mut b = b.clone();
+    a["metadata"]["resourceVersion"] = Value::Null;
+    b["metadata"]["resourceVersion"] = Value::Null;
+    a == b
+}
+
+impl Registry {
+    pub fn new(store: Arc<Store>) -> Self {
+        Registry { store }
+    }
+
+    /// Creates `obj` (already decoded) in `namespace`.
+    pub fn create(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        mut obj: Value,
+        now: Timestamp,
+    ) -> ApiResult<Arc<Value>> {
+        if rt.namespaced {
+            let ns = namespace.unwrap_or_default();
+            match obj["metadata"]["namespace"].as_str() {
+                Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                _ => obj["metadata"]["namespace"] = json!(ns),
+            }
+        } else if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("namespace");
+        }
+        let meta =
+            obj["metadata"].as_object_mut().ok_or_else(|| ApiError::bad_request("metadata is required"))?;
+        for server_field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"]
+        {
+            meta.remove(server_field);
+        }
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(rfc3339(now)));
+        strategy::prepare_for_create(rt, &mut obj);
+        strategy::set_defaults(rt, &mut obj)?;
+        let generate = meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty();
+        if generate {
+            // A placeholder that passes name validation; the real name is chosen under the lock.
+            obj["metadata"]["name"] = json!(generate_name(meta_str(&obj, "generateName")));
+        }
+        let errors = strategy::validate_create(rt, &obj)?;
+        if !errors.is_empty() {
+            let name = if generate { meta_str(&obj, "generateName") } else { meta_str(&obj, "name") };
+            return Err(ApiError::invalid(rt, name, &errors));
+        }
+        let (stored, ()) = self.store.write(|snap| {
+            let ns = meta_str(&obj, "namespace").to_string();
+            if generate {
+                let prefix = meta_str(&obj, "generateName").to_string();
+                while snap.get(rt, &ns, meta_str(&obj, "name")).is_some() {
+                    obj["metadata"]["name"] = json!(generate_name(&prefix));
+                }
+            }
+            let name = meta_str(&obj, "name").to_string();
+            if rt.namespaced {
+                admit_namespace(snap, rt, &ns, &name)?;
+            }
+            if rt.kind == "Pod" {
+                admit_priority(snap, rt, &mut obj)?;
+            }
+            if snap.get(rt, &ns, &name).is_some() {
+                return Err(ApiError::already_exists(rt, &name));
+            }
+            Ok((vec![Mutation::Put { resource: rt, object: obj }], ()))
+        })?;
+        stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("create stored nothing"))
+    }
+
+    /// Replaces an object (PUT), with optimistic concurrency on `metadata.resourceVersion`.
+    pub fn update(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        new: Value,
+        status_only: bool,
+    ) -> ApiResult<Arc<Value>> {
+        if meta_str(&new, "name") != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&new, "name")
+            )));
+        }
+        self.modify(
+            rt,
+            namespace,
+            name,
+            |old| {
+                let rv = meta_str(&new, "resourceVersion");
+                if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
+                    return Err(ApiError::stale(rt, name));
+                }
+                Ok(new)
+            },
+            status_only,
+        )
+    }
+
+    /// Applies a patch of the given type.
+    pub fn patch(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        patch: &Patch,
+        status_only: bool,
+        validation: FieldValidation,
+    ) -> ApiResult<Arc<Value>> {
+        self.modify(
+            rt,
+            namespace,
+            name,
+            |old| {
+                let patched = apply_patch(rt, old, patch.patch_type, &patch.body)?;
+                let rv = meta_str(&patched, "resourceVersion");
+                if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
+                    return Err(ApiError::stale(rt, name));
+                }
+                let (decoded, _) = strategy::decode(rt, patched, validation)?;
+                Ok(decoded)
+            },
+            status_only,
+        )
+    }
+
+    /// The shared path of update and patch: computes the new object from the current one under
+    /// the writer lock, applies the strategy, validates, and stores it (or deletes it, when the
+    /// last finalizer of an object being deleted goes).
+    fn modify(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        compute: impl FnOnce(&Value) -> ApiResult<Value>,
+        status_only: bool,
+    ) -> ApiResult<Arc<Value>> {
+        let ns = if rt.namespaced { namespace } else { "" };
+        let (stored, unchanged) = self.store.write(|snap| {
+            let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            let mut new = compute(&old)?;
+            if rt.namespaced {
+                new["metadata"]["namespace"] = json!(ns);
+            }
+            if status_only {
+                strategy::prepare_for_status_update(&mut new, &old);
+            } else {
+                strategy::prepare_for_update(rt, &mut new, &old);
+            }
+            strategy::set_defaults(rt, &mut new)?;
+            let errors = strategy::validate_update(rt, &new, &old, status_only)?;
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(rt, name, &errors));
+            }
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            if same_apart_from_rv(&new, &old) {
+                return Ok((Vec::new(), Some(old)));
+            }
+            let key: ObjectKey = (ns.to_string(), name.to_string());
+            if old["metadata"].get("deletionTimestamp").is_some()
+                && finalizers(&new).is_empty()
+                && !pod_awaits_kubelet(rt, &new)
+            {
+                // Deleted by removing its last finalizer: the reply is its last state.
+                return Ok((vec![Mutation::Delete { resource: rt, key }], Some(Arc::new(new))));
+            }
+            Ok((vec![Mutation::Put { resource: rt, object: new }], None))
+        })?;
+        if let Some(old) = unchanged {
+            return Ok(old);
+        }
+        stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
+    }
+
+    /// A server-internal change that bypasses the update strategy (as upstream's `pods/binding`
+    /// does, touching both spec and status).
+    pub fn patch_with(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        compute: impl FnOnce(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Arc<Value>> {
+        let (stored, ()) = self.store.write(|snap| {
+            let old = snap.get(rt, namespace, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            let new = compute(&old)?;
+            Ok((vec![Mutation::Put { resource: rt, object: new }], ()))
+        })?;
+        stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
+    }
+
+    /// Deletes an object as upstream does: preconditions, propagation finalizers, graceful pod
+    /// termination, and objects held by finalizers.
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+        now: Timestamp,
+    ) -> ApiResult<DeleteOutcome> {
+        let ns = if rt.namespaced { namespace } else { "" };
+        let (stored, last) = self.store.write(|snap| {
+            let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            check_preconditions(rt, name, &old, options)?;
+            let key: ObjectKey = (ns.to_string(), name.to_string());
+            let mut obj = (*old).clone();
+            let mut fins = finalizers(&obj);
+            match options.propagation_policy.as_deref() {
+                Some("Orphan") if !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
+                Some("Foreground") if !fins.iter().any(|f| f == "foregroundDeletion") => {
+                    fins.push("foregroundDeletion".into())
+                }
+                _ => {}
+            }
+            if rt.kind == "Namespace" {
+                obj["status"]["phase"] = json!("Terminating");
+                if obj["metadata"].get("deletionTimestamp").is_none() {
+                    obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
+                    obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                }
+                if !fins.is_empty() {
+                    obj["metadata"]["finalizers"] = json!(fins);
+                }
+                return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
+            }
+            if let Some(grace) = pod_grace_period(rt, &obj, options) {
+                let deadline = now + jiff::SignedDuration::from_secs(grace);
+                let current =
+                    obj["metadata"]["deletionTimestamp"].as_str().and_then(|s| s.parse::<Timestamp>().ok());
+                if current.is_none_or(|c| deadline < c) {
+                    obj["metadata"]["deletionTimestamp"] = json!(rfc3339(deadline));
+                    obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                }
+                if !fins.is_empty() {
+                    obj["metadata"]["finalizers"] = json!(fins);
+                }
+                if same_apart_from_rv(&obj, &old) {
+                    return Ok((Vec::new(), Some(old)));
+                }
+                return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
+            }
+            if !fins.is_empty() {
+                if obj["metadata"].get("deletionTimestamp").is_none() {
+                    obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
+                    obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                }
+                obj["metadata"]["finalizers"] = json!(fins);
+                if same_apart_from_rv(&obj, &old) {
+                    return Ok((Vec::new(), Some(old)));
+                }
+                return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
+            }
+            Ok((vec![Mutation::Delete { resource: rt, key }], Some(old)))
+        })?;
+        match (stored.into_iter().next(), last) {
+            (Some(Some(pending)), _) => Ok(DeleteOutcome::Pending(pending)),
+            (Some(None), Some(last)) => Ok(DeleteOutcome::Deleted(last)),
+            (None, Some(unchanged)) => Ok(DeleteOutcome::Pending(unchanged)),
+            _ => Err(ApiError::internal("delete produced no result")),
+        }
+    }
+
+    /// Finishes what time completes: pods whose grace period has run out, and terminating
+    /// namespaces (their contents are removed, then the namespace). Returns how many objects
+    /// were removed.
+    pub fn sweep(&self, now: Timestamp) -> ApiResult<usize> {
+        let pods = resources::find("", "v1", "pods").expect("pods are served");
+        let (removed, ()) = self.store.write(|snap| {
+            let mut mutations = Vec::new();
+            for pod in snap.list(pods, None) {
+                let expired = pod["metadata"]["deletionTimestamp"]
+                    .as_str()
+                    .and_then(|s| s.parse::<Timestamp>().ok())
+                    .is_some_and(|t| t <= now);
+                if expired && finalizers(&pod).is_empty() {
+                    mutations.push(Mutation::Delete { resource: pods, key: crate::storage::object_key(&pod) });
+                }
+            }
+            for ns in snap.list(namespaces(), None) {
+                if ns["metadata"].get("deletionTimestamp").is_none() {
+                    continue;
+                }
+                let name = meta_str(&ns, "name");
+                for rt in resources::RESOURCES.iter().filter(|r| r.namespaced) {
+                    for obj in snap.list(rt, Some(name)) {
+                        let key = crate::storage::object_key(&obj);
+                        if !mutations.iter().any(|m| matches!(m, Mutation::Delete { resource, key: k } if std::ptr::eq(*resource, rt) && *k == key)) {
+                            mutations.push(Mutation::Delete { resource: rt, key });
+                        }
+                    }
+                }
+                if finalizers(&ns).is_empty() {
+                    mutations.push(Mutation::Delete { resource: namespaces(), key: (String::new(), name.to_string()) });
+                }
+            }
+            Ok((mutations, ()))
+        })?;
+        Ok(removed.len())
+    }
+
+    /// Creates the objects a fresh cluster has (namespaces, built-in priority classes) and any
+    /// given ones that are missing; existing objects are left alone.
+    pub fn ensure_exist(
+        &self,
+        objects: Vec<(&'static ResourceType, Value)>,
+        now: Timestamp,
+    ) -> ApiResult<()> {
+        for (rt, obj) in objects {
+            let ns = meta_str(&obj, "namespace").to_string();
+            if self.store.get(rt, &ns, meta_str(&obj, "name")).is_some() {
+                continue;
+            }
+            let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict)?;
+            match self.create(rt, Some(&ns), decoded, now) {
+                Ok(_) => {}
+                Err(e) if e.reason == "AlreadyExists" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a pod being deleted must stay until its kubelet (or its grace period) removes it.
+fn pod_awaits_kubelet(rt: &ResourceType, pod: &Value) -> bool {
+    rt.kind == "Pod" && pod["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0)
+}
+
+/// The grace period of a pod delete, or `None` where upstream deletes at once: pods not bound
+/// to a node, pods in a terminal phase, and a zero grace period.
+fn pod_grace_period(rt: &ResourceType, pod: &Value, options: &DeleteOptions) -> Option<i64> {
+    if rt.kind != "Pod" {
+        return None;
+    }
+    let bound = pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    let terminal = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    if !bound || terminal {
+        return None;
+    }
+    let grace = options
+        .grace_period_seconds
+        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30);
+    (grace > 0).then_some(grace)
+}
+
+fn check_preconditions(rt: &ResourceType, name: &str, obj: &Value, options: &DeleteOptions) -> ApiResult<()> {
+    if let Some(uid) = &options.precondition_uid
+        && uid != meta_str(obj, "uid")
+    {
+        return Err(ApiError::conflict(
+            rt,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta_str(obj, "uid")
+            ),
+        ));
+    }
+    if let Some(rv) = &options.precondition_resource_version
+        && rv != meta_str(obj, "resourceVersion")
+    {
+        return Err(ApiError::conflict(
+            rt,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta_str(obj, "resourceVersion")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses objects in a missing or terminating namespace (upstream `NamespaceLifecycle`).
+fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<()> {
+    match snap.get(namespaces(), "", ns) {
+        None => Err(ApiError::not_found(namespaces(), ns)),
+        Some(n) if n["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::forbidden(
+            rt,
+            name,
+            &format!("unable to create new content in namespace {ns} because it is being terminated"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Resolves a pod's `priorityClassName` to `spec.priority` (upstream `Priority` admission).
+fn admit_priority(snap: &Snapshot<'_>, rt: &ResourceType, pod: &mut Value) -> ApiResult<()> {
+    let classes = resources::find("scheduling.k8s.io", "v1", "priorityclasses").expect("served");
+    let name = meta_str(pod, "name").to_string();
+    let class_name = pod["spec"]["priorityClassName"].as_str().unwrap_or_default().to_string();
+    let class = if class_name.is_empty() {
+        snap.list(classes, None)
+            .into_iter()
+            .filter(|c| c["globalDefault"].as_bool() == Some(true))
+            .max_by_key(|c| c["value"].as_i64().unwrap_or(0))
+    } else {
+        Some(snap.get(classes, "", &class_name).ok_or_else(|| {
+            ApiError::forbidden(rt, &name, &format!("no PriorityClass with name {class_name} was found"))
+        })?)
+    };
+    let priority = class.as_ref().and_then(|c| c["value"].as_i64()).unwrap_or(0);
+    if let Some(given) = pod["spec"]["priority"].as_i64()
+        && given != priority
+    {
+        return Err(ApiError::forbidden(
+            rt,
+            &name,
+            &format!(
+                "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+            ),
+        ));
+    }
+    pod["spec"]["priority"] = json!(priority);
+    if let Some(class) = class {
+        pod["spec"]["priorityClassName"] = class["metadata"]["name"].clone();
+        if pod["spec"].get("preemptionPolicy").is_none() {
+            pod["spec"]["preemptionPolicy"] =
+                class.get("preemptionPolicy").cloned().unwrap_or(json!("PreemptLowerPriority"));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a patch body to an object's JSON.
+pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch: &Value) -> ApiResult<Value> {
+    let mut doc = old.clone();
+    match patch_type {
+        PatchType::Json => {
+            let p: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut doc, &p).map_err(|e| patch_failed(rt, old, e))?;
+        }
+        PatchType::Merge => {
+            if !patch.is_object() {
+                return Err(ApiError::bad_request(
+                    "error decoding patch: a merge patch must be a JSON object",
+                ));
+            }
+            json_patch::merge(&mut doc, patch);
+        }
+        PatchType::Strategic => {
+            if !patch.is_object() {
+                return Err(ApiError::bad_request(
+                    "error decoding patch: a strategic merge patch must be a JSON object",
+                ));
+            }
+            let schema = apimachinery::strategic_merge::schema_for_kind(rt.group, rt.kind);
+            doc = apimachinery::strategic_merge::strategic_merge_patch(old, patch, schema)
+                .map_err(|e| patch_failed(rt, old, e))?;
+        }
+    }
+    Ok(doc)
+}
+
+fn patch_failed(rt: &ResourceType, old: &Value, e: impl std::fmt::Display) -> ApiError {
+    let name = meta_str(old, "name");
+    let mut err = ApiError::invalid(rt, name, &[]);
+    err.message = format!("{} \"{name}\" is invalid: the patch does not apply: {e}", rt.qualified_kind());
+    err
+}

@@ -1,0 +1,168 @@
+//! Turning an HTTP request into what it asks of the API: the resource, namespace, name,
+//! subresource and verb (upstream `RequestInfo`), its query options and its body.
+
+use std::collections::HashMap;
+
+use apimachinery::fields::FieldSelector;
+use apimachinery::labels::Selector;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::resources::{self, ResourceType};
+
+/// Where a resource request points.
+#[derive(Debug)]
+pub struct ResourcePath {
+    pub resource: &'static ResourceType,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+/// Parses `/api/v1/...` and `/apis/<group>/<version>/...` resource paths. `None` when the path
+/// is not a resource path at all.
+pub fn parse_resource_path(path: &str) -> Option<ApiResult<ResourcePath>> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] if !rest.is_empty() => ("", *version, rest),
+        ["apis", group, version, rest @ ..] if !rest.is_empty() => (*group, *version, rest),
+        _ => return None,
+    };
+    let find = |plural: &str| resources::find(group, version, plural).ok_or_else(ApiError::not_found_path);
+    let result = (|| {
+        let (resource, namespace, rest) = match rest {
+            ["namespaces", ns, plural, rest @ ..] if resources::find(group, version, plural).is_some() => {
+                let rt = find(plural)?;
+                if !rt.namespaced {
+                    return Err(ApiError::not_found_path());
+                }
+                (rt, Some((*ns).to_string()), rest)
+            }
+            [plural, rest @ ..] => (find(plural)?, None, rest),
+            [] => return Err(ApiError::not_found_path()),
+        };
+        let (name, subresource) = match rest {
+            [] => (None, None),
+            [name] => (Some((*name).to_string()), None),
+            [name, sub] => {
+                if resource.subresources.iter().all(|s| s.name != *sub) {
+                    return Err(ApiError::not_found_path());
+                }
+                (Some((*name).to_string()), Some((*sub).to_string()))
+            }
+            _ => return Err(ApiError::not_found_path()),
+        };
+        Ok(ResourcePath { resource, namespace, name, subresource })
+    })();
+    Some(result)
+}
+
+/// The query parameters the API understands.
+#[derive(Debug, Default)]
+pub struct Query {
+    params: HashMap<String, String>,
+}
+
+impl Query {
+    pub fn parse(query: Option<&str>) -> Self {
+        let params = query
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+            })
+            .unwrap_or_default();
+        Query { params }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params.get(key).map(String::as_str)
+    }
+
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.get(key), Some("true" | "1"))
+    }
+
+    pub fn label_selector(&self) -> ApiResult<Selector> {
+        Selector::parse(self.get("labelSelector").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
+    }
+
+    pub fn field_selector(&self, rt: &ResourceType) -> ApiResult<FieldSelector> {
+        let selector = FieldSelector::parse(self.get("fieldSelector").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        for r in selector.requirements() {
+            if !rt.supports_field_label(&r.field) {
+                return Err(ApiError::bad_request(format!("field label not supported: {}", r.field)));
+            }
+        }
+        Ok(selector)
+    }
+
+    pub fn i64(&self, key: &str) -> ApiResult<Option<i64>> {
+        self.get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("invalid {key}: {v}"))))
+            .transpose()
+    }
+}
+
+/// The largest request body accepted (upstream's 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Decodes a create or update body by its Content-Type: JSON, YAML or Kubernetes protobuf.
+pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    match media {
+        "" | "application/json" | "*/*" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}"))),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML request body: {e}"))),
+        "application/vnd.kubernetes.protobuf" => {
+            crate::protobuf::decode(body).map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+/// Whether the client asked for a `meta.k8s.io/v1 Table`.
+pub fn wants_table(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let p = part.replace(' ', "");
+        p.contains("as=Table") && p.contains("g=meta.k8s.io") && p.contains("v=v1")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(p: &str) -> ResourcePath {
+        parse_resource_path(p).unwrap().unwrap()
+    }
+
+    #[test]
+    fn resource_paths() {
+        let r = parse("/apis/apps/v1/namespaces/logging/daemonsets/fluentd/status");
+        assert_eq!(r.resource.plural, "daemonsets");
+        assert_eq!(r.namespace.as_deref(), Some("logging"));
+        assert_eq!(r.name.as_deref(), Some("fluentd"));
+        assert_eq!(r.subresource.as_deref(), Some("status"));
+        let all = parse("/api/v1/pods");
+        assert!(all.namespace.is_none() && all.name.is_none());
+        let ns = parse("/api/v1/namespaces/logging");
+        assert_eq!(ns.resource.plural, "namespaces");
+        assert_eq!(ns.name.as_deref(), Some("logging"));
+        let ns_status = parse("/api/v1/namespaces/logging/status");
+        assert_eq!(ns_status.subresource.as_deref(), Some("status"));
+        let node = parse("/api/v1/nodes/k8s-worker-1");
+        assert_eq!(node.name.as_deref(), Some("k8s-worker-1"));
+        assert!(parse_resource_path("/api/v1/widgets").unwrap().is_err());
+        assert!(parse_resource_path("/api/v1/nodes/a/bogus").unwrap().is_err());
+        assert!(parse_resource_path("/version").is_none());
+    }
+
+    #[test]
+    fn table_accept() {
+        assert!(wants_table("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"));
+        assert!(!wants_table("application/json"));
+    }
+}

@@ -1,0 +1,195 @@
+//! Starting and stopping the API server: storage, credentials, the HTTPS listener, seed
+//! objects, and the background sweep that finishes graceful deletions.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::handlers::{self, ApiState};
+use crate::openapi::OpenApi;
+use crate::pki::{self, Credentials};
+use crate::registry::Registry;
+use crate::resources::{self, ResourceType};
+use crate::storage::{self, Store};
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub bind: IpAddr,
+    /// `0` picks a free port.
+    pub port: u16,
+    /// Events kept for watch resumption.
+    pub watch_history: usize,
+    pub bookmark_interval: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 6443,
+            watch_history: storage::DEFAULT_HISTORY,
+            bookmark_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// `https://127.0.0.1:PORT` (loopback when bound to all addresses).
+    pub url: String,
+    pub credentials: Credentials,
+    pub state: Arc<ApiState>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// The kubeconfig that reaches this server as admin.
+    pub fn kubeconfig(&self) -> String {
+        pki::kubeconfig(&self.url, &self.credentials)
+    }
+
+    /// Stops accepting connections, ends open ones and the background work.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn rt(group: &str, plural: &str) -> &'static ResourceType {
+    resources::RESOURCES.iter().find(|r| r.group == group && r.plural == plural).expect("served resource")
+}
+
+/// The objects every cluster starts with.
+fn seed_objects() -> Vec<(&'static ResourceType, Value)> {
+    let mut objs: Vec<(&'static ResourceType, Value)> =
+        ["default", "kube-system", "kube-public", "kube-node-lease"]
+            .into_iter()
+            .map(|ns| {
+                (
+                    rt("", "namespaces"),
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                )
+            })
+            .collect();
+    for (name, value, description) in [
+        (
+            "system-node-critical",
+            2_000_001_000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ] {
+        objs.push((
+            rt("scheduling.k8s.io", "priorityclasses"),
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                   "value": value, "description": description, "preemptionPolicy": "PreemptLowerPriority"}),
+        ));
+    }
+    objs
+}
+
+/// Opens the store in `config.data_dir`, seeds a new cluster, and serves HTTPS.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store_path = config.data_dir.join("store.redb");
+    let store = Arc::new(
+        Store::open(&store_path, config.watch_history)
+            .with_context(|| format!("opening {}", store_path.display()))?,
+    );
+    let registry = Registry::new(store);
+    let now = jiff::Timestamp::now();
+    let registry =
+        tokio::task::spawn_blocking(move || registry.ensure_exist(seed_objects(), now).map(|()| registry))
+            .await?
+            .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
+
+    let credentials = pki::ensure_credentials(&config.data_dir, &[config.bind])?;
+    let tls = tokio_rustls::TlsAcceptor::from(Arc::new(pki::server_config(&credentials)?));
+    let listener = TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+    let addr = listener.local_addr()?;
+    let host = if config.bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { config.bind };
+    let url = format!("https://{}", SocketAddr::new(host, addr.port()));
+    let state = Arc::new(ApiState {
+        registry,
+        openapi: OpenApi::new(),
+        token: credentials.token.clone(),
+        server_address: SocketAddr::new(host, addr.port()).to_string(),
+        bookmark_interval: config.bookmark_interval,
+    });
+    let router = axum::Router::new().fallback(handlers::handle).with_state(state.clone());
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept_loop(listener, tls, router, shutdown_rx.clone()));
+    tasks.spawn(sweep_loop(state.clone(), shutdown_rx));
+    Ok(RunningServer { addr, url, credentials, state, shutdown, tasks })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let (tls, router) = (tls.clone(), router.clone());
+                connections.spawn(async move {
+                    let Ok(stream) = tls.accept(stream).await else { return };
+                    let service = TowerToHyperService::new(router);
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    connections.abort_all();
+}
+
+/// Finishes graceful pod deletions whose time has come and tears down terminating
+/// namespaces, once a second.
+async fn sweep_loop(state: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let state = state.clone();
+                let swept = tokio::task::spawn_blocking(move || state.registry.sweep(jiff::Timestamp::now())).await;
+                if let Ok(Err(e)) = swept {
+                    tracing::warn!(error = %e, "sweeping expired deletions failed");
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}

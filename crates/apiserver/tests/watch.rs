@@ -1,0 +1,160 @@
+//! Watches: from a resourceVersion, with selectors, bookmarks, timeouts, and 410 Gone past
+//! the retained window.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, from_json};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+fn cm(name: &str, app: &str) -> ConfigMap {
+    from_json(json!({"metadata": {"name": name, "labels": {"app": app}}}))
+}
+
+/// The next event, skipping bookmarks unless asked for.
+async fn next<S>(stream: &mut S) -> WatchEvent<ConfigMap>
+where
+    S: futures::Stream<Item = Result<WatchEvent<ConfigMap>, kube::Error>> + Unpin,
+{
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .expect("an event within 10s")
+            .expect("stream ok")
+            .expect("stream open");
+        if !matches!(ev, WatchEvent::Bookmark(_)) {
+            return ev;
+        }
+    }
+}
+
+fn describe(ev: &WatchEvent<ConfigMap>) -> String {
+    match ev {
+        WatchEvent::Added(o) => format!("ADDED {}", o.name_any()),
+        WatchEvent::Modified(o) => format!("MODIFIED {}", o.name_any()),
+        WatchEvent::Deleted(o) => format!("DELETED {}", o.name_any()),
+        WatchEvent::Bookmark(_) => "BOOKMARK".into(),
+        WatchEvent::Error(e) => format!("ERROR {}", e.code),
+    }
+}
+
+#[tokio::test]
+async fn watch_from_a_resource_version_sees_later_changes_in_order() {
+    let ts = TestServer::start().await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    let first = cms.create(&PostParams::default(), &cm("before", "x")).await.unwrap();
+    let rv = first.resource_version().unwrap();
+    cms.create(&PostParams::default(), &cm("after", "x")).await.unwrap();
+    cms.patch("after", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.unwrap();
+    cms.delete("after", &DeleteParams::default()).await.unwrap();
+
+    // Resuming from `rv` replays exactly what happened after it.
+    let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(describe(&next(&mut stream).await));
+    }
+    assert_eq!(seen, ["ADDED after", "MODIFIED after", "DELETED after"]);
+
+    // And then live events.
+    cms.create(&PostParams::default(), &cm("live", "x")).await.unwrap();
+    assert_eq!(describe(&next(&mut stream).await), "ADDED live");
+}
+
+#[tokio::test]
+async fn watch_with_selectors_translates_transitions() {
+    let ts = TestServer::start().await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    let rv =
+        cms.create(&PostParams::default(), &cm("seed", "none")).await.unwrap().resource_version().unwrap();
+    let mut stream = cms.watch(&WatchParams::default().labels("app=web"), &rv).await.unwrap().boxed();
+    let mut by_name =
+        cms.watch(&WatchParams::default().fields("metadata.name=b"), &rv).await.unwrap().boxed();
+
+    cms.create(&PostParams::default(), &cm("a", "db")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("b", "web")).await.unwrap();
+    assert_eq!(describe(&next(&mut stream).await), "ADDED b");
+    assert_eq!(describe(&next(&mut by_name).await), "ADDED b");
+    // `a` starts matching: ADDED; `b` stops matching: DELETED.
+    cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "web"}}})))
+        .await
+        .unwrap();
+    assert_eq!(describe(&next(&mut stream).await), "ADDED a");
+    cms.patch("b", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "db"}}})))
+        .await
+        .unwrap();
+    assert_eq!(describe(&next(&mut stream).await), "DELETED b");
+    assert_eq!(describe(&next(&mut by_name).await), "MODIFIED b");
+}
+
+#[tokio::test]
+async fn watch_past_the_retained_window_is_gone() {
+    let ts = TestServer::start_with(|c| c.watch_history = 5).await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    let old = cms.create(&PostParams::default(), &cm("c0", "x")).await.unwrap().resource_version().unwrap();
+    for i in 1..20 {
+        cms.create(&PostParams::default(), &cm(&format!("c{i}"), "x")).await.unwrap();
+    }
+    let mut stream = cms.watch(&WatchParams::default(), &old).await.unwrap().boxed();
+    match next(&mut stream).await {
+        WatchEvent::Error(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
+            assert!(e.message.contains("too old resource version"), "{}", e.message);
+        }
+        other => panic!("expected 410, got {}", describe(&other)),
+    }
+    // A recent version still resumes.
+    let recent = cms.get("c19").await.unwrap().resource_version().unwrap();
+    let mut ok = cms.watch(&WatchParams::default(), &recent).await.unwrap().boxed();
+    cms.create(&PostParams::default(), &cm("c20", "x")).await.unwrap();
+    assert_eq!(describe(&next(&mut ok).await), "ADDED c20");
+}
+
+#[tokio::test]
+async fn bookmarks_and_timeouts() {
+    let ts = TestServer::start().await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    let rv = cms.create(&PostParams::default(), &cm("a", "x")).await.unwrap().resource_version().unwrap();
+    let mut stream =
+        cms.watch(&WatchParams { bookmarks: true, ..Default::default() }, &rv).await.unwrap().boxed();
+    let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
+    match ev {
+        WatchEvent::Bookmark(b) => {
+            assert!(b.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap())
+        }
+        other => panic!("expected a bookmark, got {}", describe(&other)),
+    }
+
+    let mut short = cms.watch(&WatchParams::default().timeout(1), &rv).await.unwrap().boxed();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(ev) = short.next().await {
+            ev.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "timeoutSeconds ends the stream");
+}
+
+#[tokio::test]
+async fn many_watchers_all_see_every_event() {
+    let ts = TestServer::start().await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    let rv = cms.create(&PostParams::default(), &cm("seed", "x")).await.unwrap().resource_version().unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        streams.push(cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed());
+    }
+    for i in 0..10 {
+        cms.create(&PostParams::default(), &cm(&format!("m{i}"), "x")).await.unwrap();
+    }
+    for s in &mut streams {
+        for i in 0..10 {
+            assert_eq!(describe(&next(s).await), format!("ADDED m{i}"));
+        }
+    }
+}

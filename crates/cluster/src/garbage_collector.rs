@@ -1,0 +1,314 @@
+//! The garbage collector: owner references and deletion propagation, as upstream's
+//! `garbagecollector` controller.
+//!
+//! - An object whose owners are all gone is deleted (background propagation); references to
+//!   owners that are gone are dropped when other owners remain.
+//! - An owner being deleted with the `orphan` finalizer has its reference removed from every
+//!   dependent, then the finalizer removed.
+//! - An owner being deleted with the `foregroundDeletion` finalizer has its dependents deleted
+//!   (in the foreground too); the finalizer is removed once no dependent remains.
+//!
+//! It watches the kinds that own or are owned in this cluster and rescans after changes. A
+//! missing owner is confirmed with a live read before anything is deleted, so a lagging cache
+//! never deletes an object whose owner exists.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::Notify;
+
+/// `orphan` finalizer: dependents are orphaned before the owner goes.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+/// `foregroundDeletion` finalizer: dependents are deleted before the owner goes.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// A kind the collector tracks: group, version, kind, plural, namespaced.
+type Kind = (&'static str, &'static str, &'static str, &'static str, bool);
+
+/// The kinds that own or are owned in this cluster.
+pub const KINDS: &[Kind] = &[
+    ("apps", "v1", "DaemonSet", "daemonsets", true),
+    ("apps", "v1", "ControllerRevision", "controllerrevisions", true),
+    ("", "v1", "Pod", "pods", true),
+    ("", "v1", "ConfigMap", "configmaps", true),
+    ("", "v1", "Node", "nodes", false),
+    ("coordination.k8s.io", "v1", "Lease", "leases", true),
+];
+
+struct Tracked {
+    resource: ApiResource,
+    namespaced: bool,
+    store: Store<DynamicObject>,
+}
+
+fn api_resource(&(group, version, kind, plural, _): &Kind) -> ApiResource {
+    let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    ApiResource {
+        group: group.to_string(),
+        version: version.to_string(),
+        api_version,
+        kind: kind.to_string(),
+        plural: plural.to_string(),
+    }
+}
+
+/// Identifies one object.
+#[derive(Clone, Debug)]
+struct ObjectRef {
+    kind: usize,
+    namespace: Option<String>,
+    name: String,
+    uid: String,
+}
+
+/// The garbage collector; [`GarbageCollector::run`] drives it until the process stops.
+pub struct GarbageCollector {
+    client: Client,
+    tracked: Vec<Tracked>,
+    changed: Arc<Notify>,
+    /// Owners confirmed gone by a live read; uids are never reused.
+    gone: HashSet<String>,
+}
+
+impl GarbageCollector {
+    /// Starts the watches; objects are collected once [`GarbageCollector::run`] is polled.
+    pub fn new(client: Client) -> Self {
+        let changed = Arc::new(Notify::new());
+        let mut tracked = Vec::new();
+        for kind in KINDS {
+            let resource = api_resource(kind);
+            let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+            let store = writer.as_reader();
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            let notify = changed.clone();
+            tokio::spawn(async move {
+                let mut events =
+                    watcher(api, watcher::Config::default()).default_backoff().reflect(writer).boxed();
+                while let Some(event) = events.next().await {
+                    if event.is_ok() {
+                        notify.notify_one();
+                    }
+                }
+            });
+            tracked.push(Tracked { resource, namespaced: kind.4, store });
+        }
+        GarbageCollector { client, tracked, changed, gone: HashSet::new() }
+    }
+
+    /// Rescans after every burst of changes, and at least every few seconds.
+    pub async fn run(mut self) {
+        for t in &self.tracked {
+            t.store.wait_until_ready().await.ok();
+        }
+        loop {
+            if let Err(e) = self.scan().await {
+                tracing::warn!(error = %e, "garbage collection pass failed; retrying");
+            }
+            tokio::select! {
+                _ = self.changed.notified() => tokio::time::sleep(Duration::from_millis(50)).await,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    fn api(&self, kind: usize, namespace: Option<&str>) -> Api<DynamicObject> {
+        let t = &self.tracked[kind];
+        match namespace {
+            Some(ns) if t.namespaced => Api::namespaced_with(self.client.clone(), ns, &t.resource),
+            _ => Api::all_with(self.client.clone(), &t.resource),
+        }
+    }
+
+    fn kind_of(&self, api_version: &str, kind: &str) -> Option<usize> {
+        self.tracked.iter().position(|t| t.resource.api_version == api_version && t.resource.kind == kind)
+    }
+
+    /// One pass over every tracked object.
+    async fn scan(&mut self) -> Result<(), kube::Error> {
+        let mut live: HashSet<String> = HashSet::new();
+        let mut dependents: HashMap<String, Vec<(ObjectRef, bool)>> = HashMap::new();
+        let mut objects = Vec::new();
+        for (kind, t) in self.tracked.iter().enumerate() {
+            for obj in t.store.state() {
+                let uid = obj.uid().unwrap_or_default();
+                live.insert(uid.clone());
+                let me = ObjectRef { kind, namespace: obj.namespace(), name: obj.name_any(), uid };
+                for owner in obj.owner_references() {
+                    dependents
+                        .entry(owner.uid.clone())
+                        .or_default()
+                        .push((me.clone(), owner.block_owner_deletion.unwrap_or(false)));
+                }
+                objects.push((me, obj));
+            }
+        }
+        for (me, obj) in &objects {
+            if obj.metadata.deletion_timestamp.is_some() {
+                let deps = dependents.get(&me.uid).map(Vec::as_slice).unwrap_or_default();
+                if obj.finalizers().iter().any(|f| f == ORPHAN_FINALIZER) {
+                    self.orphan(me, obj, deps).await?;
+                } else if obj.finalizers().iter().any(|f| f == FOREGROUND_FINALIZER) {
+                    self.delete_in_foreground(me, obj, deps).await?;
+                }
+            }
+            self.collect_if_orphaned(me, obj, &live).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the owner's reference from its dependents, then the `orphan` finalizer.
+    async fn orphan(
+        &self,
+        owner: &ObjectRef,
+        obj: &DynamicObject,
+        deps: &[(ObjectRef, bool)],
+    ) -> Result<(), kube::Error> {
+        for (dep, _) in deps {
+            let t = &self.tracked[dep.kind];
+            let mut key = reflector::ObjectRef::new_with(&dep.name, t.resource.clone());
+            if let Some(ns) = &dep.namespace {
+                key = key.within(ns);
+            }
+            let Some(current) = t.store.get(&key) else {
+                continue;
+            };
+            let refs: Vec<_> =
+                current.owner_references().iter().filter(|r| r.uid != owner.uid).cloned().collect();
+            let patch = json!({"metadata": {
+                "ownerReferences": if refs.is_empty() { json!(null) } else { json!(refs) },
+                "resourceVersion": current.resource_version(),
+            }});
+            tolerate(
+                self.api(dep.kind, dep.namespace.as_deref())
+                    .patch(&dep.name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await,
+            )?;
+        }
+        self.remove_finalizer(owner, obj, ORPHAN_FINALIZER).await
+    }
+
+    /// Deletes the owner's dependents; removes `foregroundDeletion` once none remains.
+    async fn delete_in_foreground(
+        &self,
+        owner: &ObjectRef,
+        obj: &DynamicObject,
+        deps: &[(ObjectRef, bool)],
+    ) -> Result<(), kube::Error> {
+        if deps.is_empty() {
+            return self.remove_finalizer(owner, obj, FOREGROUND_FINALIZER).await;
+        }
+        for (dep, _) in deps {
+            let dp = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Foreground),
+                preconditions: Some(Preconditions { uid: Some(dep.uid.clone()), resource_version: None }),
+                ..DeleteParams::default()
+            };
+            tolerate(self.api(dep.kind, dep.namespace.as_deref()).delete(&dep.name, &dp).await.map(|_| ()))?;
+        }
+        Ok(())
+    }
+
+    async fn remove_finalizer(
+        &self,
+        me: &ObjectRef,
+        obj: &DynamicObject,
+        finalizer: &str,
+    ) -> Result<(), kube::Error> {
+        let rest: Vec<&String> = obj.finalizers().iter().filter(|f| *f != finalizer).collect();
+        let patch = json!({"metadata": {
+            "finalizers": if rest.is_empty() { json!(null) } else { json!(rest) },
+            "resourceVersion": obj.resource_version(),
+        }});
+        tracing::debug!(name = %me.name, finalizer, "removing finalizer");
+        tolerate(
+            self.api(me.kind, me.namespace.as_deref())
+                .patch(&me.name, &PatchParams::default(), &Patch::Merge(patch))
+                .await,
+        )
+    }
+
+    /// Deletes an object whose owners are all gone; drops references to owners that are gone
+    /// when others remain.
+    async fn collect_if_orphaned(
+        &mut self,
+        me: &ObjectRef,
+        obj: &DynamicObject,
+        live: &HashSet<String>,
+    ) -> Result<(), kube::Error> {
+        let owners = obj.owner_references();
+        if owners.is_empty() || obj.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        let mut absent = Vec::new();
+        for owner in owners {
+            if live.contains(&owner.uid) {
+                continue;
+            }
+            let Some(kind) = self.kind_of(&owner.api_version, &owner.kind) else {
+                // An owner of a kind not tracked here is never presumed gone.
+                continue;
+            };
+            if self.confirm_gone(kind, me.namespace.as_deref(), &owner.name, &owner.uid).await? {
+                absent.push(owner.uid.clone());
+            }
+        }
+        if absent.is_empty() {
+            return Ok(());
+        }
+        let api = self.api(me.kind, me.namespace.as_deref());
+        if absent.len() == owners.len() {
+            tracing::info!(kind = %self.tracked[me.kind].resource.kind, namespace = ?me.namespace, name = %me.name, "deleting object whose owners are gone");
+            let dp = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                preconditions: Some(Preconditions { uid: Some(me.uid.clone()), resource_version: None }),
+                ..DeleteParams::default()
+            };
+            tolerate(api.delete(&me.name, &dp).await.map(|_| ()))
+        } else {
+            let refs: Vec<_> = owners.iter().filter(|r| !absent.contains(&r.uid)).cloned().collect();
+            let patch =
+                json!({"metadata": {"ownerReferences": refs, "resourceVersion": obj.resource_version()}});
+            tolerate(api.patch(&me.name, &PatchParams::default(), &Patch::Merge(patch)).await)
+        }
+    }
+
+    /// Whether the owner `uid` is gone, by a live read (remembered once confirmed).
+    async fn confirm_gone(
+        &mut self,
+        kind: usize,
+        namespace: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> Result<bool, kube::Error> {
+        if self.gone.contains(uid) {
+            return Ok(true);
+        }
+        let gone = match self.api(kind, namespace).get_opt(name).await? {
+            Some(owner) => owner.uid().as_deref() != Some(uid),
+            None => true,
+        };
+        if gone {
+            self.gone.insert(uid.to_string());
+        }
+        Ok(gone)
+    }
+}
+
+/// Conflicts, missing objects and failed preconditions mean the world moved on; the next
+/// pass sees the new state.
+fn tolerate<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

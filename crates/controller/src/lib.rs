@@ -1,0 +1,3 @@
+//! The DaemonSet controller: watches DaemonSets, Pods, Nodes and ControllerRevisions through
+//! kube-rs and acts on the decisions of the `daemonset` crate.
+#![forbid(unsafe_code)]

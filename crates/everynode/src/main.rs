@@ -1,0 +1,38 @@
+//! `everynode`: Kubernetes DaemonSets in Rust.
+//!
+//! `everynode up` runs a local, Kubernetes-compatible control plane in one process.
+
+mod controllers;
+mod nodes;
+mod up;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "everynode", version, about = "Kubernetes DaemonSets in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a local Kubernetes-compatible control plane (API server and simulated nodes)
+    /// in the foreground.
+    Up(up::UpArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Up(args) => runtime.block_on(up::run(args)),
+    }
+}

@@ -1,0 +1,90 @@
+//! `everynode up`: the API server, its seed objects and nodes, and the in-process
+//! controllers, in the foreground until SIGINT or SIGTERM.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use apiserver::ServerConfig;
+use apiserver::resources;
+use clap::Args;
+use serde_json::Value;
+
+use crate::{controllers, nodes};
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Where the cluster keeps its state, credentials and kubeconfig.
+    #[arg(long, default_value = "./.everynode")]
+    pub data_dir: PathBuf,
+    /// The HTTPS port (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// How many worker nodes the cluster has besides its control-plane node.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// A YAML stream of Node manifests to use instead of the default nodes.
+    #[arg(long)]
+    pub nodes_file: Option<PathBuf>,
+    /// Which in-process controllers run, in kube-controller-manager's syntax
+    /// (`*` for all, `-name` to switch one off), e.g. `*,-daemonset`.
+    #[arg(long, default_value = "*", allow_hyphen_values = true)]
+    pub controllers: String,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let enabled = controllers::parse(&args.controllers).map_err(|e| anyhow::anyhow!("--controllers: {e}"))?;
+    let node_objects = match &args.nodes_file {
+        Some(path) => nodes::parse_nodes_file(
+            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => nodes::default_nodes(args.workers),
+    };
+    let mut config = ServerConfig::new(&args.data_dir);
+    config.bind = args.bind;
+    config.port = args.port;
+    let server = apiserver::start(config).await?;
+
+    let node_rt = resources::find("", "v1", "nodes").expect("nodes are served");
+    let seeds: Vec<(&'static resources::ResourceType, Value)> =
+        node_objects.into_iter().map(|n| (node_rt, n)).collect();
+    let state = server.state.clone();
+    tokio::task::spawn_blocking(move || state.registry.ensure_exist(seeds, jiff::Timestamp::now()))
+        .await?
+        .map_err(|e| anyhow::anyhow!("creating the nodes: {e}"))?;
+
+    // The kubeconfig is written only once the server answers through it.
+    let kubeconfig_text = server.kubeconfig();
+    let kube_config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&kubeconfig_text)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    let client = kube::Client::try_from(kube_config)?;
+    client.apiserver_version().await.context("the API server does not answer")?;
+    let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
+    apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
+    if enabled.contains("garbagecollector") {
+        tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
+    }
+    tracing::info!(url = %server.url, controllers = ?enabled, "everynode is up");
+    println!("everynode is up at {}: export KUBECONFIG={}", server.url, kubeconfig_path.display());
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

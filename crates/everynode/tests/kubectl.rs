@@ -1,0 +1,355 @@
+//! The real `kubectl` against a real `everynode up`: every command the seed workflow uses,
+//! with upstream's output.
+
+mod common;
+
+use common::{Cluster, header, words};
+use serde_json::Value;
+
+const FLUENTD: &str = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: fluentd
+  namespace: logging
+  labels:
+    app: fluentd-logging
+spec:
+  selector:
+    matchLabels:
+      name: fluentd
+  template:
+    metadata:
+      labels:
+        name: fluentd
+    spec:
+      containers:
+      - name: fluentd-elasticsearch
+        image: quay.io/fluentd_elasticsearch/fluentd:v2.5.2
+        resources:
+          limits:
+            memory: 200Mi
+          requests:
+            cpu: 100m
+            memory: 200Mi
+        volumeMounts:
+        - name: varlog
+          mountPath: /var/log
+      terminationGracePeriodSeconds: 30
+      volumes:
+      - name: varlog
+        hostPath:
+          path: /var/log
+"#;
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).expect("kubectl printed JSON")
+}
+
+fn start() -> (tempfile::TempDir, Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), &["--workers", "2"]);
+    (dir, cluster)
+}
+
+#[test]
+fn create_apply_get_and_output_formats() {
+    let (_dir, k) = start();
+    assert_eq!(k.ok(&["create", "ns", "logging"]), "namespace/logging created\n");
+    assert!(k.fails(&["create", "ns", "logging"]).contains("namespaces \"logging\" already exists"));
+
+    assert_eq!(k.apply(FLUENTD), "daemonset.apps/fluentd created\n");
+    // Second apply: a new image, and the memory limit removed.
+    let changed = FLUENTD
+        .replace("fluentd:v2.5.2", "fluentd:v2.6.0")
+        .replace("          limits:\n            memory: 200Mi\n", "");
+    assert_eq!(k.apply(&changed), "daemonset.apps/fluentd configured\n");
+    let ds = json(&k.ok(&["get", "ds", "fluentd", "-n", "logging", "-o", "json"]));
+    let c = &ds["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "quay.io/fluentd_elasticsearch/fluentd:v2.6.0");
+    assert!(c["resources"].get("limits").is_none(), "the removed field is gone: {}", c["resources"]);
+    assert_eq!(c["resources"]["requests"]["cpu"], "100m");
+    assert_eq!(ds["metadata"]["generation"], 2);
+    assert_eq!(k.apply(&changed), "daemonset.apps/fluentd unchanged\n");
+
+    let table = k.ok(&["get", "daemonset", "-n", "logging"]);
+    assert_eq!(header(&table), words("NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE"));
+    assert!(table.lines().nth(1).unwrap().starts_with("fluentd "), "{table}");
+    let wide = k.ok(&["get", "ds", "-n", "logging", "-o", "wide"]);
+    assert_eq!(
+        header(&wide),
+        words("NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE CONTAINERS IMAGES SELECTOR")
+    );
+    assert!(
+        wide.contains("quay.io/fluentd_elasticsearch/fluentd:v2.6.0") && wide.contains("name=fluentd"),
+        "{wide}"
+    );
+
+    assert_eq!(k.ok(&["get", "ds", "-n", "logging", "-o", "name"]), "daemonset.apps/fluentd\n");
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "ds",
+            "fluentd",
+            "-n",
+            "logging",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "quay.io/fluentd_elasticsearch/fluentd:v2.6.0"
+    );
+    let yaml = k.ok(&["get", "ds", "fluentd", "-n", "logging", "-o", "yaml"]);
+    assert!(yaml.starts_with("apiVersion: apps/v1\nkind: DaemonSet\n"), "{yaml}");
+    assert!(yaml.contains("kubectl.kubernetes.io/last-applied-configuration"));
+
+    let labels = k.ok(&["get", "ds", "-n", "logging", "--show-labels"]);
+    assert_eq!(header(&labels).last().unwrap(), "LABELS");
+    assert!(labels.contains("app=fluentd-logging"));
+
+    let all = k.ok(&["get", "ds", "-A"]);
+    assert_eq!(header(&all)[0], "NAMESPACE");
+    assert!(all.lines().nth(1).unwrap().starts_with("logging "));
+}
+
+#[test]
+fn get_every_kind_with_upstream_headers() {
+    let (_dir, k) = start();
+    let nodes = k.ok(&["get", "nodes"]);
+    assert_eq!(header(&nodes), words("NAME STATUS ROLES AGE VERSION"));
+    assert!(
+        nodes.lines().any(|l| l.starts_with("k8s-control-plane") && l.contains("control-plane")),
+        "{nodes}"
+    );
+    assert_eq!(nodes.lines().count(), 4, "control plane and two workers: {nodes}");
+    let wide = k.ok(&["get", "nodes", "-o", "wide"]);
+    assert_eq!(
+        header(&wide),
+        words(
+            "NAME STATUS ROLES AGE VERSION INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME"
+        )
+    );
+
+    assert_eq!(header(&k.ok(&["get", "ns"])), words("NAME STATUS AGE"));
+    k.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: nginx\n",
+    );
+    let pods = k.ok(&["get", "pods", "-o", "wide"]);
+    assert_eq!(header(&pods), words("NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES"));
+    assert!(pods.lines().nth(1).unwrap().contains("k8s-worker-1"), "{pods}");
+    let all_pods = k.ok(&["get", "pods", "-A"]);
+    assert_eq!(header(&all_pods), words("NAMESPACE NAME READY STATUS RESTARTS AGE"));
+
+    k.ok(&["create", "configmap", "settings", "--from-literal=a=1", "--from-literal=b=2"]);
+    let cms = k.ok(&["get", "cm", "settings"]);
+    assert_eq!(header(&cms), words("NAME DATA AGE"));
+    assert_eq!(words(cms.lines().nth(1).unwrap())[1], "2");
+
+    assert_eq!(
+        k.ok(&["create", "priorityclass", "high", "--value=1000", "--description=important"]),
+        "priorityclass.scheduling.k8s.io/high created\n"
+    );
+    let pcs = k.ok(&["get", "priorityclass"]);
+    assert_eq!(&header(&pcs)[..4], &words("NAME VALUE GLOBAL-DEFAULT AGE")[..]);
+    assert!(pcs.contains("system-node-critical") && pcs.contains("2000001000"), "{pcs}");
+
+    k.apply(
+        "apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: rev-1\nrevision: 1\ndata: {}\n",
+    );
+    assert_eq!(header(&k.ok(&["get", "controllerrevisions"])), words("NAME CONTROLLER REVISION AGE"));
+
+    k.apply("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: l\nspec:\n  holderIdentity: me\n");
+    assert_eq!(header(&k.ok(&["get", "leases"])), words("NAME HOLDER AGE"));
+
+    k.apply("apiVersion: v1\nkind: Event\nmetadata:\n  name: ev\ninvolvedObject:\n  kind: Pod\n  name: web\n  namespace: default\nreason: Testing\nmessage: hello there\ntype: Normal\n");
+    let events = k.ok(&["get", "events"]);
+    assert_eq!(header(&events), words("LAST SEEN TYPE REASON OBJECT MESSAGE"));
+    assert!(events.contains("pod/web") && events.contains("hello there"), "{events}");
+}
+
+#[test]
+fn describe_edit_label_taint_cordon_patch() {
+    let (_dir, k) = start();
+    k.ok(&["create", "ns", "logging"]);
+    k.apply(FLUENTD);
+
+    let described = k.ok(&["describe", "daemonset", "-n", "logging"]);
+    for want in ["Name:           fluentd", "Selector:       name=fluentd", "Image:", "/var/log"] {
+        assert!(described.contains(want), "describe ds lacks {want:?}:\n{described}");
+    }
+    let node = k.ok(&["describe", "node", "k8s-worker-1"]);
+    assert!(node.contains("Name:               k8s-worker-1") && node.contains("Capacity:"), "{node}");
+    k.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: nginx\n",
+    );
+    let pod = k.ok(&["describe", "pod", "web"]);
+    assert!(pod.contains("Name:") && pod.contains("k8s-worker-1") && pod.contains("nginx"), "{pod}");
+
+    // edit with a scripted editor.
+    let editor = k.dir.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/fluentd:v2.5.2/fluentd:v3.0.0/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = k
+        .kubectl_cmd(&["edit", "ds", "fluentd", "-n", "logging"])
+        .env("KUBE_EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "edit: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "daemonset.apps/fluentd edited\n");
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "ds",
+            "fluentd",
+            "-n",
+            "logging",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "quay.io/fluentd_elasticsearch/fluentd:v3.0.0"
+    );
+
+    assert_eq!(
+        k.ok(&["label", "node", "k8s-worker-1", "type=platform-tools"]),
+        "node/k8s-worker-1 labeled\n"
+    );
+    assert_eq!(k.ok(&["get", "nodes", "-l", "type=platform-tools", "-o", "name"]), "node/k8s-worker-1\n");
+    assert_eq!(k.ok(&["label", "node", "k8s-worker-1", "type-"]), "node/k8s-worker-1 unlabeled\n");
+
+    assert_eq!(
+        k.ok(&["taint", "node", "k8s-worker-2", "app=fluentd-logging:NoExecute"]),
+        "node/k8s-worker-2 tainted\n"
+    );
+    let taints = k.ok(&["get", "node", "k8s-worker-2", "-o", "jsonpath={.spec.taints}"]);
+    assert!(taints.contains("fluentd-logging") && taints.contains("NoExecute"), "{taints}");
+    assert_eq!(k.ok(&["taint", "node", "k8s-worker-2", "app:NoExecute-"]), "node/k8s-worker-2 untainted\n");
+
+    assert_eq!(k.ok(&["cordon", "k8s-worker-1"]), "node/k8s-worker-1 cordoned\n");
+    assert!(k.ok(&["get", "node", "k8s-worker-1"]).contains("SchedulingDisabled"));
+    assert_eq!(k.ok(&["uncordon", "k8s-worker-1"]), "node/k8s-worker-1 uncordoned\n");
+
+    let ds = ["-n", "logging", "ds", "fluentd"];
+    let patch = |ty: &str, body: &str| {
+        let mut args = vec!["patch"];
+        args.extend(ds);
+        args.extend(["--type", ty, "-p", body]);
+        k.ok(&args)
+    };
+    assert_eq!(
+        patch(
+            "strategic",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"fluentd-elasticsearch","image":"img:s"}]}}}}"#
+        ),
+        "daemonset.apps/fluentd patched\n"
+    );
+    assert_eq!(
+        patch("merge", r#"{"metadata":{"labels":{"merged":"yes"}}}"#),
+        "daemonset.apps/fluentd patched\n"
+    );
+    assert_eq!(
+        patch("json", r#"[{"op":"add","path":"/spec/minReadySeconds","value":3}]"#),
+        "daemonset.apps/fluentd patched\n"
+    );
+    let got = json(&k.ok(&["get", "-n", "logging", "ds", "fluentd", "-o", "json"]));
+    assert_eq!(got["spec"]["template"]["spec"]["containers"][0]["image"], "img:s");
+    assert_eq!(got["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["name"], "varlog");
+    assert_eq!(got["metadata"]["labels"]["merged"], "yes");
+    assert_eq!(got["spec"]["minReadySeconds"], 3);
+}
+
+#[test]
+fn explain_and_api_resources() {
+    let (_dir, k) = start();
+    let explained = k.ok(&["explain", "ds.spec.updateStrategy"]);
+    assert!(
+        explained.contains("KIND:       DaemonSet") || explained.contains("KIND:     DaemonSet"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("FIELD: updateStrategy") || explained.contains("updateStrategy"),
+        "{explained}"
+    );
+    assert!(explained.contains("rollingUpdate") && explained.contains("type"), "{explained}");
+
+    let resources = k.ok(&["api-resources"]);
+    assert_eq!(header(&resources), words("NAME SHORTNAMES APIVERSION NAMESPACED KIND"));
+    let ds_line = resources.lines().find(|l| l.starts_with("daemonsets ")).expect("daemonsets listed");
+    assert_eq!(words(ds_line), words("daemonsets ds apps/v1 true DaemonSet"));
+    for (name, short) in [("namespaces", "ns"), ("nodes", "no"), ("pods", "po"), ("priorityclasses", "pc")] {
+        let line = resources
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(words(line)[1], short);
+    }
+}
+
+#[test]
+fn get_watch_streams_changes() {
+    let (_dir, k) = start();
+    let mut watch = k
+        .kubectl_cmd(&["get", "configmaps", "-w", "--output-watch-events"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Wait for the watch to be established (kube-root-ca.crt may or may not exist; the header comes with the first row).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    k.ok(&["create", "configmap", "watched", "--from-literal=a=1"]);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            seen.push(line);
+            if seen.iter().any(|l| l.contains("watched")) {
+                break;
+            }
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let row = seen
+        .iter()
+        .find(|l| l.contains("watched"))
+        .unwrap_or_else(|| panic!("no row for the new configmap: {seen:?}"));
+    assert!(row.starts_with("ADDED"), "{row}");
+}
+
+#[test]
+fn delete_with_each_cascade() {
+    let (_dir, k) = start();
+    let owned_pod = |ds: &str| {
+        let uid = k.ok(&["get", "ds", ds, "-o", "jsonpath={.metadata.uid}"]);
+        k.apply(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {ds}-pod\n  labels:\n    name: {ds}\n  ownerReferences:\n  - apiVersion: apps/v1\n    kind: DaemonSet\n    name: {ds}\n    uid: {uid}\n    controller: true\n    blockOwnerDeletion: true\nspec:\n  containers:\n  - name: c\n    image: nginx\n"
+        ));
+    };
+    for (ds, cascade) in [("bg", "background"), ("orph", "orphan"), ("fg", "foreground")] {
+        k.apply(
+            &FLUENTD
+                .replace("name: fluentd\n  namespace: logging", &format!("name: {ds}\n  namespace: default")),
+        );
+        owned_pod(ds);
+        let out = k.ok(&["delete", "ds", ds, &format!("--cascade={cascade}")]);
+        assert_eq!(out, format!("daemonset.apps \"{ds}\" deleted\n"));
+        assert!(k.kubectl(&["get", "ds", ds]).stderr.ends_with(b"not found\n"), "{ds} is gone");
+        let pod = format!("{ds}-pod");
+        if cascade == "orphan" {
+            let owners = k.ok(&["get", "pod", &pod, "-o", "jsonpath={.metadata.ownerReferences}"]);
+            assert_eq!(owners, "", "the orphaned pod has no owner left");
+        } else {
+            k.eventually(&format!("{pod} to be collected"), || {
+                !k.kubectl(&["get", "pod", &pod]).status.success()
+            });
+        }
+    }
+}
