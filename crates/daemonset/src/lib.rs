@@ -1,8 +1,21 @@
 //! Upstream's DaemonSet semantics as pure, synchronous functions over k8s-openapi types.
 //!
 //! Nothing here does I/O, spawns tasks or reads the clock: time is a parameter. The API server
-//! calls [`defaults`] and [`validation`]; the controller calls the rest.
+//! calls [`defaults`] and [`validation`]; the controller calls the rest:
+//! - [`eligibility`]: which nodes should run a daemon pod;
+//! - [`pod`]: building daemon pods, and reading their node, readiness and revision;
+//! - [`revision`]: ControllerRevisions, the template hash, history and its truncation;
+//! - [`ownership`]: adoption and release by selector;
+//! - [`sync`]: one sync's decisions — per-node reconciliation, the rolling update, status.
 #![forbid(unsafe_code)]
 
 pub mod defaults;
+pub mod eligibility;
+pub mod ownership;
+pub mod pod;
+pub mod revision;
+pub mod sync;
 pub mod validation;
+
+pub use eligibility::{Eligibility, Placement, node_should_run_daemon_pod};
+pub use sync::{Decision, FailedPodBackoff, SyncContext};

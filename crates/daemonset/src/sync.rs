@@ -1,0 +1,615 @@
+//! One DaemonSet sync, decided without I/O: which pods to create and delete per node
+//! (upstream `manage` / `podsShouldBeOnNode`), the rolling-update step with and without surge
+//! (`rollingUpdate`), and the status counters (`updateDaemonSetStatus`).
+//!
+//! A [`SyncContext`] is built once per sync from the DaemonSet, its nodes and its claimed pods;
+//! node eligibility and the pods-by-node grouping are computed once and shared by every
+//! decision, so a sync costs O(nodes + pods).
+
+use std::collections::HashMap;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::eligibility::{Eligibility, Placement};
+use crate::pod::{
+    is_available, is_ready, is_terminal, is_terminating, is_updated, oldest_first, phase, revision_hash,
+    target_node_name, template_generation,
+};
+
+/// At most this many creates and this many deletes are issued per sync (upstream
+/// `BurstReplicas`).
+pub const BURST_REPLICAS: usize = 250;
+
+/// An event the controller records on the DaemonSet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonEvent {
+    /// `Normal` or `Warning`.
+    pub type_: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl DaemonEvent {
+    pub fn selecting_all() -> Self {
+        DaemonEvent {
+            type_: "Warning",
+            reason: "SelectingAll",
+            message: "This daemon set is selecting all pods. A non-empty selector is required.".to_string(),
+        }
+    }
+}
+
+/// What one step of a sync decided.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decision {
+    /// Nodes that get a new daemon pod.
+    pub create_on: Vec<String>,
+    /// Daemon pods to delete, by name.
+    pub delete: Vec<String>,
+    pub events: Vec<DaemonEvent>,
+    /// Sync again after this long (a failed pod waiting out its backoff).
+    pub requeue_after: Option<SignedDuration>,
+}
+
+impl Decision {
+    pub fn is_empty(&self) -> bool {
+        self.create_on.is_empty() && self.delete.is_empty()
+    }
+
+    /// Caps creates and deletes at `burst` each, as upstream's `syncNodes` does.
+    pub fn capped(mut self, burst: usize) -> Self {
+        self.create_on.truncate(burst);
+        self.delete.truncate(burst);
+        self
+    }
+}
+
+/// Upstream's failed-pod backoff (`flowcontrol.Backoff`, 1 s doubling to 15 min), keyed per
+/// DaemonSet, observed generation and node. Time is always a parameter.
+#[derive(Clone, Debug)]
+pub struct FailedPodBackoff {
+    initial: SignedDuration,
+    max: SignedDuration,
+    entries: HashMap<String, (SignedDuration, Timestamp)>,
+}
+
+impl Default for FailedPodBackoff {
+    fn default() -> Self {
+        FailedPodBackoff::new(SignedDuration::from_secs(1), SignedDuration::from_mins(15))
+    }
+}
+
+impl FailedPodBackoff {
+    pub fn new(initial: SignedDuration, max: SignedDuration) -> Self {
+        FailedPodBackoff { initial, max, entries: HashMap::new() }
+    }
+
+    /// Upstream `failedPodsBackoffKey`: `<uid>/<observedGeneration>/<node>`.
+    pub fn key(ds: &DaemonSet, node: &str) -> String {
+        let generation = ds.status.as_ref().and_then(|s| s.observed_generation).unwrap_or(0);
+        format!("{}/{generation}/{node}", ds.metadata.uid.as_deref().unwrap_or_default())
+    }
+
+    fn expired(&self, now: Timestamp, last: Timestamp) -> bool {
+        now.duration_since(last) > self.max * 2
+    }
+
+    /// Still waiting since the last [`FailedPodBackoff::next`] for this key.
+    pub fn is_in_backoff(&self, key: &str, now: Timestamp) -> bool {
+        self.entries.get(key).is_some_and(|(delay, last)| now.duration_since(*last) < *delay)
+    }
+
+    /// Records an attempt: the first one (or one after a long quiet) waits `initial`, each
+    /// later one twice as long, up to `max`.
+    pub fn next(&mut self, key: &str, now: Timestamp) {
+        let delay = match self.entries.get(key) {
+            Some((delay, last)) if !self.expired(now, *last) => (*delay * 2).min(self.max),
+            _ => self.initial,
+        };
+        self.entries.insert(key.to_string(), (delay, now));
+    }
+
+    /// The current delay of a key.
+    pub fn delay(&self, key: &str) -> Option<SignedDuration> {
+        self.entries.get(key).map(|(d, _)| *d)
+    }
+
+    /// Forgets entries idle for more than twice the maximum delay.
+    pub fn gc(&mut self, now: Timestamp) {
+        let max = self.max;
+        self.entries.retain(|_, (_, last)| now.duration_since(*last) <= max * 2);
+    }
+}
+
+/// Upstream `GetScaledValueFromIntOrPercent` with rounding up; invalid strings count as 0
+/// (validation refuses them).
+pub fn scaled_value(v: Option<&IntOrString>, total: i32) -> i32 {
+    match v {
+        None => 0,
+        Some(IntOrString::Int(i)) => *i,
+        Some(IntOrString::String(s)) => match crate::validation::parse_percent(s) {
+            Some(p) => ((i64::from(total) * p as i64 + 99) / 100) as i32,
+            None => 0,
+        },
+    }
+}
+
+fn rolling_update(ds: &DaemonSet) -> Option<&k8s_openapi::api::apps::v1::RollingUpdateDaemonSet> {
+    let strategy = ds.spec.as_ref()?.update_strategy.as_ref()?;
+    if strategy.type_.as_deref() != Some("RollingUpdate") {
+        return None;
+    }
+    strategy.rolling_update.as_ref()
+}
+
+/// Whether the DaemonSet uses the RollingUpdate strategy.
+pub fn is_rolling_update(ds: &DaemonSet) -> bool {
+    ds.spec.as_ref().and_then(|s| s.update_strategy.as_ref()).and_then(|u| u.type_.as_deref())
+        == Some("RollingUpdate")
+}
+
+/// Upstream `SurgeCount`.
+pub fn surge_count(ds: &DaemonSet, desired: i32) -> i32 {
+    rolling_update(ds).map_or(0, |r| scaled_value(r.max_surge.as_ref(), desired))
+}
+
+/// Upstream `UnavailableCount`.
+pub fn unavailable_count(ds: &DaemonSet, desired: i32) -> i32 {
+    rolling_update(ds).map_or(0, |r| scaled_value(r.max_unavailable.as_ref(), desired))
+}
+
+/// Upstream `AllowsSurge`: maxSurge resolves to more than zero.
+pub fn allows_surge(ds: &DaemonSet) -> bool {
+    surge_count(ds, 1) != 0
+}
+
+/// Everything one sync of a DaemonSet decides from.
+pub struct SyncContext<'a> {
+    ds: &'a DaemonSet,
+    hash: &'a str,
+    generation: Option<i64>,
+    now: Timestamp,
+    min_ready_seconds: i32,
+    /// Every node, in the order given, with its eligibility.
+    nodes: Vec<(&'a str, Eligibility)>,
+    node_index: HashMap<&'a str, usize>,
+    /// Daemon pods by target node, oldest first; terminal pods that are being deleted are left
+    /// out (upstream `getNodesToDaemonPods(includeDeletedTerminal=false)`).
+    pods_by_node: HashMap<&'a str, Vec<&'a Pod>>,
+}
+
+impl<'a> SyncContext<'a> {
+    /// `pods` are the daemon pods the DaemonSet has claimed; `hash` is the current revision's.
+    pub fn new(
+        ds: &'a DaemonSet,
+        hash: &'a str,
+        nodes: impl IntoIterator<Item = &'a Node>,
+        pods: impl IntoIterator<Item = &'a Pod>,
+        now: Timestamp,
+    ) -> Self {
+        let placement = Placement::new(ds);
+        let nodes: Vec<(&'a str, Eligibility)> = nodes
+            .into_iter()
+            .map(|n| (n.metadata.name.as_deref().unwrap_or_default(), placement.eligibility(n)))
+            .collect();
+        let node_index = nodes.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
+        let mut pods_by_node: HashMap<&'a str, Vec<&'a Pod>> = HashMap::new();
+        for pod in pods {
+            if is_terminal(pod) && is_terminating(pod) {
+                continue;
+            }
+            if let Some(node) = target_node_name(pod) {
+                pods_by_node.entry(node).or_default().push(pod);
+            }
+        }
+        for pods in pods_by_node.values_mut() {
+            pods.sort_by(|a, b| oldest_first(a, b));
+        }
+        SyncContext {
+            ds,
+            hash,
+            generation: template_generation(ds),
+            now,
+            min_ready_seconds: ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0),
+            nodes,
+            node_index,
+            pods_by_node,
+        }
+    }
+
+    fn available(&self, pod: &Pod) -> bool {
+        is_available(pod, self.min_ready_seconds, self.now)
+    }
+
+    fn updated(&self, pod: &Pod) -> bool {
+        is_updated(pod, self.hash, self.generation)
+    }
+
+    fn eligibility(&self, node: &str) -> Option<Eligibility> {
+        self.node_index.get(node).map(|i| self.nodes[*i].1)
+    }
+
+    /// The eligibility of every node, in order.
+    pub fn nodes(&self) -> &[(&'a str, Eligibility)] {
+        &self.nodes
+    }
+
+    /// The daemon pods on a node, oldest first.
+    pub fn pods_on(&self, node: &str) -> &[&'a Pod] {
+        self.pods_by_node.get(node).map_or(&[], Vec::as_slice)
+    }
+
+    /// Upstream `manage`: per node, create a missing pod, delete failed, succeeded, excess and
+    /// misplaced ones; then delete unscheduled pods aimed at nodes that no longer exist.
+    pub fn manage(&self, backoff: &mut FailedPodBackoff) -> Decision {
+        let mut d = Decision::default();
+        let surge = allows_surge(self.ds);
+        for (node, eligibility) in &self.nodes {
+            self.pods_should_be_on_node(node, *eligibility, surge, backoff, &mut d);
+        }
+        let mut vanished: Vec<(&str, &Vec<&Pod>)> = self
+            .pods_by_node
+            .iter()
+            .filter(|(n, _)| !self.node_index.contains_key(*n))
+            .map(|(n, p)| (*n, p))
+            .collect();
+        vanished.sort_by_key(|(n, _)| *n);
+        for (_, pods) in vanished {
+            for pod in pods {
+                let unscheduled =
+                    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_none_or(str::is_empty);
+                if unscheduled {
+                    d.delete.push(pod_name(pod));
+                }
+            }
+        }
+        d
+    }
+
+    fn pods_should_be_on_node(
+        &self,
+        node: &str,
+        e: Eligibility,
+        surge: bool,
+        backoff: &mut FailedPodBackoff,
+        d: &mut Decision,
+    ) {
+        let pods = self.pods_by_node.get(node);
+        let namespace = self.ds.metadata.namespace.as_deref().unwrap_or_default();
+        if e.should_run && pods.is_none() {
+            d.create_on.push(node.to_string());
+            return;
+        }
+        let Some(pods) = pods else { return };
+        if !e.should_continue_running {
+            d.delete.extend(pods.iter().filter(|p| !is_terminating(p)).map(|p| pod_name(p)));
+            return;
+        }
+        let mut running: Vec<&Pod> = Vec::new();
+        for pod in pods.iter().filter(|p| !is_terminating(p)) {
+            match phase(pod) {
+                "Failed" => {
+                    let key = FailedPodBackoff::key(self.ds, node);
+                    if backoff.is_in_backoff(&key, self.now) {
+                        let delay = backoff.delay(&key).unwrap_or_default();
+                        d.requeue_after = Some(d.requeue_after.map_or(delay, |r| r.min(delay)));
+                        continue;
+                    }
+                    backoff.next(&key, self.now);
+                    d.events.push(DaemonEvent {
+                        type_: "Warning",
+                        reason: "FailedDaemonPod",
+                        message: format!(
+                            "Found failed daemon pod {namespace}/{} on node {node}, will try to kill it",
+                            pod_name(pod)
+                        ),
+                    });
+                    d.delete.push(pod_name(pod));
+                }
+                "Succeeded" => {
+                    d.events.push(DaemonEvent {
+                        type_: "Normal",
+                        reason: "SucceededDaemonPod",
+                        message: format!(
+                            "Found succeeded daemon pod {namespace}/{} on node {node}, will try to delete it",
+                            pod_name(pod)
+                        ),
+                    });
+                    d.delete.push(pod_name(pod));
+                }
+                _ => running.push(pod),
+            }
+        }
+        if !surge {
+            // Oldest first already: keep the first, delete the rest.
+            d.delete.extend(running.iter().skip(1).map(|p| pod_name(p)));
+            return;
+        }
+        if running.is_empty() {
+            if e.should_run {
+                d.create_on.push(node.to_string());
+            }
+            return;
+        }
+        if running.len() == 1 {
+            return;
+        }
+        let (mut oldest_new, mut oldest_old): (Option<&Pod>, Option<&Pod>) = (None, None);
+        for pod in running {
+            let slot = if revision_hash(pod) == Some(self.hash) { &mut oldest_new } else { &mut oldest_old };
+            match slot {
+                None => *slot = Some(pod),
+                Some(_) => d.delete.push(pod_name(pod)),
+            }
+        }
+        if let (Some(new), Some(old)) = (oldest_new, oldest_old)
+            && (!is_ready(old) || self.available(new))
+        {
+            d.delete.push(pod_name(old));
+        }
+    }
+
+    /// Upstream `updatedDesiredNodeCounts`: (maxSurge, maxUnavailable, desired).
+    pub fn rollout_budget(&self) -> (i32, i32, i32) {
+        let desired = self.nodes.iter().filter(|(_, e)| e.should_run).count() as i32;
+        let mut max_unavailable = unavailable_count(self.ds, desired);
+        let max_surge = surge_count(self.ds, desired);
+        if desired > 0 && max_unavailable == 0 && max_surge == 0 {
+            max_unavailable = 1;
+        }
+        (max_surge, max_unavailable, desired)
+    }
+
+    /// The nodes the rolling update examines, in a stable order: every node with pods and
+    /// every node that should run one.
+    fn rollout_nodes(&self) -> Vec<(&'a str, &[&'a Pod])> {
+        let mut out: Vec<(&'a str, &[&'a Pod])> = Vec::new();
+        for (node, e) in &self.nodes {
+            match self.pods_by_node.get(node) {
+                Some(pods) => out.push((node, pods)),
+                None if e.should_run => out.push((node, &[])),
+                None => {}
+            }
+        }
+        let mut vanished: Vec<(&'a str, &[&'a Pod])> = self
+            .pods_by_node
+            .iter()
+            .filter(|(n, _)| !self.node_index.contains_key(*n))
+            .map(|(n, p)| (*n, p.as_slice()))
+            .collect();
+        vanished.sort_by_key(|(n, _)| *n);
+        out.extend(vanished);
+        out
+    }
+
+    /// Upstream `findUpdatedPodsOnNode`: the one new and one old non-terminating pod, or
+    /// `None` when there are more of either.
+    fn updated_pods_on_node(&self, pods: &[&'a Pod]) -> Option<(Option<&'a Pod>, Option<&'a Pod>)> {
+        let (mut new, mut old) = (None, None);
+        for pod in pods.iter().filter(|p| !is_terminating(p)) {
+            let slot = if self.updated(pod) { &mut new } else { &mut old };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(*pod);
+        }
+        Some((new, old))
+    }
+
+    /// Upstream `rollingUpdate`: one step of a RollingUpdate rollout. Without surge it deletes
+    /// old pods within maxUnavailable (unavailable old pods always); with surge it creates new
+    /// pods within maxSurge (for unavailable old pods always) and deletes old pods whose
+    /// replacement is available.
+    pub fn rolling_update(&self) -> Decision {
+        if !is_rolling_update(self.ds) {
+            return Decision::default();
+        }
+        let (max_surge, max_unavailable, desired) = self.rollout_budget();
+        if max_surge == 0 {
+            self.roll_without_surge(max_unavailable)
+        } else {
+            self.roll_with_surge(max_surge, desired)
+        }
+    }
+
+    fn roll_without_surge(&self, max_unavailable: i32) -> Decision {
+        let mut unavailable = 0;
+        let mut replacements = Vec::new();
+        let mut candidates = Vec::new();
+        for (_, pods) in self.rollout_nodes() {
+            let Some((new, old)) = self.updated_pods_on_node(pods) else {
+                unavailable += 1;
+                continue;
+            };
+            match (new, old) {
+                (None, None) | (Some(_), Some(_)) => unavailable += 1,
+                (Some(new), None) => {
+                    if !self.available(new) {
+                        unavailable += 1;
+                    }
+                }
+                (None, Some(old)) => {
+                    if !self.available(old) {
+                        replacements.push(pod_name(old));
+                        unavailable += 1;
+                    } else if unavailable < max_unavailable {
+                        candidates.push(pod_name(old));
+                    }
+                }
+            }
+        }
+        let remaining = (max_unavailable - unavailable).clamp(0, candidates.len() as i32) as usize;
+        replacements.extend(candidates.into_iter().take(remaining));
+        Decision { delete: replacements, ..Default::default() }
+    }
+
+    fn roll_with_surge(&self, max_surge: i32, desired: i32) -> Decision {
+        let mut delete = Vec::new();
+        let mut should_not_run = Vec::new();
+        let mut candidates = Vec::new();
+        let mut allowed = Vec::new();
+        let (mut surging, mut available) = (0, 0);
+        for (node, pods) in self.rollout_nodes() {
+            let Some((new, old)) = self.updated_pods_on_node(pods) else {
+                surging += 1;
+                continue;
+            };
+            if let Some(p) = old.or(new)
+                && self.available(p)
+            {
+                available += 1;
+            }
+            let should_run = self.eligibility(node).is_some_and(|e| e.should_run);
+            match (new, old) {
+                (_, None) => {}
+                (None, Some(old)) => {
+                    if !self.available(old) {
+                        if should_run {
+                            allowed.push(node.to_string());
+                        } else {
+                            delete.push(pod_name(old));
+                        }
+                    } else if !should_run {
+                        should_not_run.push(pod_name(old));
+                    } else if surging < max_surge {
+                        candidates.push(node.to_string());
+                    }
+                }
+                (Some(new), Some(old)) => {
+                    if self.available(new) {
+                        delete.push(pod_name(old));
+                    } else {
+                        surging += 1;
+                    }
+                }
+            }
+        }
+        let deletable = (available - desired).clamp(0, should_not_run.len() as i32) as usize;
+        delete.extend(should_not_run.into_iter().take(deletable));
+        let remaining = (max_surge - surging).clamp(0, candidates.len() as i32) as usize;
+        allowed.extend(candidates.into_iter().take(remaining));
+        Decision { create_on: allowed, delete, ..Default::default() }
+    }
+
+    /// Upstream `updateDaemonSetStatus`: the counters, from the oldest pod on each node that
+    /// should run one. Conditions and the collision count are kept from `previous`;
+    /// `observed_generation` is what the caller decided to report.
+    pub fn status(
+        &self,
+        previous: Option<&DaemonSetStatus>,
+        observed_generation: Option<i64>,
+    ) -> DaemonSetStatus {
+        let (mut desired, mut current, mut misscheduled, mut ready, mut available, mut updated) =
+            (0, 0, 0, 0, 0, 0);
+        for (node, e) in &self.nodes {
+            let pods = self.pods_on(node);
+            if !e.should_run {
+                if !pods.is_empty() {
+                    misscheduled += 1;
+                }
+                continue;
+            }
+            desired += 1;
+            let Some(pod) = pods.first() else { continue };
+            current += 1;
+            if is_ready(pod) {
+                ready += 1;
+                if self.available(pod) {
+                    available += 1;
+                }
+            }
+            if self.updated(pod) {
+                updated += 1;
+            }
+        }
+        let previous = previous.cloned().unwrap_or_default();
+        DaemonSetStatus {
+            current_number_scheduled: current,
+            desired_number_scheduled: desired,
+            number_misscheduled: misscheduled,
+            number_ready: ready,
+            number_available: Some(available),
+            number_unavailable: Some(desired - available),
+            updated_number_scheduled: Some(updated),
+            observed_generation: observed_generation.or(previous.observed_generation),
+            collision_count: previous.collision_count,
+            conditions: previous.conditions,
+        }
+    }
+}
+
+fn pod_name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+/// Whether two statuses differ in anything the controller writes (upstream
+/// `storeDaemonSetStatus` skips the write otherwise).
+pub fn status_changed(old: Option<&DaemonSetStatus>, new: &DaemonSetStatus) -> bool {
+    let Some(old) = old else { return true };
+    old.current_number_scheduled != new.current_number_scheduled
+        || old.desired_number_scheduled != new.desired_number_scheduled
+        || old.number_misscheduled != new.number_misscheduled
+        || old.number_ready != new.number_ready
+        || old.number_available.unwrap_or(0) != new.number_available.unwrap_or(0)
+        || old.number_unavailable.unwrap_or(0) != new.number_unavailable.unwrap_or(0)
+        || old.updated_number_scheduled.unwrap_or(0) != new.updated_number_scheduled.unwrap_or(0)
+        || old.observed_generation != new.observed_generation
+}
+
+/// Upstream's slow start: create batches of 1, 2, 4, … until `total` is covered.
+pub fn slow_start_batches(total: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (mut done, mut size) = (0, 1);
+    while done < total {
+        let batch = size.min(total - done);
+        out.push(batch);
+        done += batch;
+        size *= 2;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_round_up() {
+        let pct = |s: &str| IntOrString::String(s.into());
+        assert_eq!(scaled_value(Some(&pct("50%")), 3), 2);
+        assert_eq!(scaled_value(Some(&pct("20%")), 2), 1);
+        assert_eq!(scaled_value(Some(&pct("10%")), 5000), 500);
+        assert_eq!(scaled_value(Some(&pct("0%")), 100), 0);
+        assert_eq!(scaled_value(Some(&IntOrString::Int(7)), 3), 7);
+        assert_eq!(scaled_value(None, 3), 0);
+    }
+
+    #[test]
+    fn slow_start_doubles() {
+        assert_eq!(slow_start_batches(0), Vec::<usize>::new());
+        assert_eq!(slow_start_batches(10), vec![1, 2, 4, 3]);
+        assert_eq!(slow_start_batches(15), vec![1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn backoff_doubles_and_expires() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut b = FailedPodBackoff::default();
+        assert!(!b.is_in_backoff("k", t0));
+        b.next("k", t0);
+        assert_eq!(b.delay("k"), Some(SignedDuration::from_secs(1)));
+        assert!(b.is_in_backoff("k", t0 + SignedDuration::from_millis(999)));
+        assert!(!b.is_in_backoff("k", t0 + SignedDuration::from_secs(1)));
+        b.next("k", t0 + SignedDuration::from_secs(1));
+        assert_eq!(b.delay("k"), Some(SignedDuration::from_secs(2)));
+        for i in 0..20 {
+            b.next("k", t0 + SignedDuration::from_secs(2 + i));
+        }
+        assert_eq!(b.delay("k"), Some(SignedDuration::from_mins(15)), "capped");
+        b.gc(t0 + SignedDuration::from_mins(60));
+        assert_eq!(b.delay("k"), None, "idle entries are collected");
+    }
+}
