@@ -280,7 +280,7 @@ mod tests {
         let d = pod(
             json!({"metadata": {"name": "d", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": [], "nodeName": "n"}}),
         );
-        let mut v = vec![&b, &a, &d, &c];
+        let mut v = [&b, &a, &d, &c];
         v.sort_by(|x, y| oldest_first(x, y));
         let names: Vec<_> = v.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect();
         assert_eq!(names, ["c", "d", "a", "b"]);
