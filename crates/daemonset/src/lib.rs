@@ -14,6 +14,7 @@ pub mod eligibility;
 pub mod ownership;
 pub mod pod;
 pub mod revision;
+pub mod routing;
 pub mod sync;
 pub mod validation;
 

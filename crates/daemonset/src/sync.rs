@@ -166,6 +166,28 @@ pub fn allows_surge(ds: &DaemonSet) -> bool {
     surge_count(ds, 1) != 0
 }
 
+/// Why a sync does nothing at all (not even status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The selector is empty (`{}`): a `SelectingAll` warning, nothing else.
+    SelectingAll,
+    /// The DaemonSet is being deleted: its pods and history belong to the garbage collector.
+    BeingDeleted,
+}
+
+/// Upstream `syncDaemonSet`'s early returns.
+pub fn sync_guard(ds: &DaemonSet) -> Option<SkipReason> {
+    let selector = ds.spec.as_ref().map(|s| &s.selector);
+    let empty = selector.is_none_or(|s| {
+        s.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+    });
+    if empty {
+        return Some(SkipReason::SelectingAll);
+    }
+    ds.metadata.deletion_timestamp.is_some().then_some(SkipReason::BeingDeleted)
+}
+
 /// Everything one sync of a DaemonSet decides from.
 pub struct SyncContext<'a> {
     ds: &'a DaemonSet,
