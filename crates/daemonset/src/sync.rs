@@ -6,7 +6,7 @@
 //! node eligibility and the pods-by-node grouping are computed once and shared by every
 //! decision, so a sync costs O(nodes + pods).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::eligibility::{Eligibility, Placement};
 use crate::pod::{
-    is_available, is_ready, is_terminal, is_terminating, is_updated, oldest_first, phase, revision_hash,
-    target_node_name, template_generation,
+    CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, is_available, is_ready, is_terminal,
+    is_terminating, oldest_first, phase, revision_hash, target_node_name, template_generation,
 };
 
 /// At most this many creates and this many deletes are issued per sync (upstream
@@ -192,15 +192,20 @@ pub fn sync_guard(ds: &DaemonSet) -> Option<SkipReason> {
 pub struct SyncContext<'a> {
     ds: &'a DaemonSet,
     hash: &'a str,
-    generation: Option<i64>,
+    /// The template generation as pods carry it in their label.
+    generation_label: Option<String>,
     now: Timestamp,
     min_ready_seconds: i32,
     /// Every node, in the order given, with its eligibility.
     nodes: Vec<(&'a str, Eligibility)>,
-    node_index: HashMap<&'a str, usize>,
-    /// Daemon pods by target node, oldest first; terminal pods that are being deleted are left
-    /// out (upstream `getNodesToDaemonPods(includeDeletedTerminal=false)`).
-    pods_by_node: HashMap<&'a str, Vec<&'a Pod>>,
+    node_index: HashMap<&'a str, u32>,
+    /// Daemon pods grouped by node, oldest first within a node: node `i` has
+    /// `pods[starts[i]..starts[i + 1]]`. Terminal pods that are being deleted are left out
+    /// (upstream `getNodesToDaemonPods(includeDeletedTerminal=false)`).
+    pods: Vec<&'a Pod>,
+    starts: Vec<u32>,
+    /// Daemon pods aimed at nodes that are not in the list, by node name.
+    vanished: BTreeMap<&'a str, Vec<&'a Pod>>,
 }
 
 impl<'a> SyncContext<'a> {
@@ -217,28 +222,57 @@ impl<'a> SyncContext<'a> {
             .into_iter()
             .map(|n| (n.metadata.name.as_deref().unwrap_or_default(), placement.eligibility(n)))
             .collect();
-        let node_index = nodes.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
-        let mut pods_by_node: HashMap<&'a str, Vec<&'a Pod>> = HashMap::new();
+        let mut node_index = HashMap::with_capacity(nodes.len());
+        for (i, (n, _)) in nodes.iter().enumerate() {
+            node_index.insert(*n, i as u32);
+        }
+        // A counting sort by node index: no allocation per node.
+        let mut placed: Vec<(u32, &'a Pod)> = Vec::with_capacity(nodes.len());
+        let mut vanished: BTreeMap<&'a str, Vec<&'a Pod>> = BTreeMap::new();
+        let mut counts = vec![0u32; nodes.len() + 1];
         for pod in pods {
             if is_terminal(pod) && is_terminating(pod) {
                 continue;
             }
-            if let Some(node) = target_node_name(pod) {
-                pods_by_node.entry(node).or_default().push(pod);
+            let Some(node) = target_node_name(pod) else { continue };
+            match node_index.get(node) {
+                Some(&i) => {
+                    counts[i as usize + 1] += 1;
+                    placed.push((i, pod));
+                }
+                None => vanished.entry(node).or_default().push(pod),
             }
         }
-        for pods in pods_by_node.values_mut() {
-            pods.sort_by(|a, b| oldest_first(a, b));
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let starts = counts.clone();
+        let mut grouped: Vec<Option<&'a Pod>> = vec![None; placed.len()];
+        for (i, pod) in placed {
+            let slot = &mut counts[i as usize];
+            grouped[*slot as usize] = Some(pod);
+            *slot += 1;
+        }
+        let mut pods: Vec<&'a Pod> = grouped.into_iter().map(|p| p.expect("every slot is filled")).collect();
+        for w in starts.windows(2) {
+            if w[1] - w[0] > 1 {
+                pods[w[0] as usize..w[1] as usize].sort_by(|a, b| oldest_first(a, b));
+            }
+        }
+        for list in vanished.values_mut() {
+            list.sort_by(|a, b| oldest_first(a, b));
         }
         SyncContext {
             ds,
             hash,
-            generation: template_generation(ds),
+            generation_label: template_generation(ds).map(|g| g.to_string()),
             now,
             min_ready_seconds: ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0),
             nodes,
             node_index,
-            pods_by_node,
+            pods,
+            starts,
+            vanished,
         }
     }
 
@@ -246,12 +280,23 @@ impl<'a> SyncContext<'a> {
         is_available(pod, self.min_ready_seconds, self.now)
     }
 
+    /// Upstream `IsPodUpdated`, with the generation label computed once.
     fn updated(&self, pod: &Pod) -> bool {
-        is_updated(pod, self.hash, self.generation)
+        let Some(labels) = pod.metadata.labels.as_ref() else { return false };
+        (!self.hash.is_empty()
+            && labels.get(CONTROLLER_REVISION_HASH_LABEL).map(String::as_str) == Some(self.hash))
+            || self
+                .generation_label
+                .as_ref()
+                .is_some_and(|g| labels.get(TEMPLATE_GENERATION_LABEL) == Some(g))
     }
 
     fn eligibility(&self, node: &str) -> Option<Eligibility> {
-        self.node_index.get(node).map(|i| self.nodes[*i].1)
+        self.node_index.get(node).map(|i| self.nodes[*i as usize].1)
+    }
+
+    fn pods_at(&self, i: usize) -> &[&'a Pod] {
+        &self.pods[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
 
     /// The eligibility of every node, in order.
@@ -261,7 +306,10 @@ impl<'a> SyncContext<'a> {
 
     /// The daemon pods on a node, oldest first.
     pub fn pods_on(&self, node: &str) -> &[&'a Pod] {
-        self.pods_by_node.get(node).map_or(&[], Vec::as_slice)
+        match self.node_index.get(node) {
+            Some(&i) => self.pods_at(i as usize),
+            None => self.vanished.get(node).map_or(&[], Vec::as_slice),
+        }
     }
 
     /// Upstream `manage`: per node, create a missing pod, delete failed, succeeded, excess and
@@ -269,17 +317,10 @@ impl<'a> SyncContext<'a> {
     pub fn manage(&self, backoff: &mut FailedPodBackoff) -> Decision {
         let mut d = Decision::default();
         let surge = allows_surge(self.ds);
-        for (node, eligibility) in &self.nodes {
-            self.pods_should_be_on_node(node, *eligibility, surge, backoff, &mut d);
+        for (i, (node, eligibility)) in self.nodes.iter().enumerate() {
+            self.pods_should_be_on_node(node, self.pods_at(i), *eligibility, surge, backoff, &mut d);
         }
-        let mut vanished: Vec<(&str, &Vec<&Pod>)> = self
-            .pods_by_node
-            .iter()
-            .filter(|(n, _)| !self.node_index.contains_key(*n))
-            .map(|(n, p)| (*n, p))
-            .collect();
-        vanished.sort_by_key(|(n, _)| *n);
-        for (_, pods) in vanished {
+        for pods in self.vanished.values() {
             for pod in pods {
                 let unscheduled =
                     pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_none_or(str::is_empty);
@@ -294,18 +335,19 @@ impl<'a> SyncContext<'a> {
     fn pods_should_be_on_node(
         &self,
         node: &str,
+        pods: &[&'a Pod],
         e: Eligibility,
         surge: bool,
         backoff: &mut FailedPodBackoff,
         d: &mut Decision,
     ) {
-        let pods = self.pods_by_node.get(node);
         let namespace = self.ds.metadata.namespace.as_deref().unwrap_or_default();
-        if e.should_run && pods.is_none() {
-            d.create_on.push(node.to_string());
+        if pods.is_empty() {
+            if e.should_run {
+                d.create_on.push(node.to_string());
+            }
             return;
         }
-        let Some(pods) = pods else { return };
         if !e.should_continue_running {
             d.delete.extend(pods.iter().filter(|p| !is_terminating(p)).map(|p| pod_name(p)));
             return;
@@ -388,22 +430,14 @@ impl<'a> SyncContext<'a> {
     /// The nodes the rolling update examines, in a stable order: every node with pods and
     /// every node that should run one.
     fn rollout_nodes(&self) -> Vec<(&'a str, &[&'a Pod])> {
-        let mut out: Vec<(&'a str, &[&'a Pod])> = Vec::new();
-        for (node, e) in &self.nodes {
-            match self.pods_by_node.get(node) {
-                Some(pods) => out.push((node, pods)),
-                None if e.should_run => out.push((node, &[])),
-                None => {}
+        let mut out: Vec<(&'a str, &[&'a Pod])> = Vec::with_capacity(self.nodes.len() + self.vanished.len());
+        for (i, (node, e)) in self.nodes.iter().enumerate() {
+            let pods = self.pods_at(i);
+            if !pods.is_empty() || e.should_run {
+                out.push((node, pods));
             }
         }
-        let mut vanished: Vec<(&'a str, &[&'a Pod])> = self
-            .pods_by_node
-            .iter()
-            .filter(|(n, _)| !self.node_index.contains_key(*n))
-            .map(|(n, p)| (*n, p.as_slice()))
-            .collect();
-        vanished.sort_by_key(|(n, _)| *n);
-        out.extend(vanished);
+        out.extend(self.vanished.iter().map(|(n, p)| (*n, p.as_slice())));
         out
     }
 
@@ -526,8 +560,8 @@ impl<'a> SyncContext<'a> {
     ) -> DaemonSetStatus {
         let (mut desired, mut current, mut misscheduled, mut ready, mut available, mut updated) =
             (0, 0, 0, 0, 0, 0);
-        for (node, e) in &self.nodes {
-            let pods = self.pods_on(node);
+        for (i, (_, e)) in self.nodes.iter().enumerate() {
+            let pods = self.pods_at(i);
             if !e.should_run {
                 if !pods.is_empty() {
                     misscheduled += 1;
