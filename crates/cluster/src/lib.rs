@@ -4,5 +4,10 @@
 #![forbid(unsafe_code)]
 
 pub mod garbage_collector;
+pub mod informer;
+pub mod kubelet;
+pub mod scheduler;
 
 pub use garbage_collector::GarbageCollector;
+pub use kubelet::Kubelets;
+pub use scheduler::Scheduler;

@@ -2,6 +2,7 @@
 //!
 //! `everynode up` runs a local, Kubernetes-compatible control plane in one process.
 
+mod controller_cmd;
 mod controllers;
 mod nodes;
 mod up;
@@ -20,6 +21,9 @@ enum Command {
     /// Start a local Kubernetes-compatible control plane (API server and simulated nodes)
     /// in the foreground.
     Up(up::UpArgs),
+    /// Run the DaemonSet controller against a Kubernetes API server (a real cluster whose own
+    /// DaemonSet controller is off: kube-controller-manager `--controllers=*,-daemonset`).
+    Controller(controller_cmd::ControllerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +38,6 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Up(args) => runtime.block_on(up::run(args)),
+        Command::Controller(args) => runtime.block_on(controller_cmd::run(args)),
     }
 }

@@ -33,6 +33,9 @@ pub struct UpArgs {
     /// (`*` for all, `-name` to switch one off), e.g. `*,-daemonset`.
     #[arg(long, default_value = "*", allow_hyphen_values = true)]
     pub controllers: String,
+    /// Concurrent DaemonSet syncs of the in-process controller.
+    #[arg(long, default_value_t = 2)]
+    pub controller_workers: usize,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -69,6 +72,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
     if enabled.contains("garbagecollector") {
         tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
+    }
+    if enabled.contains("kubelet") {
+        let version = format!("v1.{}.0+everynode", apiserver::handlers::KUBERNETES_MINOR);
+        tokio::spawn(cluster::Kubelets::new(client.clone(), &version).run());
+    }
+    if enabled.contains("scheduler") {
+        tokio::spawn(cluster::Scheduler::new(client.clone()).run());
+    }
+    if enabled.contains("daemonset") {
+        let options =
+            controller::ControllerOptions { workers: args.controller_workers, ..Default::default() };
+        let daemonsets = controller::Controller::new(client.clone());
+        tokio::spawn(async move {
+            if let Err(e) = daemonsets.run(options).await {
+                tracing::error!(error = %e, "the DaemonSet controller stopped");
+            }
+        });
     }
     tracing::info!(url = %server.url, controllers = ?enabled, "everynode is up");
     println!("everynode is up at {}: export KUBECONFIG={}", server.url, kubeconfig_path.display());

@@ -1,0 +1,457 @@
+//! The scheduler: binds pending pods whose `schedulerName` is `default-scheduler` to a node,
+//! as upstream's default plugins decide. Filters: NodeName, NodeAffinity (nodeSelector and
+//! required terms), TaintToleration, NodeUnschedulable, NodeResourcesFit (requests against
+//! allocatable minus the pods already bound) and NodePorts. Scores: preferred node affinity,
+//! PreferNoSchedule taints, then the least allocated node. Events `Scheduled` and
+//! `FailedScheduling` in upstream's form.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use apimachinery::quantity::Quantity;
+use controller::EventRecorder;
+use controller::events::object_reference;
+use daemonset::eligibility::{
+    find_untolerated_taint, node_selector_matches, required_node_affinity_matches, tolerates,
+};
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, Taint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use kube::runtime::watcher;
+use tokio::sync::mpsc;
+
+use crate::informer::{self, Change, Store};
+
+pub const SCHEDULER_NAME: &str = "default-scheduler";
+
+/// Why a node was filtered out, in upstream's wording (counted per reason).
+fn reason_untolerated(taint: &Taint) -> String {
+    format!("node(s) had untolerated taint {{{}: {}}}", taint.key, taint.value.as_deref().unwrap_or_default())
+}
+
+const REASON_AFFINITY: &str = "node(s) didn't match Pod's node affinity/selector";
+const REASON_UNSCHEDULABLE: &str = "node(s) were unschedulable";
+const REASON_PORTS: &str = "node(s) didn't have free ports for the requested pod ports";
+const REASON_NODE_NAME: &str = "node(s) didn't match the requested node name";
+const REASON_TOO_MANY_PODS: &str = "Too many pods";
+
+/// A pod's requests, per resource (containers summed; init containers as their maximum).
+pub fn pod_requests(pod: &Pod) -> BTreeMap<String, Quantity> {
+    let mut total: BTreeMap<String, Quantity> = BTreeMap::new();
+    let Some(spec) = &pod.spec else { return total };
+    for c in &spec.containers {
+        for (k, v) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+            *total.entry(k.clone()).or_default() += Quantity::parse(&v.0).unwrap_or_default();
+        }
+    }
+    for c in spec.init_containers.iter().flatten() {
+        for (k, v) in c.resources.as_ref().and_then(|r| r.requests.as_ref()).into_iter().flatten() {
+            let q = Quantity::parse(&v.0).unwrap_or_default();
+            let slot = total.entry(k.clone()).or_default();
+            if q > *slot {
+                *slot = q;
+            }
+        }
+    }
+    total
+}
+
+fn host_ports(pod: &Pod) -> Vec<(String, i32)> {
+    let Some(spec) = &pod.spec else { return Vec::new() };
+    spec.containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            p.host_port.filter(|h| *h > 0).map(|h| (p.protocol.clone().unwrap_or_else(|| "TCP".into()), h))
+        })
+        .collect()
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+/// What is already placed on a node.
+#[derive(Default, Clone)]
+pub struct NodeUsage {
+    pub requested: BTreeMap<String, Quantity>,
+    pub pods: usize,
+    pub ports: HashSet<(String, i32)>,
+}
+
+/// The outcome of filtering one node.
+pub fn filter(pod: &Pod, node: &Node, usage: &NodeUsage) -> Result<(), Vec<String>> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let node_name = node.metadata.name.as_deref().unwrap_or_default();
+    if let Some(wanted) = spec.node_name.as_deref().filter(|n| !n.is_empty())
+        && wanted != node_name
+    {
+        return Err(vec![REASON_NODE_NAME.to_string()]);
+    }
+    if !required_node_affinity_matches(&spec, node) {
+        return Err(vec![REASON_AFFINITY.to_string()]);
+    }
+    let tolerations = spec.tolerations.clone().unwrap_or_default();
+    if node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        let taint = Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        };
+        if !tolerations.iter().any(|t| tolerates(t, &taint)) {
+            return Err(vec![REASON_UNSCHEDULABLE.to_string()]);
+        }
+    }
+    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    if let Some(t) =
+        find_untolerated_taint(&taints, &tolerations, |t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+    {
+        return Err(vec![reason_untolerated(t)]);
+    }
+    let mut reasons = Vec::new();
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    let max_pods =
+        allocatable.get("pods").and_then(|q| Quantity::parse(&q.0).ok()).map_or(110, |q| q.value() as usize);
+    if usage.pods + 1 > max_pods {
+        reasons.push(REASON_TOO_MANY_PODS.to_string());
+    }
+    for (resource, wanted) in pod_requests(pod) {
+        if wanted == Quantity::ZERO {
+            continue;
+        }
+        let capacity =
+            allocatable.get(&resource).and_then(|q| Quantity::parse(&q.0).ok()).unwrap_or_default();
+        let used = usage.requested.get(&resource).copied().unwrap_or_default();
+        if used + wanted > capacity {
+            reasons.push(format!("Insufficient {resource}"));
+        }
+    }
+    if host_ports(pod).iter().any(|p| usage.ports.contains(p)) {
+        reasons.push(REASON_PORTS.to_string());
+    }
+    if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+}
+
+/// Higher is better: preferred affinity weights, minus PreferNoSchedule taints not tolerated,
+/// then the free share of cpu and memory.
+pub fn score(pod: &Pod, node: &Node, usage: &NodeUsage) -> i64 {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let mut score = 0i64;
+    if let Some(preferred) = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| n.preferred_during_scheduling_ignored_during_execution.as_ref())
+    {
+        for term in preferred {
+            let selector = k8s_openapi::api::core::v1::NodeSelector {
+                node_selector_terms: vec![term.preference.clone()],
+            };
+            if node_selector_matches(&selector, node) {
+                score += i64::from(term.weight) * 1000;
+            }
+        }
+    }
+    let tolerations = spec.tolerations.unwrap_or_default();
+    let prefer_no = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|t| t.effect == "PreferNoSchedule" && !tolerations.iter().any(|tol| tolerates(tol, t)))
+        .count();
+    score -= prefer_no as i64 * 10_000;
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    for resource in ["cpu", "memory"] {
+        let capacity =
+            allocatable.get(resource).and_then(|q| Quantity::parse(&q.0).ok()).unwrap_or_default().millis();
+        if capacity > 0 {
+            let used = usage.requested.get(resource).copied().unwrap_or_default().millis();
+            score += ((capacity - used).max(0) * 100 / capacity) as i64;
+        }
+    }
+    score
+}
+
+/// Upstream's FailedScheduling message: `0/3 nodes are available: 1 node(s) …, 2 Insufficient cpu.`
+pub fn failure_message(total: usize, reasons: &BTreeMap<String, usize>) -> String {
+    let mut parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    parts.sort();
+    format!(
+        "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling.",
+        parts.join(", ")
+    )
+}
+
+pub struct Scheduler {
+    client: Client,
+    pods: Arc<Store<Pod>>,
+    nodes: Arc<Store<Node>>,
+    recorder: EventRecorder,
+}
+
+impl Scheduler {
+    pub fn new(client: Client) -> Arc<Self> {
+        Arc::new(Scheduler {
+            recorder: EventRecorder::new(client.clone(), SCHEDULER_NAME),
+            client,
+            pods: Arc::default(),
+            nodes: Arc::default(),
+        })
+    }
+
+    fn wants(pod: &Pod) -> bool {
+        let spec = pod.spec.as_ref();
+        let bound = spec.and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
+        let ours = spec
+            .and_then(|s| s.scheduler_name.as_deref())
+            .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME);
+        !bound && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
+    }
+
+    /// Schedules until the process stops: on every pod or node change, and every 5 s for pods
+    /// that fit nowhere yet.
+    pub async fn run(self: Arc<Self>) {
+        let (pod_tx, mut pod_rx) = mpsc::unbounded_channel();
+        let (node_tx, mut node_rx) = mpsc::unbounded_channel();
+        tokio::spawn(informer::run(
+            Api::<Pod>::all(self.client.clone()),
+            watcher::Config::default(),
+            self.pods.clone(),
+            pod_tx,
+        ));
+        tokio::spawn(informer::run(
+            Api::<Node>::all(self.client.clone()),
+            watcher::Config::default(),
+            self.nodes.clone(),
+            node_tx,
+        ));
+        let mut retry = tokio::time::interval(Duration::from_secs(5));
+        let mut failed: HashMap<String, String> = HashMap::new();
+        loop {
+            let mut dirty = tokio::select! {
+                Some(change) = pod_rx.recv() => matches!(change, Change::Applied { ref new, .. } if Self::wants(new)) || matches!(change, Change::Synced),
+                Some(_) = node_rx.recv() => true,
+                _ = retry.tick() => !failed.is_empty(),
+            };
+            // Drain what queued up meanwhile, so one pass handles a burst.
+            while let Ok(change) = pod_rx.try_recv() {
+                dirty |= matches!(change, Change::Applied { ref new, .. } if Self::wants(new));
+            }
+            while node_rx.try_recv().is_ok() {
+                dirty = true;
+            }
+            if dirty {
+                self.schedule_pending(&mut failed).await;
+            }
+        }
+    }
+
+    async fn schedule_pending(&self, failed: &mut HashMap<String, String>) {
+        let nodes = self.nodes.list();
+        let mut usage: HashMap<String, NodeUsage> = HashMap::new();
+        let mut pending = Vec::new();
+        for pod in self.pods.list() {
+            if Self::wants(&pod) {
+                pending.push(pod);
+                continue;
+            }
+            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+            if is_terminal(&pod) {
+                continue;
+            }
+            let u = usage.entry(node).or_default();
+            u.pods += 1;
+            for (k, v) in pod_requests(&pod) {
+                *u.requested.entry(k).or_default() += v;
+            }
+            u.ports.extend(host_ports(&pod));
+        }
+        // Higher priority first, then oldest.
+        pending.sort_by(|a, b| {
+            let prio = |p: &Pod| p.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+            prio(b)
+                .cmp(&prio(a))
+                .then_with(|| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp))
+        });
+        for pod in pending {
+            let key = informer::key_of(pod.as_ref());
+            let empty = NodeUsage::default();
+            let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+            let mut best: Option<(i64, &Arc<Node>)> = None;
+            for node in &nodes {
+                let u = usage.get(node.metadata.name.as_deref().unwrap_or_default()).unwrap_or(&empty);
+                match filter(&pod, node, u) {
+                    Ok(()) => {
+                        let s = score(&pod, node, u);
+                        if best.is_none_or(|(b, n)| s > b || (s == b && node.metadata.name < n.metadata.name))
+                        {
+                            best = Some((s, node));
+                        }
+                    }
+                    Err(rs) => {
+                        for r in rs {
+                            *reasons.entry(r).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            match best {
+                Some((_, node)) => {
+                    let node_name = informer::name(node.as_ref());
+                    if self.bind(&pod, &node_name).await {
+                        failed.remove(&key);
+                        let u = usage.entry(node_name).or_default();
+                        u.pods += 1;
+                        for (k, v) in pod_requests(&pod) {
+                            *u.requested.entry(k).or_default() += v;
+                        }
+                        u.ports.extend(host_ports(&pod));
+                    }
+                }
+                None => {
+                    let message = if nodes.is_empty() {
+                        "no nodes available to schedule pods".to_string()
+                    } else {
+                        failure_message(nodes.len(), &reasons)
+                    };
+                    // One event per distinct failure, as upstream's event aggregation shows it.
+                    if failed.get(&key) != Some(&message) {
+                        self.recorder.record_for(pod.as_ref(), "Warning", "FailedScheduling", &message).await;
+                        failed.insert(key, message);
+                    }
+                }
+            }
+        }
+        failed.retain(|k, _| self.pods.get(k).is_some_and(|p| Self::wants(&p)));
+    }
+
+    async fn bind(&self, pod: &Pod, node: &str) -> bool {
+        let (ns, name) = informer::namespace_name(pod);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let binding = Binding {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                uid: pod.metadata.uid.clone(),
+                ..Default::default()
+            },
+            target: ObjectReference {
+                kind: Some("Node".into()),
+                name: Some(node.to_string()),
+                api_version: Some("v1".into()),
+                ..Default::default()
+            },
+        };
+        match api
+            .create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding)
+            .await
+        {
+            Ok(_) => {
+                let reference = object_reference(pod);
+                self.recorder
+                    .record(
+                        &reference,
+                        "Normal",
+                        "Scheduled",
+                        &format!("Successfully assigned {ns}/{name} to {node}"),
+                    )
+                    .await;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(pod = %name, node, error = %e, "binding failed");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, extra: serde_json::Value) -> Node {
+        let mut v = json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"}}});
+        if let Some(spec) = extra.get("spec") {
+            v["spec"] = spec.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "default"}, "spec": spec}))
+            .unwrap()
+    }
+
+    #[test]
+    fn filters_explain_themselves() {
+        let tainted = node(
+            "cp",
+            json!({"spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}}),
+        );
+        let p = pod(json!({"containers": [{"name": "c", "resources": {"requests": {"cpu": "3"}}}]}));
+        assert_eq!(
+            filter(&p, &tainted, &NodeUsage::default()),
+            Err(vec!["node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }".to_string()])
+        );
+        assert_eq!(
+            filter(&p, &node("w", json!({})), &NodeUsage::default()),
+            Err(vec!["Insufficient cpu".to_string()])
+        );
+        let cordoned = node("c", json!({"spec": {"unschedulable": true}}));
+        let small = pod(json!({"containers": [{"name": "c"}]}));
+        assert_eq!(
+            filter(&small, &cordoned, &NodeUsage::default()),
+            Err(vec![REASON_UNSCHEDULABLE.to_string()])
+        );
+        let tolerant = pod(
+            json!({"containers": [{"name": "c"}], "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}),
+        );
+        assert_eq!(filter(&tolerant, &cordoned, &NodeUsage::default()), Ok(()));
+        let pinned = pod(
+            json!({"containers": [{"name": "c"}], "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["w2"]}]}]}}}}),
+        );
+        assert_eq!(
+            filter(&pinned, &node("w1", json!({})), &NodeUsage::default()),
+            Err(vec![REASON_AFFINITY.to_string()])
+        );
+        assert_eq!(filter(&pinned, &node("w2", json!({})), &NodeUsage::default()), Ok(()));
+        let ported =
+            pod(json!({"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 80}]}]}));
+        let used = NodeUsage { ports: [("TCP".to_string(), 80)].into_iter().collect(), ..Default::default() };
+        assert_eq!(filter(&ported, &node("w", json!({})), &used), Err(vec![REASON_PORTS.to_string()]));
+    }
+
+    #[test]
+    fn failure_message_is_upstreams() {
+        let reasons: BTreeMap<String, usize> = [
+            ("node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }".to_string(), 1),
+            ("Insufficient cpu".to_string(), 2),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            failure_message(3, &reasons),
+            "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+    }
+
+    #[test]
+    fn preferred_affinity_and_prefer_no_schedule_score() {
+        let p = pod(
+            json!({"containers": [{"name": "c"}], "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 50, "preference": {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["b"]}]}}]}}}),
+        );
+        let (a, b) = (node("a", json!({})), node("b", json!({})));
+        assert!(score(&p, &b, &NodeUsage::default()) > score(&p, &a, &NodeUsage::default()));
+        let avoided = node("c", json!({"spec": {"taints": [{"key": "k", "effect": "PreferNoSchedule"}]}}));
+        assert!(score(&p, &a, &NodeUsage::default()) > score(&p, &avoided, &NodeUsage::default()));
+    }
+}

@@ -1,0 +1,313 @@
+//! In-memory caches of DaemonSets, pods, nodes and ControllerRevisions, fed by watches, with
+//! every change routed to the work queue as upstream's informer handlers route them
+//! (`daemonset::routing`). Pods and revisions are indexed by namespace; nodes are kept sorted
+//! by name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use daemonset::Placement;
+use daemonset::ownership::controller_of;
+use daemonset::routing::{self, Routing, key_of, resolve_controller_ref, selecting};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::expectations::Expectations;
+use crate::metrics::Metrics;
+use crate::queue::WorkQueue;
+
+type ByNamespace<K> = HashMap<String, HashMap<String, Arc<K>>>;
+
+/// What the controller knows of the cluster.
+#[derive(Default)]
+pub struct Cache {
+    daemonsets: RwLock<ByNamespace<DaemonSet>>,
+    pods: RwLock<ByNamespace<Pod>>,
+    revisions: RwLock<ByNamespace<ControllerRevision>>,
+    nodes: RwLock<BTreeMap<String, Arc<Node>>>,
+    synced: [AtomicBool; 4],
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Cache {
+    pub fn daemonset(&self, namespace: &str, name: &str) -> Option<Arc<DaemonSet>> {
+        read(&self.daemonsets).get(namespace)?.get(name).cloned()
+    }
+
+    pub fn daemonsets_in(&self, namespace: &str) -> Vec<Arc<DaemonSet>> {
+        read(&self.daemonsets).get(namespace).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn all_daemonsets(&self) -> Vec<Arc<DaemonSet>> {
+        read(&self.daemonsets).values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    pub fn pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
+        read(&self.pods).get(namespace).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn revisions_in(&self, namespace: &str) -> Vec<Arc<ControllerRevision>> {
+        read(&self.revisions).get(namespace).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Every node, sorted by name.
+    pub fn nodes(&self) -> Vec<Arc<Node>> {
+        read(&self.nodes).values().cloned().collect()
+    }
+
+    pub fn pod_count(&self) -> usize {
+        read(&self.pods).values().map(HashMap::len).sum()
+    }
+
+    /// Every watch has delivered its initial list.
+    pub fn synced(&self) -> bool {
+        self.synced.iter().all(|s| s.load(Ordering::Acquire))
+    }
+}
+
+/// Where cache changes go.
+#[derive(Clone)]
+pub struct Router {
+    pub cache: Arc<Cache>,
+    pub queue: WorkQueue,
+    pub expectations: Arc<Expectations>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Router {
+    fn apply(&self, r: Routing) {
+        if let Some(key) = &r.observed_creation {
+            self.expectations.creation_observed(key);
+        }
+        if let Some(key) = &r.observed_deletion {
+            self.expectations.deletion_observed(key);
+        }
+        for key in &r.enqueue {
+            self.queue.add(key);
+        }
+        if let Some((key, secs)) = r.enqueue_after {
+            self.queue.add_after(&key, std::time::Duration::from_secs(secs.max(0) as u64));
+        }
+    }
+
+    fn candidates(&self, namespace: &str) -> Vec<Arc<DaemonSet>> {
+        self.cache.daemonsets_in(namespace)
+    }
+
+    fn pod_changed(&self, old: Option<&Pod>, new: Option<&Pod>) {
+        let ns = new.or(old).and_then(|p| p.metadata.namespace.clone()).unwrap_or_default();
+        let owned = self.candidates(&ns);
+        let candidates: Vec<&DaemonSet> = owned.iter().map(Arc::as_ref).collect();
+        let r = match (old, new) {
+            (None, Some(new)) => routing::on_pod_added(new, &candidates),
+            (Some(old), Some(new)) => {
+                // A pod that starts terminating counts as deleted once, as upstream's
+                // `updatePod` does; later updates of the terminating pod are plain updates.
+                if old.metadata.deletion_timestamp.is_some() && new.metadata.deletion_timestamp.is_some() {
+                    let mut r = routing::on_pod_deleted(new, &candidates);
+                    r.observed_deletion = None;
+                    r
+                } else {
+                    routing::on_pod_updated(old, new, &candidates)
+                }
+            }
+            (Some(old), None) => {
+                let mut r = routing::on_pod_deleted(old, &candidates);
+                if old.metadata.deletion_timestamp.is_some() {
+                    // Already counted when it started terminating.
+                    r.observed_deletion = None;
+                }
+                r
+            }
+            (None, None) => Routing::default(),
+        };
+        self.apply(r);
+    }
+
+    fn revision_changed(&self, rev: &ControllerRevision) {
+        let ns = rev.metadata.namespace.clone().unwrap_or_default();
+        let owned = self.candidates(&ns);
+        let candidates: Vec<&DaemonSet> = owned.iter().map(Arc::as_ref).collect();
+        match controller_of(&rev.metadata) {
+            Some(owner) => {
+                if let Some(ds) = resolve_controller_ref(owner, &candidates) {
+                    self.queue.add(&key_of(ds));
+                }
+            }
+            None => {
+                for ds in selecting(&rev.metadata, &candidates) {
+                    self.queue.add(&key_of(ds));
+                }
+            }
+        }
+    }
+
+    fn node_changed(&self, old: Option<&Node>, new: Option<&Node>) {
+        if let (Some(old), Some(new)) = (old, new)
+            && routing::should_ignore_node_update(old, new)
+        {
+            self.metrics.node_updates_ignored.inc();
+            return;
+        }
+        let daemonsets = self.cache.all_daemonsets();
+        let placements: Vec<Placement> = daemonsets.iter().map(|d| Placement::new(d)).collect();
+        let pairs: Vec<(&DaemonSet, &Placement)> =
+            daemonsets.iter().map(Arc::as_ref).zip(&placements).collect();
+        let affected = match (old, new) {
+            (None, Some(new)) => routing::on_node_added(new, &pairs),
+            (Some(old), Some(new)) => routing::on_node_updated(old, new, &pairs),
+            // Upstream has no node-delete handler; re-syncing those the node counted for
+            // keeps their desired count right without waiting for pod GC.
+            (Some(old), None) => routing::on_node_added(old, &pairs),
+            (None, None) => Vec::new(),
+        };
+        for ds in affected {
+            self.queue.add(&key_of(ds));
+        }
+    }
+
+    fn daemonset_changed(&self, old: Option<&DaemonSet>, new: Option<&DaemonSet>) {
+        let Some(ds) = new.or(old) else { return };
+        let key = key_of(ds);
+        let uid_changed = matches!((old, new), (Some(o), Some(n)) if o.metadata.uid != n.metadata.uid);
+        if new.is_none() || uid_changed {
+            self.expectations.delete(&key);
+        }
+        self.queue.add(&key);
+    }
+}
+
+/// One watched kind: how to store it and route its changes.
+trait Watched: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static {
+    fn slot(cache: &Cache) -> usize;
+    fn get(cache: &Cache, ns: &str, name: &str) -> Option<Arc<Self>>;
+    fn put(cache: &Cache, obj: Arc<Self>);
+    fn remove(cache: &Cache, ns: &str, name: &str) -> Option<Arc<Self>>;
+    fn all(cache: &Cache) -> Vec<Arc<Self>>;
+    fn changed(router: &Router, old: Option<&Self>, new: Option<&Self>);
+}
+
+macro_rules! namespaced {
+    ($t:ty, $field:ident, $slot:expr, $changed:expr) => {
+        impl Watched for $t {
+            fn slot(_: &Cache) -> usize {
+                $slot
+            }
+            fn get(cache: &Cache, ns: &str, name: &str) -> Option<Arc<Self>> {
+                read(&cache.$field).get(ns)?.get(name).cloned()
+            }
+            fn put(cache: &Cache, obj: Arc<Self>) {
+                let ns = obj.namespace().unwrap_or_default();
+                write(&cache.$field).entry(ns).or_default().insert(obj.name_any(), obj);
+            }
+            fn remove(cache: &Cache, ns: &str, name: &str) -> Option<Arc<Self>> {
+                write(&cache.$field).get_mut(ns)?.remove(name)
+            }
+            fn all(cache: &Cache) -> Vec<Arc<Self>> {
+                read(&cache.$field).values().flat_map(|m| m.values().cloned()).collect()
+            }
+            fn changed(router: &Router, old: Option<&Self>, new: Option<&Self>) {
+                let f: fn(&Router, Option<&Self>, Option<&Self>) = $changed;
+                f(router, old, new)
+            }
+        }
+    };
+}
+
+namespaced!(DaemonSet, daemonsets, 0, |r, o, n| r.daemonset_changed(o, n));
+namespaced!(Pod, pods, 1, |r, o, n| r.pod_changed(o, n));
+namespaced!(ControllerRevision, revisions, 2, |r, o, n| {
+    if let Some(rev) = n.or(o) {
+        r.revision_changed(rev)
+    }
+});
+
+impl Watched for Node {
+    fn slot(_: &Cache) -> usize {
+        3
+    }
+    fn get(cache: &Cache, _: &str, name: &str) -> Option<Arc<Self>> {
+        read(&cache.nodes).get(name).cloned()
+    }
+    fn put(cache: &Cache, obj: Arc<Self>) {
+        write(&cache.nodes).insert(obj.name_any(), obj);
+    }
+    fn remove(cache: &Cache, _: &str, name: &str) -> Option<Arc<Self>> {
+        write(&cache.nodes).remove(name)
+    }
+    fn all(cache: &Cache) -> Vec<Arc<Self>> {
+        cache.nodes()
+    }
+    fn changed(router: &Router, old: Option<&Self>, new: Option<&Self>) {
+        router.node_changed(old, new)
+    }
+}
+
+async fn watch_kind<K: Watched>(client: Client, router: Router) {
+    let api: Api<K> = Api::all(client);
+    let mut stream = watcher(api, watcher::Config::default()).boxed();
+    let mut relist: Option<HashMap<(String, String), ()>> = None;
+    while let Some(event) = stream.next().await {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(kind = K::kind(&()).as_ref(), error = %e, "watch error; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let cache = &router.cache;
+        match event {
+            watcher::Event::Init => relist = Some(HashMap::new()),
+            watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
+                let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                if let Some(seen) = relist.as_mut() {
+                    seen.insert((ns.clone(), name.clone()), ());
+                }
+                let old = K::get(cache, &ns, &name);
+                let new = Arc::new(obj);
+                K::put(cache, new.clone());
+                K::changed(&router, old.as_deref(), Some(&new));
+            }
+            watcher::Event::Delete(obj) => {
+                let old = K::remove(cache, &obj.namespace().unwrap_or_default(), &obj.name_any());
+                K::changed(&router, Some(old.as_deref().unwrap_or(&obj)), None);
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = relist.take() {
+                    for gone in K::all(cache) {
+                        let key = (gone.namespace().unwrap_or_default(), gone.name_any());
+                        if !seen.contains_key(&key) {
+                            K::remove(cache, &key.0, &key.1);
+                            K::changed(&router, Some(&gone), None);
+                        }
+                    }
+                }
+                cache.synced[K::slot(cache)].store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Starts the four watches; they run until the returned handles are aborted.
+pub fn start(client: Client, router: Router) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(watch_kind::<DaemonSet>(client.clone(), router.clone())),
+        tokio::spawn(watch_kind::<Pod>(client.clone(), router.clone())),
+        tokio::spawn(watch_kind::<ControllerRevision>(client.clone(), router.clone())),
+        tokio::spawn(watch_kind::<Node>(client, router)),
+    ]
+}

@@ -1,0 +1,493 @@
+//! One DaemonSet sync against the API server (upstream `syncDaemonSet`): claim pods and
+//! revisions, build history, then — when no earlier action is still unobserved — act on the
+//! decisions of `daemonset::SyncContext`, truncate history and write status.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use apimachinery::labels::Selector;
+use daemonset::ownership::{Claim, adopt_patch, claim, release_patch};
+use daemonset::pod::{daemon_pod_template, new_daemon_pod};
+use daemonset::revision::{HistoryPlan, history_to_truncate, plan_history, revision_matches};
+use daemonset::sync::{BURST_REPLICAS, Decision, SkipReason, slow_start_batches, status_changed, sync_guard};
+use daemonset::{FailedPodBackoff, SyncContext};
+use futures::future::join_all;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+use crate::cache::Cache;
+use crate::events::EventRecorder;
+use crate::expectations::Expectations;
+use crate::metrics::Metrics;
+use crate::queue::WorkQueue;
+
+/// Everything a sync needs.
+pub struct Context {
+    pub client: Client,
+    pub cache: Arc<Cache>,
+    pub queue: WorkQueue,
+    pub expectations: Arc<Expectations>,
+    pub backoff: Mutex<FailedPodBackoff>,
+    pub recorder: EventRecorder,
+    pub metrics: Arc<Metrics>,
+    /// Creates and deletes per sync (upstream `BurstReplicas`).
+    pub burst: usize,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        cache: Arc<Cache>,
+        queue: WorkQueue,
+        expectations: Arc<Expectations>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Context {
+            recorder: EventRecorder::new(client.clone(), "daemonset-controller"),
+            client,
+            cache,
+            queue,
+            expectations,
+            backoff: Mutex::new(FailedPodBackoff::default()),
+            metrics,
+            burst: BURST_REPLICAS,
+        }
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists")
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+fn namespace_terminating(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 403 && s.message.contains("being terminated"))
+}
+
+fn error_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Syncs the DaemonSet `key` (`namespace/name`).
+pub async fn sync_daemonset(ctx: &Context, key: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    ctx.metrics.syncs.inc();
+    let result = sync_inner(ctx, key).await;
+    ctx.metrics.sync_duration.observe(started.elapsed());
+    result
+}
+
+async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
+    let (namespace, name) = key.split_once('/').ok_or_else(|| anyhow!("bad key {key}"))?;
+    let Some(ds) = ctx.cache.daemonset(namespace, name) else {
+        ctx.expectations.delete(key);
+        return Ok(());
+    };
+    match sync_guard(&ds) {
+        Some(SkipReason::SelectingAll) => {
+            ctx.recorder
+                .record_for(
+                    ds.as_ref(),
+                    "Warning",
+                    "SelectingAll",
+                    "This daemon set is selecting all pods. A non-empty selector is required.",
+                )
+                .await;
+            return Ok(());
+        }
+        Some(SkipReason::BeingDeleted) => return Ok(()),
+        None => {}
+    }
+    let selector = Selector::from_label_selector(ds.spec.as_ref().map(|s| &s.selector))
+        .map_err(|e| anyhow!("invalid selector: {e}"))?;
+    let mut adoption_checked = false;
+    let pods = claim_pods(ctx, &ds, &selector, &mut adoption_checked).await?;
+    let revisions = claim_revisions(ctx, &ds, &selector, &mut adoption_checked).await?;
+    let pod_refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+    let rev_refs: Vec<&ControllerRevision> = revisions.iter().map(Arc::as_ref).collect();
+    let plan = plan_history(&ds, &rev_refs, &pod_refs);
+    let hash = apply_history(ctx, &ds, &plan).await?;
+    let nodes = ctx.cache.nodes();
+    let now = Timestamp::now();
+    let view = SyncContext::new(&ds, &hash, nodes.iter().map(Arc::as_ref), pod_refs.iter().copied(), now);
+
+    let mut result = Ok(());
+    let satisfied = ctx.expectations.satisfied(key);
+    if satisfied {
+        result = manage(ctx, key, &ds, &view, &hash, &plan, &rev_refs, &pod_refs).await;
+    }
+    let observed = if satisfied {
+        ds.metadata.generation
+    } else {
+        ds.status.as_ref().and_then(|s| s.observed_generation)
+    };
+    let status = view.status(ds.status.as_ref(), observed);
+    let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
+    if min_ready > 0 && status.number_ready != status.number_available.unwrap_or(0) {
+        ctx.queue.add_after(key, Duration::from_secs(min_ready as u64));
+    }
+    let status_result = write_status(ctx, &ds, status).await;
+    result.and(status_result)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn manage(
+    ctx: &Context,
+    key: &str,
+    ds: &DaemonSet,
+    view: &SyncContext<'_>,
+    hash: &str,
+    plan: &HistoryPlan,
+    revisions: &[&ControllerRevision],
+    pods: &[&Pod],
+) -> anyhow::Result<()> {
+    let decision = {
+        let mut backoff = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        view.manage(&mut backoff)
+    };
+    let template = daemon_pod_template(ds, hash);
+    let mut result = if decision.is_empty() && daemonset::sync::is_rolling_update(ds) {
+        // Nothing outstanding and nothing to reconcile: take the next rollout step.
+        let mut step = view.rolling_update();
+        step.events = decision.events;
+        step.requeue_after = decision.requeue_after;
+        execute(ctx, key, ds, &template, step).await
+    } else {
+        execute(ctx, key, ds, &template, decision).await
+    };
+    let old: Vec<&ControllerRevision> = revisions
+        .iter()
+        .copied()
+        .filter(|r| plan.old.iter().any(|o| r.metadata.name.as_deref() == Some(o.as_str())))
+        .collect();
+    let api: Api<ControllerRevision> =
+        Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    for name in history_to_truncate(ds, &old, pods) {
+        if let Err(e) = api.delete(&name, &DeleteParams::default()).await
+            && !is_not_found(&e)
+        {
+            result = result.and(Err(anyhow!("deleting revision {name}: {e}")));
+        }
+    }
+    result
+}
+
+/// Carries out a decision: records its events, sets expectations, creates pods in slow-start
+/// batches and deletes in parallel.
+async fn execute(
+    ctx: &Context,
+    key: &str,
+    ds: &DaemonSet,
+    template: &PodTemplateSpec,
+    decision: Decision,
+) -> anyhow::Result<()> {
+    for e in &decision.events {
+        ctx.recorder.record_for(ds, e.type_, e.reason, &e.message).await;
+    }
+    if let Some(after) = decision.requeue_after {
+        ctx.queue.add_after(key, Duration::from_millis(after.as_millis().max(0) as u64));
+    }
+    let Decision { create_on, delete, .. } = decision.capped(ctx.burst);
+    if create_on.is_empty() && delete.is_empty() {
+        return Ok(());
+    }
+    ctx.expectations.set(key, create_on.len(), delete.len());
+    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut errors: Vec<String> = Vec::new();
+
+    let deletes = delete.iter().map(|name| {
+        let pods = pods.clone();
+        async move { (name, pods.delete(name, &DeleteParams::default()).await) }
+    });
+    for (name, outcome) in join_all(deletes).await {
+        match outcome {
+            Ok(_) => {
+                ctx.metrics.pods_deleted.inc();
+                ctx.recorder
+                    .record_for(ds, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}"))
+                    .await;
+            }
+            Err(e) if is_not_found(&e) => ctx.expectations.deletion_observed(key),
+            Err(e) => {
+                ctx.expectations.lower(key, 0, 1);
+                ctx.metrics.delete_errors.inc();
+                ctx.recorder
+                    .record_for(
+                        ds,
+                        "Warning",
+                        "FailedDelete",
+                        &format!("Error deleting: {}", error_message(&e)),
+                    )
+                    .await;
+                errors.push(format!("deleting pod {name}: {e}"));
+            }
+        }
+    }
+
+    let mut next = 0;
+    for batch in slow_start_batches(create_on.len()) {
+        let creates = create_on[next..next + batch].iter().map(|node| {
+            let pods = pods.clone();
+            let pod = new_daemon_pod(ds, template, node);
+            async move { pods.create(&PostParams::default(), &pod).await }
+        });
+        next += batch;
+        let mut failed = 0;
+        for outcome in join_all(creates).await {
+            match outcome {
+                Ok(pod) => {
+                    ctx.metrics.pods_created.inc();
+                    ctx.recorder
+                        .record_for(
+                            ds,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!("Created pod: {}", pod.name_any()),
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    ctx.expectations.lower(key, 1, 0);
+                    if namespace_terminating(&e) {
+                        continue;
+                    }
+                    failed += 1;
+                    ctx.metrics.create_errors.inc();
+                    ctx.recorder
+                        .record_for(
+                            ds,
+                            "Warning",
+                            "FailedCreate",
+                            &format!("Error creating: {}", error_message(&e)),
+                        )
+                        .await;
+                    errors.push(format!("creating pod: {e}"));
+                }
+            }
+        }
+        if failed > 0 {
+            // Slow start: stop at the first failing batch; the rest waits for a retry.
+            ctx.expectations.lower(key, create_on.len() - next, 0);
+            break;
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(anyhow!(errors.join("; "))) }
+}
+
+/// Before the first adoption of a sync, a live read confirms the DaemonSet is still there
+/// and not being deleted (upstream `RecheckDeletionTimestamp`).
+async fn recheck(ctx: &Context, ds: &DaemonSet, checked: &mut bool) -> anyhow::Result<()> {
+    if *checked {
+        return Ok(());
+    }
+    let api: Api<DaemonSet> =
+        Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    let fresh = api.get(&ds.name_any()).await.context("re-reading the DaemonSet before adoption")?;
+    if fresh.metadata.uid != ds.metadata.uid {
+        return Err(anyhow!(
+            "original DaemonSet {} is gone: got uid {:?}, wanted {:?}",
+            ds.name_any(),
+            fresh.metadata.uid,
+            ds.metadata.uid
+        ));
+    }
+    if fresh.metadata.deletion_timestamp.is_some() {
+        return Err(anyhow!("DaemonSet {} has just been deleted", ds.name_any()));
+    }
+    *checked = true;
+    Ok(())
+}
+
+async fn claim_pods(
+    ctx: &Context,
+    ds: &DaemonSet,
+    selector: &Selector,
+    checked: &mut bool,
+) -> anyhow::Result<Vec<Arc<Pod>>> {
+    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut out = Vec::new();
+    for pod in ctx.cache.pods_in(namespace) {
+        match claim(ds, selector, &pod.metadata) {
+            Claim::Owned => out.push(pod),
+            Claim::Ignore => {}
+            Claim::Adopt => {
+                recheck(ctx, ds, checked).await?;
+                let patch = adopt_patch(ds, pod.metadata.uid.as_deref().unwrap_or_default());
+                match api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await {
+                    Ok(adopted) => out.push(Arc::new(adopted)),
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(anyhow!("adopting pod {}: {e}", pod.name_any())),
+                }
+            }
+            Claim::Release => {
+                let patch = release_patch(ds, pod.metadata.uid.as_deref().unwrap_or_default());
+                if let Err(e) =
+                    api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await
+                    && !is_not_found(&e)
+                {
+                    return Err(anyhow!("releasing pod {}: {e}", pod.name_any()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn claim_revisions(
+    ctx: &Context,
+    ds: &DaemonSet,
+    selector: &Selector,
+    checked: &mut bool,
+) -> anyhow::Result<Vec<Arc<ControllerRevision>>> {
+    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut out = Vec::new();
+    for rev in ctx.cache.revisions_in(namespace) {
+        match claim(ds, selector, &rev.metadata) {
+            Claim::Owned => out.push(rev),
+            Claim::Ignore => {}
+            Claim::Adopt => {
+                recheck(ctx, ds, checked).await?;
+                let patch = adopt_patch(ds, rev.metadata.uid.as_deref().unwrap_or_default());
+                match api.patch(&rev.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await {
+                    Ok(adopted) => out.push(Arc::new(adopted)),
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(anyhow!("adopting revision {}: {e}", rev.name_any())),
+                }
+            }
+            Claim::Release => {
+                let patch = release_patch(ds, rev.metadata.uid.as_deref().unwrap_or_default());
+                if let Err(e) =
+                    api.patch(&rev.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await
+                    && !is_not_found(&e)
+                {
+                    return Err(anyhow!("releasing revision {}: {e}", rev.name_any()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Carries out a history plan; returns the current hash.
+async fn apply_history(ctx: &Context, ds: &DaemonSet, plan: &HistoryPlan) -> anyhow::Result<String> {
+    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), namespace);
+    let merge = |v: serde_json::Value| Patch::Merge(v);
+    for name in &plan.label_missing_hash {
+        revisions
+            .patch(
+                name,
+                &PatchParams::default(),
+                &merge(json!({"metadata": {"labels": {"controller-revision-hash": name}}})),
+            )
+            .await
+            .with_context(|| format!("labelling revision {name}"))?;
+    }
+    if let Some(new) = &plan.create {
+        match revisions.create(&PostParams::default(), new).await {
+            Ok(_) => {}
+            Err(e) if is_already_exists(&e) => {
+                let existing = revisions.get(&new.name_any()).await?;
+                if !revision_matches(ds, &existing) {
+                    bump_collision_count(ctx, ds).await?;
+                    return Err(anyhow!(
+                        "hash collision on revision {}; collisionCount raised",
+                        new.name_any()
+                    ));
+                }
+            }
+            Err(e) => return Err(anyhow!("creating revision {}: {e}", new.name_any())),
+        }
+    }
+    if let (Some(current), Some(n)) = (&plan.current, plan.renumber_to) {
+        revisions
+            .patch(current, &PatchParams::default(), &merge(json!({"revision": n})))
+            .await
+            .with_context(|| format!("renumbering revision {current}"))?;
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    for pod in &plan.relabel_pods {
+        let patch =
+            Patch::Strategic(json!({"metadata": {"labels": {"controller-revision-hash": plan.hash}}}));
+        if let Err(e) = pods.patch(pod, &PatchParams::default(), &patch).await
+            && !is_not_found(&e)
+        {
+            return Err(anyhow!("relabelling pod {pod}: {e}"));
+        }
+    }
+    for dup in &plan.delete_duplicates {
+        if let Err(e) = revisions.delete(dup, &DeleteParams::default()).await
+            && !is_not_found(&e)
+        {
+            return Err(anyhow!("deleting duplicate revision {dup}: {e}"));
+        }
+    }
+    Ok(plan.hash.clone())
+}
+
+async fn bump_collision_count(ctx: &Context, ds: &DaemonSet) -> anyhow::Result<()> {
+    let api: Api<DaemonSet> =
+        Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    let mut fresh = api.get(&ds.name_any()).await?;
+    let seen = ds.status.as_ref().and_then(|s| s.collision_count);
+    let current = fresh.status.as_ref().and_then(|s| s.collision_count);
+    if seen != current {
+        return Err(anyhow!("collisionCount changed meanwhile; retrying"));
+    }
+    let status = fresh.status.get_or_insert_with(Default::default);
+    status.collision_count = Some(current.unwrap_or(0) + 1);
+    api.replace_status(&ds.name_any(), &PostParams::default(), &fresh).await?;
+    Ok(())
+}
+
+/// `PUT …/status` when anything changed; on a conflict, re-read and retry once.
+async fn write_status(
+    ctx: &Context,
+    ds: &DaemonSet,
+    status: k8s_openapi::api::apps::v1::DaemonSetStatus,
+) -> anyhow::Result<()> {
+    if !status_changed(ds.status.as_ref(), &status) {
+        return Ok(());
+    }
+    let api: Api<DaemonSet> =
+        Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    let mut updated = ds.clone();
+    updated.status = Some(status.clone());
+    match api.replace_status(&ds.name_any(), &PostParams::default(), &updated).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) if is_conflict(&e) => {
+            let mut fresh =
+                api.get(&ds.name_any()).await.context("re-reading the DaemonSet after a status conflict")?;
+            let previous = fresh.status.clone().unwrap_or_default();
+            fresh.status = Some(k8s_openapi::api::apps::v1::DaemonSetStatus {
+                conditions: previous.conditions,
+                collision_count: previous.collision_count,
+                ..status
+            });
+            api.replace_status(&ds.name_any(), &PostParams::default(), &fresh)
+                .await
+                .context("writing status")?;
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("writing status: {e}")),
+    }
+}
