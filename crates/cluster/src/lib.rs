@@ -6,8 +6,10 @@
 pub mod garbage_collector;
 pub mod informer;
 pub mod kubelet;
+pub mod pod_gc;
 pub mod scheduler;
 
 pub use garbage_collector::GarbageCollector;
 pub use kubelet::Kubelets;
+pub use pod_gc::PodGc;
 pub use scheduler::Scheduler;

@@ -77,6 +77,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let version = format!("v1.{}.0+everynode", apiserver::handlers::KUBERNETES_MINOR);
         tokio::spawn(cluster::Kubelets::new(client.clone(), &version).run());
     }
+    if enabled.contains("podgc") {
+        tokio::spawn(cluster::PodGc::new(client.clone()).run());
+    }
     if enabled.contains("scheduler") {
         tokio::spawn(cluster::Scheduler::new(client.clone()).run());
     }

@@ -1,0 +1,97 @@
+//! Pod garbage collection (upstream `podgc`): pods bound to nodes that no longer exist are
+//! deleted at once (grace period 0), after a live read confirms the node is gone.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Client;
+use kube::api::{Api, DeleteParams, Preconditions};
+use kube::runtime::watcher;
+use tokio::sync::mpsc;
+
+use crate::informer::{self, Change, Store};
+
+pub struct PodGc {
+    client: Client,
+    pods: Arc<Store<Pod>>,
+    nodes: Arc<Store<Node>>,
+}
+
+impl PodGc {
+    pub fn new(client: Client) -> Arc<Self> {
+        Arc::new(PodGc { client, pods: Arc::default(), nodes: Arc::default() })
+    }
+
+    /// Collects until the process stops: after node deletions, and every 20 s.
+    pub async fn run(self: Arc<Self>) {
+        let (pod_tx, mut pod_rx) = mpsc::unbounded_channel();
+        let (node_tx, mut node_rx) = mpsc::unbounded_channel();
+        tokio::spawn(informer::run(
+            Api::<Pod>::all(self.client.clone()),
+            watcher::Config::default(),
+            self.pods.clone(),
+            pod_tx,
+        ));
+        tokio::spawn(informer::run(
+            Api::<Node>::all(self.client.clone()),
+            watcher::Config::default(),
+            self.nodes.clone(),
+            node_tx,
+        ));
+        let mut synced = (false, false);
+        let mut tick = tokio::time::interval(Duration::from_secs(20));
+        loop {
+            let collect = tokio::select! {
+                Some(change) = pod_rx.recv() => {
+                    if matches!(change, Change::Synced) { synced.0 = true; }
+                    false
+                }
+                Some(change) = node_rx.recv() => match change {
+                    Change::Synced => { synced.1 = true; true }
+                    Change::Deleted(_) => true,
+                    Change::Applied { .. } => false,
+                },
+                _ = tick.tick() => true,
+            };
+            if collect && synced.0 && synced.1 {
+                self.collect().await;
+            }
+        }
+    }
+
+    async fn collect(&self) {
+        let nodes: HashSet<String> = self.nodes.list().iter().map(|n| informer::name(n.as_ref())).collect();
+        let node_api: Api<Node> = Api::all(self.client.clone());
+        let mut confirmed_gone: HashSet<String> = HashSet::new();
+        for pod in self.pods.list() {
+            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty())
+            else {
+                continue;
+            };
+            if nodes.contains(&node) {
+                continue;
+            }
+            if !confirmed_gone.contains(&node) {
+                match node_api.get_opt(&node).await {
+                    Ok(None) => {
+                        confirmed_gone.insert(node.clone());
+                    }
+                    _ => continue,
+                }
+            }
+            let (ns, name) = informer::namespace_name(pod.as_ref());
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            let mut params = DeleteParams::default().grace_period(0);
+            params.preconditions =
+                Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None });
+            match api.delete(&name, &params).await {
+                Ok(_) => {
+                    tracing::info!(pod = %name, node, "deleted a pod bound to a node that no longer exists")
+                }
+                Err(e) => tracing::debug!(pod = %name, error = %e, "pod GC delete failed"),
+            }
+        }
+    }
+}
