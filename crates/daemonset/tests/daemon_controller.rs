@@ -3,13 +3,15 @@
 //! [`harness::Harness`].
 //!
 //! Scenarios that only exercise upstream's informer and client plumbing, not DaemonSet
-//! semantics, are covered by the controller crate instead:
-//! - `test_delete_final_state_unknown` (tombstone unwrapping of the informer cache);
-//! - `test_expectations_on_recreate` and `test_daemon_set_pod_create_expectations_error`
-//!   (expectation bookkeeping of the controller);
-//! - `test_simple_daemon_set_updates_status_error` and `test_store_daemon_set_status`
-//!   (retrying status writes against a fake client);
-//! - `test_dont_do_anything_if_being_deleted_race` (the uncached GET before adoption).
+//! semantics, are not replayed here; the mechanisms they test live in `crates/controller`:
+//! - `test_delete_final_state_unknown`: tombstone unwrapping of client-go's informer cache,
+//!   which kube-rs watchers do not have;
+//! - `test_expectations_on_recreate` and `test_daemon_set_pod_create_expectations_error`:
+//!   expectation bookkeeping (`controller::expectations`, unit-tested there);
+//! - `test_simple_daemon_set_updates_status_error` and `test_store_daemon_set_status`: the
+//!   status write's single retry after a conflict (`controller::sync::write_status`);
+//! - `test_dont_do_anything_if_being_deleted_race`: the uncached GET before the first adoption
+//!   (`controller::sync::recheck`).
 
 mod harness;
 
