@@ -31,7 +31,7 @@ use crate::informer::{self, Change, Store};
 pub const HEARTBEAT_ANNOTATION: &str = "everynode.io/heartbeat";
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const SIMULATION_CONFIGMAP: &str = "everynode-simulation";
-/// How often a node renews its Lease.
+/// How often a node renews its Lease, by default (a quarter of the 40 s grace period).
 pub const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 /// The Lease duration a kubelet declares.
 pub const LEASE_DURATION_SECONDS: i32 = 40;
@@ -192,6 +192,7 @@ struct NodeState {
 pub struct Kubelets {
     client: Client,
     kubelet_version: String,
+    renew_interval: Duration,
     nodes: Arc<Store<Node>>,
     pods: Arc<Store<Pod>>,
     rules: Mutex<Vec<SimulationRule>>,
@@ -201,10 +202,13 @@ pub struct Kubelets {
 }
 
 impl Kubelets {
-    pub fn new(client: Client, kubelet_version: &str) -> Arc<Self> {
+    /// `renew_interval` is how often each node renews its Lease ([`LEASE_RENEW_INTERVAL`]
+    /// normally; shorter when the node lifecycle's grace period is shortened).
+    pub fn new(client: Client, kubelet_version: &str, renew_interval: Duration) -> Arc<Self> {
         Arc::new(Kubelets {
             client,
             kubelet_version: kubelet_version.to_string(),
+            renew_interval,
             nodes: Arc::default(),
             pods: Arc::default(),
             rules: Mutex::default(),
@@ -321,11 +325,11 @@ impl Kubelets {
         }
     }
 
-    /// Renews each node's Lease every 10 s, spread over the interval by node name; a node
+    /// Renews each node's Lease every renew interval, spread over it by node name; a node
     /// that reports NotReady or Unknown while it heartbeats reports Ready again.
     async fn heartbeats(self: Arc<Self>) {
         let slots = 10u64;
-        let mut tick = tokio::time::interval(LEASE_RENEW_INTERVAL / slots as u32);
+        let mut tick = tokio::time::interval(self.renew_interval / slots as u32);
         let mut slot = 0u64;
         loop {
             tick.tick().await;

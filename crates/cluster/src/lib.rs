@@ -6,10 +6,12 @@
 pub mod garbage_collector;
 pub mod informer;
 pub mod kubelet;
+pub mod node_lifecycle;
 pub mod pod_gc;
 pub mod scheduler;
 
 pub use garbage_collector::GarbageCollector;
 pub use kubelet::Kubelets;
+pub use node_lifecycle::NodeLifecycle;
 pub use pod_gc::PodGc;
 pub use scheduler::Scheduler;

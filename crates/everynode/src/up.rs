@@ -33,6 +33,9 @@ pub struct UpArgs {
     /// (`*` for all, `-name` to switch one off), e.g. `*,-daemonset`.
     #[arg(long, default_value = "*", allow_hyphen_values = true)]
     pub controllers: String,
+    /// Seconds without a Lease renewal before a node is marked unreachable.
+    #[arg(long, default_value_t = 40)]
+    pub node_monitor_grace_period: u64,
     /// Concurrent DaemonSet syncs of the in-process controller.
     #[arg(long, default_value_t = 2)]
     pub controller_workers: usize,
@@ -75,7 +78,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if enabled.contains("kubelet") {
         let version = format!("v1.{}.0+everynode", apiserver::handlers::KUBERNETES_MINOR);
-        tokio::spawn(cluster::Kubelets::new(client.clone(), &version).run());
+        // Kubelets renew four times per grace period, as upstream's 10 s against 40 s.
+        let renew = std::time::Duration::from_millis(args.node_monitor_grace_period * 1000 / 4)
+            .min(cluster::kubelet::LEASE_RENEW_INTERVAL);
+        tokio::spawn(cluster::Kubelets::new(client.clone(), &version, renew).run());
+    }
+    if enabled.contains("nodelifecycle") {
+        let grace = std::time::Duration::from_secs(args.node_monitor_grace_period);
+        tokio::spawn(cluster::NodeLifecycle::new(client.clone(), grace).run());
     }
     if enabled.contains("podgc") {
         tokio::spawn(cluster::PodGc::new(client.clone()).run());

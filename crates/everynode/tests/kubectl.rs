@@ -326,7 +326,10 @@ fn get_watch_streams_changes() {
 
 #[test]
 fn delete_with_each_cascade() {
-    let (_dir, k) = start();
+    // Garbage collection alone: without the DaemonSet controller releasing or replacing the
+    // hand-made pods.
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2", "--controllers=*,-daemonset"]);
     let owned_pod = |ds: &str| {
         let uid = k.ok(&["get", "ds", ds, "-o", "jsonpath={.metadata.uid}"]);
         k.apply(&format!(

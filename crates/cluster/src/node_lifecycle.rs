@@ -1,0 +1,363 @@
+//! Node lifecycle and taint-based eviction (upstream `nodelifecycle` and `tainteviction`).
+//!
+//! - A node whose Lease has not been renewed for the grace period (40 s by default) gets
+//!   `Ready=Unknown` and the `node.kubernetes.io/unreachable` NoSchedule and NoExecute taints;
+//!   a node reporting `Ready=False` gets the `not-ready` ones. The taints go when it recovers.
+//! - A pod on a node with NoExecute taints it does not tolerate is deleted at once; one that
+//!   tolerates them all with `tolerationSeconds` is deleted after the shortest of those, timed
+//!   from when the taint was seen; removing the taint cancels the pending deletion. Events on
+//!   the pod as upstream: `TaintManagerEviction` "Marking for deletion Pod …" / "Cancelling
+//!   deletion of Pod …".
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use controller::EventRecorder;
+use daemonset::eligibility::{TAINT_NOT_READY, TAINT_UNREACHABLE, tolerates};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::watcher;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::informer::{self, Store};
+use crate::kubelet::LEASE_NAMESPACE;
+
+/// What makes a node unhealthy, and so which taints it should carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    NotReady,
+    Unreachable,
+}
+
+/// Decides a node's health from its Ready condition and its Lease's last renewal.
+pub fn health(node: &Node, renewed: Option<Timestamp>, grace: SignedDuration, now: Timestamp) -> Health {
+    let created = node.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    // Like upstream's probe timestamp: the later of the Lease renewal and the Ready
+    // condition's heartbeat, so a kubelet that just posted status counts as alive.
+    let heartbeat = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .and_then(|c| c.last_heartbeat_time.as_ref().map(|t| t.0));
+    let last = renewed.max(heartbeat).or(created).unwrap_or(now);
+    if now.duration_since(last) > grace {
+        return Health::Unreachable;
+    }
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    match ready.map(|c| c.status.as_str()) {
+        Some("False") => Health::NotReady,
+        Some("Unknown") => Health::Unreachable,
+        _ => Health::Ready,
+    }
+}
+
+/// The node's taints with the lifecycle taints set for `health`, or `None` when they are right.
+pub fn desired_taints(node: &Node, health: Health, now: Timestamp) -> Option<Vec<Taint>> {
+    let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let wanted_key = match health {
+        Health::Ready => None,
+        Health::NotReady => Some(TAINT_NOT_READY),
+        Health::Unreachable => Some(TAINT_UNREACHABLE),
+    };
+    let lifecycle = |t: &Taint| {
+        (t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE) && t.effect != "PreferNoSchedule"
+    };
+    let mut next: Vec<Taint> =
+        current.iter().filter(|t| !lifecycle(t) || Some(t.key.as_str()) == wanted_key).cloned().collect();
+    if let Some(key) = wanted_key {
+        for effect in ["NoSchedule", "NoExecute"] {
+            if !next.iter().any(|t| t.key == key && t.effect == effect) {
+                next.push(Taint {
+                    key: key.to_string(),
+                    effect: effect.to_string(),
+                    time_added: (effect == "NoExecute")
+                        .then_some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+                    value: None,
+                });
+            }
+        }
+    }
+    (next != current).then_some(next)
+}
+
+/// When a pod on a node with these taints must go: `Some(None)` at once, `Some(Some(s))` after
+/// `s` seconds, `None` never (upstream `getMinTolerationTime`).
+pub fn eviction_delay(pod: &Pod, taints: &[Taint]) -> Option<Option<i64>> {
+    let no_execute: Vec<&Taint> = taints.iter().filter(|t| t.effect == "NoExecute").collect();
+    if no_execute.is_empty() {
+        return None;
+    }
+    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    let mut min: Option<i64> = None;
+    for taint in no_execute {
+        let matching: Vec<_> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        if matching.is_empty() {
+            return Some(None);
+        }
+        for t in matching {
+            if let Some(secs) = t.toleration_seconds {
+                min = Some(min.map_or(secs, |m| m.min(secs)));
+            }
+        }
+    }
+    match min {
+        None => None,
+        Some(s) if s <= 0 => Some(None),
+        Some(s) => Some(Some(s)),
+    }
+}
+
+pub struct NodeLifecycle {
+    client: Client,
+    grace: SignedDuration,
+    nodes: Arc<Store<Node>>,
+    leases: Arc<Store<Lease>>,
+    pods: Arc<Store<Pod>>,
+    recorder: EventRecorder,
+}
+
+impl NodeLifecycle {
+    pub fn new(client: Client, grace: Duration) -> Arc<Self> {
+        Arc::new(NodeLifecycle {
+            recorder: EventRecorder::new(client.clone(), "taint-eviction-controller"),
+            client,
+            grace: SignedDuration::try_from(grace).unwrap_or(SignedDuration::from_secs(40)),
+            nodes: Arc::default(),
+            leases: Arc::default(),
+            pods: Arc::default(),
+        })
+    }
+
+    /// Watches nodes, leases and pods; re-evaluates every second.
+    pub async fn run(self: Arc<Self>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let node_tx: mpsc::UnboundedSender<informer::Change<Node>> = forward_typed(tx.clone());
+        let lease_tx: mpsc::UnboundedSender<informer::Change<Lease>> = forward_typed(tx.clone());
+        let pod_tx: mpsc::UnboundedSender<informer::Change<Pod>> = forward_typed(tx);
+        tokio::spawn(informer::run(
+            Api::<Node>::all(self.client.clone()),
+            watcher::Config::default(),
+            self.nodes.clone(),
+            node_tx,
+        ));
+        tokio::spawn(informer::run(
+            Api::<Lease>::namespaced(self.client.clone(), LEASE_NAMESPACE),
+            watcher::Config::default(),
+            self.leases.clone(),
+            lease_tx,
+        ));
+        tokio::spawn(informer::run(
+            Api::<Pod>::all(self.client.clone()),
+            watcher::Config::default(),
+            self.pods.clone(),
+            pod_tx,
+        ));
+        let mut pending: HashMap<String, Timestamp> = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                Some(()) = rx.recv() => { while rx.try_recv().is_ok() {} }
+            }
+            self.monitor_nodes().await;
+            self.evict(&mut pending).await;
+        }
+    }
+
+    async fn monitor_nodes(&self) {
+        let now = Timestamp::now();
+        let api: Api<Node> = Api::all(self.client.clone());
+        for node in self.nodes.list() {
+            let name = informer::name(node.as_ref());
+            let renewed = self
+                .leases
+                .get(&format!("{LEASE_NAMESPACE}/{name}"))
+                .and_then(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
+            let h = health(&node, renewed, self.grace, now);
+            if h == Health::Unreachable {
+                let ready = node
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+                if ready.is_none_or(|c| c.status != "Unknown") {
+                    let stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                    let conditions: Vec<_> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+                        .into_iter()
+                        .map(|t| {
+                            json!({"type": t, "status": "Unknown", "reason": "NodeStatusUnknown",
+                            "message": "Kubelet stopped posting node status.", "lastTransitionTime": stamp})
+                        })
+                        .collect();
+                    let _ = api
+                        .patch_status(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Strategic(json!({"status": {"conditions": conditions}})),
+                        )
+                        .await;
+                }
+            }
+            if let Some(taints) = desired_taints(&node, h, now) {
+                // No taints left: drop the field, as upstream's omitempty does.
+                let taints = if taints.is_empty() { serde_json::Value::Null } else { json!(taints) };
+                let patch = json!({"spec": {"taints": taints}, "metadata": {"resourceVersion": node.metadata.resource_version}});
+                if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+                    tracing::debug!(node = %name, error = %e, "updating lifecycle taints failed");
+                }
+            }
+        }
+    }
+
+    async fn evict(&self, pending: &mut HashMap<String, Timestamp>) {
+        let now = Timestamp::now();
+        let mut still: HashMap<String, Timestamp> = HashMap::new();
+        for pod in self.pods.list() {
+            if pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+            let Some(node) = self.nodes.get(&node) else { continue };
+            let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+            let key = informer::key_of(pod.as_ref());
+            match eviction_delay(&pod, &taints) {
+                None => {
+                    if pending.remove(&key).is_some() {
+                        let (ns, name) = informer::namespace_name(pod.as_ref());
+                        self.recorder
+                            .record_for(
+                                pod.as_ref(),
+                                "Normal",
+                                "TaintManagerEviction",
+                                &format!("Cancelling deletion of Pod {ns}/{name}"),
+                            )
+                            .await;
+                    }
+                }
+                Some(None) => self.delete(&pod).await,
+                Some(Some(secs)) => {
+                    let deadline = *pending.get(&key).unwrap_or(&(now + SignedDuration::from_secs(secs)));
+                    if deadline <= now {
+                        self.delete(&pod).await;
+                    } else {
+                        still.insert(key, deadline);
+                    }
+                }
+            }
+        }
+        *pending = still;
+    }
+
+    async fn delete(&self, pod: &Pod) {
+        let (ns, name) = informer::namespace_name(pod);
+        self.recorder
+            .record_for(
+                pod,
+                "Normal",
+                "TaintManagerEviction",
+                &format!("Marking for deletion Pod {ns}/{name}"),
+            )
+            .await;
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let condition = json!({"status": {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
+            "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}]}});
+        let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition)).await;
+        let params = DeleteParams {
+            preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
+            ..Default::default()
+        };
+        if let Err(e) = api.delete(&name, &params).await {
+            tracing::debug!(pod = %name, error = %e, "taint eviction failed");
+        }
+    }
+}
+
+/// A sender whose every message only wakes the monitor loop.
+fn forward_typed<T: Send + 'static>(wake: mpsc::UnboundedSender<()>) -> mpsc::UnboundedSender<T> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<T>();
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            if wake.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn node(ready: &str, taints: serde_json::Value) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": "n", "creationTimestamp": "1970-01-01T00:00:00Z"}, "spec": {"taints": taints},
+            "status": {"conditions": [{"type": "Ready", "status": ready}]}})).unwrap()
+    }
+
+    #[test]
+    fn health_from_lease_and_condition() {
+        let grace = SignedDuration::from_secs(40);
+        assert_eq!(health(&node("True", json!([])), Some(t(100)), grace, t(130)), Health::Ready);
+        assert_eq!(health(&node("True", json!([])), Some(t(100)), grace, t(141)), Health::Unreachable);
+        assert_eq!(health(&node("False", json!([])), Some(t(100)), grace, t(110)), Health::NotReady);
+    }
+
+    #[test]
+    fn lifecycle_taints_come_and_go() {
+        let healthy = node("True", json!([{"key": "mine", "effect": "NoSchedule"}]));
+        assert_eq!(desired_taints(&healthy, Health::Ready, t(1)), None);
+        let tainted = desired_taints(&healthy, Health::Unreachable, t(1)).unwrap();
+        let keys: Vec<_> = tainted.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
+        assert_eq!(
+            keys,
+            [("mine", "NoSchedule"), (TAINT_UNREACHABLE, "NoSchedule"), (TAINT_UNREACHABLE, "NoExecute")]
+        );
+        let unreachable = node("Unknown", serde_json::to_value(&tainted).unwrap());
+        assert_eq!(desired_taints(&unreachable, Health::Unreachable, t(2)), None);
+        let recovered = desired_taints(&unreachable, Health::Ready, t(3)).unwrap();
+        assert_eq!(recovered.len(), 1);
+    }
+
+    #[test]
+    fn eviction_delays() {
+        let taints: Vec<Taint> =
+            serde_json::from_value(json!([{"key": "app", "value": "x", "effect": "NoExecute"}])).unwrap();
+        let pod = |tolerations: serde_json::Value| -> Pod {
+            serde_json::from_value(
+                json!({"metadata": {"name": "p"}, "spec": {"containers": [], "tolerations": tolerations}}),
+            )
+            .unwrap()
+        };
+        assert_eq!(eviction_delay(&pod(json!([])), &taints), Some(None), "untolerated: at once");
+        assert_eq!(
+            eviction_delay(&pod(json!([{"key": "app", "operator": "Exists"}])), &taints),
+            None,
+            "tolerated forever"
+        );
+        assert_eq!(
+            eviction_delay(
+                &pod(
+                    json!([{"key": "app", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}])
+                ),
+                &taints
+            ),
+            Some(Some(5))
+        );
+        assert_eq!(eviction_delay(&pod(json!([])), &[]), None, "no NoExecute taint");
+    }
+}

@@ -1,0 +1,164 @@
+//! The cluster runtime with the real kubectl: simulated nodes, the scheduler, node lifecycle
+//! and taint-based eviction, pod GC, and fault injection.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+
+fn start(args: &[&str]) -> (tempfile::TempDir, Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), args);
+    (dir, cluster)
+}
+
+fn pod(name: &str, node: Option<&str>, extra: &str) -> String {
+    let node = node.map(|n| format!("  nodeName: {n}\n")).unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{node}  containers:\n  - name: c\n    image: nginx:1.25\n{extra}"
+    )
+}
+
+fn get(k: &Cluster, args: &[&str]) -> String {
+    let out = k.kubectl(args);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn row(k: &Cluster, pod: &str) -> Vec<String> {
+    get(k, &["get", "pod", pod, "--no-headers"]).split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn applied_nodes_become_ready_and_take_their_pods_when_deleted() {
+    let (_dir, k) = start(&["--workers", "1"]);
+    let applied = Instant::now();
+    k.apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: edge-1\nspec:\n  podCIDR: 10.244.7.0/24\n");
+    k.eventually("edge-1 Ready", || {
+        get(&k, &["get", "node", "edge-1", "--no-headers"]).split_whitespace().nth(1) == Some("Ready")
+    });
+    assert!(applied.elapsed() < Duration::from_secs(2), "Ready within 2 s: {:?}", applied.elapsed());
+    let lease = get(
+        &k,
+        &["get", "lease", "edge-1", "-n", "kube-node-lease", "-o", "jsonpath={.spec.holderIdentity}"],
+    );
+    assert_eq!(lease, "edge-1");
+    k.apply(&pod("on-edge", Some("edge-1"), ""));
+    k.eventually("running on edge-1", || row(&k, "on-edge").get(2).map(String::as_str) == Some("Running"));
+    assert!(row(&k, "on-edge")[1] == "1/1");
+    let ip = get(&k, &["get", "pod", "on-edge", "-o", "jsonpath={.status.podIPs[0].ip}"]);
+    assert!(ip.starts_with("10.244.7."), "{ip}");
+    k.ok(&["delete", "node", "edge-1"]);
+    k.eventually("its pod is gone", || !get(&k, &["get", "pods"]).contains("on-edge"));
+}
+
+#[test]
+fn no_execute_taints_evict_intolerant_pods_and_respect_toleration_seconds() {
+    let (_dir, k) = start(&["--workers", "1"]);
+    let tolerant = "  tolerations:\n  - key: app\n    operator: Exists\n    effect: NoExecute\n";
+    let timed = "  tolerations:\n  - key: app\n    operator: Exists\n    effect: NoExecute\n    tolerationSeconds: 3\n";
+    k.apply(&pod("intolerant", Some("k8s-worker-1"), ""));
+    k.apply(&pod("tolerant", Some("k8s-worker-1"), tolerant));
+    k.apply(&pod("timed", Some("k8s-worker-1"), timed));
+    k.eventually("all running", || {
+        ["intolerant", "tolerant", "timed"]
+            .iter()
+            .all(|p| row(&k, p).get(2).map(String::as_str) == Some("Running"))
+    });
+    let tainted = Instant::now();
+    k.ok(&["taint", "node", "k8s-worker-1", "app=x:NoExecute"]);
+    k.eventually("intolerant evicted", || !get(&k, &["get", "pods"]).contains("intolerant"));
+    k.eventually("timed evicted", || !get(&k, &["get", "pods"]).contains("timed"));
+    assert!(
+        tainted.elapsed() >= Duration::from_secs(3),
+        "tolerationSeconds honoured: {:?}",
+        tainted.elapsed()
+    );
+    assert!(get(&k, &["get", "pods"]).contains("tolerant"), "the tolerant pod stays");
+    let events = get(&k, &["get", "events", "--field-selector", "reason=TaintManagerEviction"]);
+    assert!(events.contains("Marking for deletion Pod default/intolerant"), "{events}");
+}
+
+#[test]
+fn a_stopped_node_turns_unknown_is_tainted_and_recovers() {
+    let (_dir, k) = start(&["--workers", "1", "--node-monitor-grace-period", "3"]);
+    k.apply(&pod("plain", Some("k8s-worker-1"), ""));
+    let tolerant = "  tolerations:\n  - key: node.kubernetes.io/unreachable\n    operator: Exists\n    effect: NoExecute\n";
+    k.apply(&pod("sticky", Some("k8s-worker-1"), tolerant));
+    k.eventually("running", || row(&k, "plain").get(2).map(String::as_str) == Some("Running"));
+    k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/heartbeat=stopped"]);
+    k.eventually("NotReady", || {
+        get(&k, &["get", "node", "k8s-worker-1", "--no-headers"]).split_whitespace().nth(1)
+            == Some("NotReady")
+    });
+    let ready = get(
+        &k,
+        &["get", "node", "k8s-worker-1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"],
+    );
+    assert_eq!(ready, "Unknown");
+    let taints = get(&k, &["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints[*].key}"]);
+    assert_eq!(taints, "node.kubernetes.io/unreachable node.kubernetes.io/unreachable");
+    k.eventually("plain evicted", || !get(&k, &["get", "pods"]).contains("plain"));
+    assert!(get(&k, &["get", "pods"]).contains("sticky"));
+    k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/heartbeat-"]);
+    k.eventually("Ready again without taints", || {
+        get(&k, &["get", "node", "k8s-worker-1", "--no-headers"]).split_whitespace().nth(1) == Some("Ready")
+            && get(&k, &["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints}"]).trim().is_empty()
+    });
+}
+
+#[test]
+fn unschedulable_pods_stay_pending_with_an_explanation() {
+    let (_dir, k) = start(&["--workers", "2"]);
+    k.apply(&pod("huge", None, "    resources:\n      requests:\n        cpu: \"64\"\n"));
+    k.eventually("FailedScheduling", || {
+        get(&k, &["get", "events", "--field-selector", "reason=FailedScheduling"]).contains("huge")
+    });
+    let events = get(
+        &k,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=FailedScheduling",
+            "-o",
+            "jsonpath={.items[0].message}",
+        ],
+    );
+    assert_eq!(
+        events,
+        "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    );
+    assert_eq!(row(&k, "huge")[2], "Pending");
+    k.apply(&pod("small", None, ""));
+    k.eventually("small scheduled", || row(&k, "small").get(2).map(String::as_str) == Some("Running"));
+    let node = get(&k, &["get", "pod", "small", "-o", "jsonpath={.spec.nodeName}"]);
+    assert!(node.starts_with("k8s-worker-"), "{node}");
+    assert!(
+        get(&k, &["get", "events", "--field-selector", "reason=Scheduled"])
+            .contains("Successfully assigned default/small to k8s-worker-")
+    );
+}
+
+#[test]
+fn simulation_rules_show_in_kubectl_get_pods() {
+    let (_dir, k) = start(&["--workers", "1"]);
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'broken:*'\n      behaviour: ImagePullBackOff\n    - image: 'crashy:*'\n      behaviour: CrashLoopBackOff\n    - image: 'lazy:*'\n      behaviour: NeverReady\n");
+    std::thread::sleep(Duration::from_millis(500));
+    for (name, image) in
+        [("pull", "broken:1"), ("crash", "crashy:1"), ("lazy", "lazy:1"), ("fine", "nginx:1")]
+    {
+        k.apply(&pod(name, Some("k8s-worker-1"), "").replace("nginx:1.25", image));
+    }
+    k.eventually("ImagePullBackOff", || {
+        row(&k, "pull").get(2).map(String::as_str) == Some("ImagePullBackOff")
+    });
+    k.eventually("CrashLoopBackOff", || {
+        row(&k, "crash").get(2).map(String::as_str) == Some("CrashLoopBackOff")
+    });
+    assert_eq!(row(&k, "crash")[3], "1", "restarts counted");
+    k.eventually("running, never ready", || {
+        row(&k, "lazy")[1..3] == ["0/1".to_string(), "Running".to_string()]
+    });
+    k.eventually("fine", || row(&k, "fine")[1..3] == ["1/1".to_string(), "Running".to_string()]);
+}
