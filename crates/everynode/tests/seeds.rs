@@ -337,3 +337,90 @@ fn on_delete_orphan_adoption_and_priority() {
     });
     assert!(pods(&k).is_empty());
 }
+
+#[test]
+fn surge_broken_image_rollback_and_failed_pods() {
+    let (_dir, k) = start("3");
+    let all = ["k8s-worker-1", "k8s-worker-2", "k8s-worker-3"];
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'broken/*'\n      behaviour: ImagePullBackOff\n");
+    let surge = FLUENTD.replace("      maxUnavailable: 1\n", "      maxUnavailable: 0\n      maxSurge: 1\n");
+    k.apply(&surge);
+    wait_for_nodes(&k, &all);
+
+    // maxSurge 1, maxUnavailable 0: every node keeps a ready pod, never more than one extra pod.
+    k.ok(&[
+        "set",
+        "image",
+        "ds/fluentd",
+        "-n",
+        "logging",
+        "fluentd=quay.io/fluentd_elasticsearch/fluentd:v2.6.0",
+    ]);
+    let mut steps = 0;
+    loop {
+        let now = pods(&k);
+        let ready: std::collections::BTreeSet<&str> =
+            now.iter().filter(|p| p.3).map(|p| p.0.as_str()).collect();
+        assert_eq!(ready.len(), 3, "a node without a ready pod during a surge rollout: {now:?}");
+        assert!(now.len() <= 4, "more than maxSurge extra pods: {now:?}");
+        if now.len() == 3 && now.iter().all(|p| p.2.ends_with(":v2.6.0") && p.3) {
+            break;
+        }
+        steps += 1;
+        assert!(steps < 300, "surge rollout did not finish: {now:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // A broken image stalls the rollout on one node; rolling back restarts no healthy pod.
+    k.ok(&[
+        "patch",
+        "ds",
+        "fluentd",
+        "-n",
+        "logging",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":0,"maxUnavailable":1}}}}"#,
+    ]);
+    let healthy: Vec<String> = pods(&k).into_iter().map(|p| p.1).collect();
+    k.ok(&["set", "image", "ds/fluentd", "-n", "logging", "fluentd=broken/fluentd:v9"]);
+    k.eventually("one pod in ImagePullBackOff", || {
+        k.ok(&["get", "pods", "-n", "logging"]).contains("ImagePullBackOff")
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        pods(&k).iter().filter(|p| p.2.starts_with("broken/")).count(),
+        1,
+        "the rollout stalls at maxUnavailable"
+    );
+    k.ok(&["rollout", "undo", "ds/fluentd", "-n", "logging"]);
+    k.eventually("all healthy again", || {
+        let now = pods(&k);
+        now.len() == 3 && now.iter().all(|p| p.2.ends_with(":v2.6.0") && p.3)
+    });
+    let after: Vec<String> = pods(&k).into_iter().map(|p| p.1).collect();
+    let kept = healthy.iter().filter(|n| after.contains(n)).count();
+    assert_eq!(kept, 2, "only the pod of the broken revision was replaced: {healthy:?} → {after:?}");
+
+    // A Failed pod is deleted and replaced.
+    let failed = pods(&k)[0].clone();
+    k.ok(&[
+        "patch",
+        "pod",
+        &failed.1,
+        "-n",
+        "logging",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Failed"}}"#,
+    ]);
+    k.eventually("the failed pod replaced", || {
+        pods(&k).iter().any(|p| p.0 == failed.0 && p.1 != failed.1 && p.3)
+    });
+    assert!(
+        k.ok(&["get", "events", "-n", "logging", "--field-selector", "reason=FailedDaemonPod"])
+            .contains("will try to kill it")
+    );
+}
