@@ -123,6 +123,20 @@ pub async fn run<K>(
     }
 }
 
+/// Starts [`run`] in the background and returns the stream of its changes.
+pub fn spawn<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    store: Arc<Store<K>>,
+) -> mpsc::UnboundedReceiver<Change<K>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(api, config, store, tx));
+    rx
+}
+
 /// The name of an object.
 pub fn name<K: Resource>(obj: &K) -> String {
     obj.meta().name.clone().unwrap_or_default()

@@ -24,7 +24,6 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::informer::{self, Change, Store};
 
@@ -219,28 +218,19 @@ impl Kubelets {
 
     /// Runs every simulated kubelet until the process stops.
     pub async fn run(self: Arc<Self>) {
-        let (node_tx, mut node_rx) = mpsc::unbounded_channel();
-        let (pod_tx, mut pod_rx) = mpsc::unbounded_channel();
-        let (cm_tx, mut cm_rx) = mpsc::unbounded_channel();
-        tokio::spawn(informer::run(
+        let mut node_rx = informer::spawn(
             Api::<Node>::all(self.client.clone()),
             watcher::Config::default(),
             self.nodes.clone(),
-            node_tx,
-        ));
-        tokio::spawn(informer::run(
+        );
+        let mut pod_rx = informer::spawn(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default(),
             self.pods.clone(),
-            pod_tx,
-        ));
+        );
         let cm_config = watcher::Config::default().fields(&format!("metadata.name={SIMULATION_CONFIGMAP}"));
-        tokio::spawn(informer::run(
-            Api::<ConfigMap>::namespaced(self.client.clone(), "kube-system"),
-            cm_config,
-            Arc::default(),
-            cm_tx,
-        ));
+        let cm_api = Api::<ConfigMap>::namespaced(self.client.clone(), "kube-system");
+        let mut cm_rx = informer::spawn(cm_api, cm_config, Arc::default());
         tokio::spawn(self.clone().heartbeats());
         loop {
             tokio::select! {

@@ -22,7 +22,6 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::watcher;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::informer::{self, Store};
 use crate::kubelet::LEASE_NAMESPACE;
@@ -141,35 +140,29 @@ impl NodeLifecycle {
 
     /// Watches nodes, leases and pods; re-evaluates every second.
     pub async fn run(self: Arc<Self>) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-        let node_tx: mpsc::UnboundedSender<informer::Change<Node>> = forward_typed(tx.clone());
-        let lease_tx: mpsc::UnboundedSender<informer::Change<Lease>> = forward_typed(tx.clone());
-        let pod_tx: mpsc::UnboundedSender<informer::Change<Pod>> = forward_typed(tx);
-        tokio::spawn(informer::run(
+        let mut nodes = informer::spawn(
             Api::<Node>::all(self.client.clone()),
             watcher::Config::default(),
             self.nodes.clone(),
-            node_tx,
-        ));
-        tokio::spawn(informer::run(
-            Api::<Lease>::namespaced(self.client.clone(), LEASE_NAMESPACE),
-            watcher::Config::default(),
-            self.leases.clone(),
-            lease_tx,
-        ));
-        tokio::spawn(informer::run(
+        );
+        let lease_api = Api::<Lease>::namespaced(self.client.clone(), LEASE_NAMESPACE);
+        let mut leases = informer::spawn(lease_api, watcher::Config::default(), self.leases.clone());
+        let mut pods = informer::spawn(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default(),
             self.pods.clone(),
-            pod_tx,
-        ));
+        );
         let mut pending: HashMap<String, Timestamp> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            // Any change, or the tick, re-evaluates everything once.
             tokio::select! {
                 _ = tick.tick() => {}
-                Some(()) = rx.recv() => { while rx.try_recv().is_ok() {} }
+                Some(_) = nodes.recv() => {}
+                Some(_) = leases.recv() => {}
+                Some(_) = pods.recv() => {}
             }
+            while nodes.try_recv().is_ok() || leases.try_recv().is_ok() || pods.try_recv().is_ok() {}
             self.monitor_nodes().await;
             self.evict(&mut pending).await;
         }
@@ -281,19 +274,6 @@ impl NodeLifecycle {
             tracing::debug!(pod = %name, error = %e, "taint eviction failed");
         }
     }
-}
-
-/// A sender whose every message only wakes the monitor loop.
-fn forward_typed<T: Send + 'static>(wake: mpsc::UnboundedSender<()>) -> mpsc::UnboundedSender<T> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<T>();
-    tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            if wake.send(()).is_err() {
-                return;
-            }
-        }
-    });
-    tx
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::watcher;
-use tokio::sync::mpsc;
 
 use crate::informer::{self, Change, Store};
 
@@ -26,20 +25,16 @@ impl PodGc {
 
     /// Collects until the process stops: after node deletions, and every 20 s.
     pub async fn run(self: Arc<Self>) {
-        let (pod_tx, mut pod_rx) = mpsc::unbounded_channel();
-        let (node_tx, mut node_rx) = mpsc::unbounded_channel();
-        tokio::spawn(informer::run(
+        let mut pod_rx = informer::spawn(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default(),
             self.pods.clone(),
-            pod_tx,
-        ));
-        tokio::spawn(informer::run(
+        );
+        let mut node_rx = informer::spawn(
             Api::<Node>::all(self.client.clone()),
             watcher::Config::default(),
             self.nodes.clone(),
-            node_tx,
-        ));
+        );
         let mut synced = (false, false);
         let mut tick = tokio::time::interval(Duration::from_secs(20));
         loop {

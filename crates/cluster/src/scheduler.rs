@@ -20,7 +20,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
-use tokio::sync::mpsc;
 
 use crate::informer::{self, Change, Store};
 
@@ -215,20 +214,16 @@ impl Scheduler {
     /// Schedules until the process stops: on every pod or node change, and every 5 s for pods
     /// that fit nowhere yet.
     pub async fn run(self: Arc<Self>) {
-        let (pod_tx, mut pod_rx) = mpsc::unbounded_channel();
-        let (node_tx, mut node_rx) = mpsc::unbounded_channel();
-        tokio::spawn(informer::run(
+        let mut pod_rx = informer::spawn(
             Api::<Pod>::all(self.client.clone()),
             watcher::Config::default(),
             self.pods.clone(),
-            pod_tx,
-        ));
-        tokio::spawn(informer::run(
+        );
+        let mut node_rx = informer::spawn(
             Api::<Node>::all(self.client.clone()),
             watcher::Config::default(),
             self.nodes.clone(),
-            node_tx,
-        ));
+        );
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         let mut failed: HashMap<String, String> = HashMap::new();
         loop {

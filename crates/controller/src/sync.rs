@@ -116,8 +116,11 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let selector = Selector::from_label_selector(ds.spec.as_ref().map(|s| &s.selector))
         .map_err(|e| anyhow!("invalid selector: {e}"))?;
     let mut adoption_checked = false;
-    let pods = claim_pods(ctx, &ds, &selector, &mut adoption_checked).await?;
-    let revisions = claim_revisions(ctx, &ds, &selector, &mut adoption_checked).await?;
+    let pods =
+        claim_all(ctx, &ds, &selector, &mut adoption_checked, ctx.cache.pods_in(namespace), "pod").await?;
+    let revisions =
+        claim_all(ctx, &ds, &selector, &mut adoption_checked, ctx.cache.revisions_in(namespace), "revision")
+            .await?;
     let pod_refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
     let rev_refs: Vec<&ControllerRevision> = revisions.iter().map(Arc::as_ref).collect();
     let plan = plan_history(&ds, &rev_refs, &pod_refs);
@@ -314,71 +317,46 @@ async fn recheck(ctx: &Context, ds: &DaemonSet, checked: &mut bool) -> anyhow::R
     Ok(())
 }
 
-async fn claim_pods(
+/// Claims the objects of one kind in the DaemonSet's namespace (upstream `ClaimPods` /
+/// `ClaimControllerRevisions`): keeps the owned ones, adopts matching orphans and releases
+/// owned ones it no longer selects. Returns what the DaemonSet now owns.
+async fn claim_all<K>(
     ctx: &Context,
     ds: &DaemonSet,
     selector: &Selector,
     checked: &mut bool,
-) -> anyhow::Result<Vec<Arc<Pod>>> {
+    objects: Vec<Arc<K>>,
+    what: &str,
+) -> anyhow::Result<Vec<Arc<K>>>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let mut out = Vec::new();
-    for pod in ctx.cache.pods_in(namespace) {
-        match claim(ds, selector, &pod.metadata) {
-            Claim::Owned => out.push(pod),
+    for obj in objects {
+        let uid = obj.meta().uid.clone().unwrap_or_default();
+        match claim(ds, selector, obj.meta()) {
+            Claim::Owned => out.push(obj),
             Claim::Ignore => {}
             Claim::Adopt => {
                 recheck(ctx, ds, checked).await?;
-                let patch = adopt_patch(ds, pod.metadata.uid.as_deref().unwrap_or_default());
-                match api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await {
+                let patch = Patch::Strategic(adopt_patch(ds, &uid));
+                match api.patch(&obj.name_any(), &PatchParams::default(), &patch).await {
                     Ok(adopted) => out.push(Arc::new(adopted)),
                     Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(anyhow!("adopting pod {}: {e}", pod.name_any())),
+                    Err(e) => return Err(anyhow!("adopting {what} {}: {e}", obj.name_any())),
                 }
             }
             Claim::Release => {
-                let patch = release_patch(ds, pod.metadata.uid.as_deref().unwrap_or_default());
-                if let Err(e) =
-                    api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await
+                let patch = Patch::Strategic(release_patch(ds, &uid));
+                if let Err(e) = api.patch(&obj.name_any(), &PatchParams::default(), &patch).await
                     && !is_not_found(&e)
                 {
-                    return Err(anyhow!("releasing pod {}: {e}", pod.name_any()));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-async fn claim_revisions(
-    ctx: &Context,
-    ds: &DaemonSet,
-    selector: &Selector,
-    checked: &mut bool,
-) -> anyhow::Result<Vec<Arc<ControllerRevision>>> {
-    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
-    let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut out = Vec::new();
-    for rev in ctx.cache.revisions_in(namespace) {
-        match claim(ds, selector, &rev.metadata) {
-            Claim::Owned => out.push(rev),
-            Claim::Ignore => {}
-            Claim::Adopt => {
-                recheck(ctx, ds, checked).await?;
-                let patch = adopt_patch(ds, rev.metadata.uid.as_deref().unwrap_or_default());
-                match api.patch(&rev.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await {
-                    Ok(adopted) => out.push(Arc::new(adopted)),
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(anyhow!("adopting revision {}: {e}", rev.name_any())),
-                }
-            }
-            Claim::Release => {
-                let patch = release_patch(ds, rev.metadata.uid.as_deref().unwrap_or_default());
-                if let Err(e) =
-                    api.patch(&rev.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await
-                    && !is_not_found(&e)
-                {
-                    return Err(anyhow!("releasing revision {}: {e}", rev.name_any()));
+                    return Err(anyhow!("releasing {what} {}: {e}", obj.name_any()));
                 }
             }
         }
