@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{Cluster, header, words};
-use serde_json::Value;
+use common::{Cluster, header, json, words};
 
 const FLUENTD: &str = r#"
 apiVersion: apps/v1
@@ -41,10 +40,6 @@ spec:
         hostPath:
           path: /var/log
 "#;
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).expect("kubectl printed JSON")
-}
 
 fn start() -> (tempfile::TempDir, Cluster) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Cluster;
+use common::{Cluster, json};
 use serde_json::Value;
 
 const FLUENTD: &str = r#"
@@ -59,10 +59,6 @@ fn start(workers: &str) -> (tempfile::TempDir, Cluster) {
     let cluster = Cluster::start(dir.path(), &["--workers", workers]);
     cluster.ok(&["create", "ns", "logging"]);
     (dir, cluster)
-}
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).expect("kubectl printed JSON")
 }
 
 /// (node, pod name, image, ready) of every fluentd pod that is not terminating.

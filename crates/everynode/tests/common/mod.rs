@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+/// Parses what `kubectl … -o json` printed.
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).expect("kubectl printed JSON")
+}
+
 pub struct Cluster {
     pub child: Child,
     pub dir: PathBuf,
