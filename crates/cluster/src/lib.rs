@@ -8,6 +8,7 @@ pub mod informer;
 pub mod kubelet;
 pub mod node_lifecycle;
 pub mod pod_gc;
+pub mod preemption;
 pub mod scheduler;
 
 pub use garbage_collector::GarbageCollector;

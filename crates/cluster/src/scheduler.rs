@@ -2,8 +2,11 @@
 //! as upstream's default plugins decide. Filters: NodeName, NodeAffinity (nodeSelector and
 //! required terms), TaintToleration, NodeUnschedulable, NodeResourcesFit (requests against
 //! allocatable minus the pods already bound) and NodePorts. Scores: preferred node affinity,
-//! PreferNoSchedule taints, then the least allocated node. Events `Scheduled` and
-//! `FailedScheduling` in upstream's form.
+//! PreferNoSchedule taints, then the least allocated node. A pod that fits nowhere may preempt
+//! pods of lower priority on one node ([`crate::preemption`]); it is then nominated to that
+//! node (`status.nominatedNodeName`), which is kept for it while the victims terminate.
+//! Events `Scheduled`, `FailedScheduling` and `Preempted`, and the `PodScheduled=False`
+//! condition, in upstream's form.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -15,13 +18,17 @@ use controller::events::object_reference;
 use daemonset::eligibility::{
     find_untolerated_taint, node_selector_matches, required_node_affinity_matches, tolerates,
 };
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher;
+use serde_json::json;
 
 use crate::informer::{self, Change, Store};
+use crate::preemption::{self, Outcome, priority};
 
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 
@@ -78,6 +85,17 @@ pub struct NodeUsage {
     pub requested: BTreeMap<String, Quantity>,
     pub pods: usize,
     pub ports: HashSet<(String, i32)>,
+}
+
+impl NodeUsage {
+    /// Counts a pod placed on the node.
+    pub fn add(&mut self, pod: &Pod) {
+        self.pods += 1;
+        for (k, v) in pod_requests(pod) {
+            *self.requested.entry(k).or_default() += v;
+        }
+        self.ports.extend(host_ports(pod));
+    }
 }
 
 /// The outcome of filtering one node.
@@ -175,14 +193,19 @@ pub fn score(pod: &Pod, node: &Node, usage: &NodeUsage) -> i64 {
     score
 }
 
-/// Upstream's FailedScheduling message: `0/3 nodes are available: 1 node(s) …, 2 Insufficient cpu.`
-pub fn failure_message(total: usize, reasons: &BTreeMap<String, usize>) -> String {
+/// `0/3 nodes are available: 1 node(s) …, 2 Insufficient cpu.`: each reason with the number
+/// of nodes it applies to, sorted as upstream sorts them.
+pub fn nodes_available(total: usize, reasons: &BTreeMap<String, usize>) -> String {
     let mut parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
     parts.sort();
-    format!(
-        "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling.",
-        parts.join(", ")
-    )
+    format!("0/{total} nodes are available: {}.", parts.join(", "))
+}
+
+/// Upstream's FailedScheduling message: the filter reasons, then what preemption found
+/// (`preemption: …`, or nothing when it nominated a node).
+pub fn failure_message(total: usize, reasons: &BTreeMap<String, usize>, preemption: &str) -> String {
+    let filters = nodes_available(total, reasons);
+    if preemption.is_empty() { filters } else { format!("{filters} {preemption}") }
 }
 
 pub struct Scheduler {
@@ -211,6 +234,16 @@ impl Scheduler {
         !bound && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
     }
 
+    /// Whether a pod change may let a pod be scheduled: a new pending pod, or a pod leaving
+    /// (room for the ones that fit nowhere, such as preemptors waiting for their victims).
+    fn may_help(change: &Change<Pod>, failed: &HashMap<String, String>) -> bool {
+        match change {
+            Change::Applied { new, .. } => Self::wants(new),
+            Change::Deleted(_) => !failed.is_empty(),
+            Change::Synced => true,
+        }
+    }
+
     /// Schedules until the process stops: on every pod or node change, and every 5 s for pods
     /// that fit nowhere yet.
     pub async fn run(self: Arc<Self>) {
@@ -228,13 +261,13 @@ impl Scheduler {
         let mut failed: HashMap<String, String> = HashMap::new();
         loop {
             let mut dirty = tokio::select! {
-                Some(change) = pod_rx.recv() => matches!(change, Change::Applied { ref new, .. } if Self::wants(new)) || matches!(change, Change::Synced),
+                Some(change) = pod_rx.recv() => Self::may_help(&change, &failed),
                 Some(_) = node_rx.recv() => true,
                 _ = retry.tick() => !failed.is_empty(),
             };
             // Drain what queued up meanwhile, so one pass handles a burst.
             while let Ok(change) = pod_rx.try_recv() {
-                dirty |= matches!(change, Change::Applied { ref new, .. } if Self::wants(new));
+                dirty |= Self::may_help(&change, &failed);
             }
             while node_rx.try_recv().is_ok() {
                 dirty = true;
@@ -248,6 +281,7 @@ impl Scheduler {
     async fn schedule_pending(&self, failed: &mut HashMap<String, String>) {
         let nodes = self.nodes.list();
         let mut usage: HashMap<String, NodeUsage> = HashMap::new();
+        let mut placed: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
         let mut pending = Vec::new();
         for pod in self.pods.list() {
             if Self::wants(&pod) {
@@ -258,24 +292,20 @@ impl Scheduler {
             if is_terminal(&pod) {
                 continue;
             }
-            let u = usage.entry(node).or_default();
-            u.pods += 1;
-            for (k, v) in pod_requests(&pod) {
-                *u.requested.entry(k).or_default() += v;
-            }
-            u.ports.extend(host_ports(&pod));
+            usage.entry(node.clone()).or_default().add(&pod);
+            placed.entry(node).or_default().push(pod);
         }
-        // Higher priority first, then oldest.
+        // Higher priority first, then oldest: a nominated pod's node is reserved before any
+        // pod of lower priority is considered.
         pending.sort_by(|a, b| {
-            let prio = |p: &Pod| p.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
-            prio(b)
-                .cmp(&prio(a))
+            priority(b)
+                .cmp(&priority(a))
                 .then_with(|| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp))
         });
         for pod in pending {
             let key = informer::key_of(pod.as_ref());
             let empty = NodeUsage::default();
-            let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+            let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
             let mut best: Option<(i64, &Arc<Node>)> = None;
             for node in &nodes {
                 let u = usage.get(node.metadata.name.as_deref().unwrap_or_default()).unwrap_or(&empty);
@@ -288,40 +318,123 @@ impl Scheduler {
                         }
                     }
                     Err(rs) => {
-                        for r in rs {
-                            *reasons.entry(r).or_default() += 1;
-                        }
+                        rejected.insert(informer::name(node.as_ref()), rs);
                     }
                 }
             }
-            match best {
-                Some((_, node)) => {
-                    let node_name = informer::name(node.as_ref());
-                    if self.bind(&pod, &node_name).await {
-                        failed.remove(&key);
-                        let u = usage.entry(node_name).or_default();
-                        u.pods += 1;
-                        for (k, v) in pod_requests(&pod) {
-                            *u.requested.entry(k).or_default() += v;
-                        }
-                        u.ports.extend(host_ports(&pod));
-                    }
+            if let Some((_, node)) = best {
+                let node_name = informer::name(node.as_ref());
+                if self.bind(&pod, &node_name).await {
+                    failed.remove(&key);
+                    usage.entry(node_name.clone()).or_default().add(&pod);
+                    placed.entry(node_name).or_default().push(pod);
                 }
-                None => {
-                    let message = if nodes.is_empty() {
-                        "no nodes available to schedule pods".to_string()
-                    } else {
-                        failure_message(nodes.len(), &reasons)
-                    };
-                    // One event per distinct failure, as upstream's event aggregation shows it.
-                    if failed.get(&key) != Some(&message) {
-                        self.recorder.record_for(pod.as_ref(), "Warning", "FailedScheduling", &message).await;
-                        failed.insert(key, message);
-                    }
-                }
+                continue;
             }
+            if nodes.is_empty() {
+                self.unschedulable(&pod, "no nodes available to schedule pods", None, failed).await;
+                continue;
+            }
+            let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+            for r in rejected.values().flatten() {
+                *reasons.entry(r.clone()).or_default() += 1;
+            }
+            let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
+            let terminating_victim = nominated.as_ref().is_some_and(|n| {
+                placed.get(n).into_iter().flatten().any(|p| {
+                    p.metadata.deletion_timestamp.is_some() && preemption::priority(p) < priority(&pod)
+                })
+            });
+            let (postfilter, nominate) = match preemption::not_eligible(&pod, terminating_victim) {
+                Some(why) => (why.to_string(), nominated.clone()),
+                None => match preemption::preempt(&pod, &nodes, &rejected, |n| {
+                    placed.get(n).cloned().unwrap_or_default()
+                }) {
+                    Outcome::Preempt(candidate) => {
+                        for victim in &candidate.victims {
+                            self.evict_victim(victim, &pod, &candidate.node).await;
+                        }
+                        (String::new(), Some(candidate.node))
+                    }
+                    Outcome::Impossible(why) => {
+                        (format!("preemption: {}", nodes_available(nodes.len(), &why)), None)
+                    }
+                },
+            };
+            // Keep the nominated node's room for this pod while its victims terminate.
+            if let Some(node) = &nominate {
+                usage.entry(node.clone()).or_default().add(&pod);
+            }
+            let message = failure_message(nodes.len(), &reasons, &postfilter);
+            let nominate = nominate.filter(|n| Some(n) != nominated.as_ref());
+            self.unschedulable(&pod, &message, nominate, failed).await;
         }
         failed.retain(|k, _| self.pods.get(k).is_some_and(|p| Self::wants(&p)));
+    }
+
+    /// Reports a pod that could not be scheduled: a `FailedScheduling` event and the
+    /// `PodScheduled=False` condition once per distinct message (as upstream's event
+    /// aggregation shows it), and the node it was nominated to, if newly nominated.
+    async fn unschedulable(
+        &self,
+        pod: &Pod,
+        message: &str,
+        nominate: Option<String>,
+        failed: &mut HashMap<String, String>,
+    ) {
+        let key = informer::key_of(pod);
+        if failed.get(&key).map(String::as_str) == Some(message) && nominate.is_none() {
+            return;
+        }
+        self.recorder.record_for(pod, "Warning", "FailedScheduling", message).await;
+        failed.insert(key, message.to_string());
+        let mut status = json!({"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+            "lastProbeTime": null, "lastTransitionTime": Time(Timestamp::now()),
+        }]});
+        if let Some(node) = nominate {
+            status["nominatedNodeName"] = json!(node);
+        }
+        self.patch_status(pod, status).await;
+    }
+
+    /// Evicts one preemption victim as upstream does: a `DisruptionTarget` condition, a
+    /// graceful delete of exactly that pod, and a `Preempted` event.
+    async fn evict_victim(&self, victim: &Pod, preemptor: &Pod, node: &str) {
+        let scheduler = preemptor.spec.as_ref().and_then(|s| s.scheduler_name.clone());
+        let scheduler = scheduler.unwrap_or_else(|| SCHEDULER_NAME.to_string());
+        self.patch_status(
+            victim,
+            json!({"conditions": [{
+                "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                "message": format!("{scheduler}: preempting to accommodate a higher priority pod"),
+                "lastTransitionTime": Time(Timestamp::now()),
+            }]}),
+        )
+        .await;
+        let (ns, name) = informer::namespace_name(victim);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let params = DeleteParams {
+            preconditions: Some(Preconditions { uid: victim.metadata.uid.clone(), resource_version: None }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&name, &params).await {
+            Ok(_) => {
+                let uid = preemptor.metadata.uid.as_deref().unwrap_or_default();
+                let message = format!("Preempted by pod {uid} on node {node}");
+                self.recorder.record_for(victim, "Normal", "Preempted", &message).await;
+            }
+            Err(e) => tracing::debug!(pod = %name, error = %e, "deleting a preemption victim failed"),
+        }
+    }
+
+    async fn patch_status(&self, pod: &Pod, status: serde_json::Value) {
+        let (ns, name) = informer::namespace_name(pod);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let patch = Patch::Strategic(json!({"status": status}));
+        if let Err(e) = api.patch_status(&name, &PatchParams::default(), &patch).await {
+            tracing::debug!(pod = %name, error = %e, "updating the pod's scheduling status failed");
+        }
     }
 
     async fn bind(&self, pod: &Pod, node: &str) -> bool {
@@ -433,7 +546,11 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(
-            failure_message(3, &reasons),
+            failure_message(
+                3,
+                &reasons,
+                "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+            ),
             "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );
     }

@@ -141,6 +141,66 @@ fn unschedulable_pods_stay_pending_with_an_explanation() {
 }
 
 #[test]
+fn a_higher_priority_pod_preempts_a_lower_priority_one_on_a_full_node() {
+    let (_dir, k) = start(&["--workers", "1"]);
+    k.ok(&["create", "priorityclass", "low", "--value=100"]);
+    k.ok(&["create", "priorityclass", "high", "--value=100000"]);
+    let wants = |class: &str| {
+        format!("  priorityClassName: {class}\n")
+            + "  containers:\n  - name: c\n    image: nginx:1.25\n    resources:\n      requests:\n        cpu: \"3\"\n"
+    };
+    let manifest = |name: &str, class: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{}",
+            wants(class)
+        )
+    };
+    k.apply(&manifest("filler", "low"));
+    k.eventually("filler running", || row(&k, "filler").get(2).map(String::as_str) == Some("Running"));
+    k.apply(&manifest("important", "high"));
+    k.eventually("important running in filler's place", || {
+        row(&k, "important").get(2).map(String::as_str) == Some("Running")
+    });
+    assert!(!get(&k, &["get", "pods"]).contains("filler"), "the victim is gone");
+    let placed =
+        get(&k, &["get", "pod", "important", "-o", "jsonpath={.spec.nodeName} {.status.nominatedNodeName}"]);
+    assert_eq!(placed, "k8s-worker-1 k8s-worker-1");
+    let uid = get(&k, &["get", "pod", "important", "-o", "jsonpath={.metadata.uid}"]);
+    let preempted = get(
+        &k,
+        &["get", "events", "--field-selector", "reason=Preempted", "-o", "jsonpath={.items[*].message}"],
+    );
+    assert_eq!(preempted, format!("Preempted by pod {uid} on node k8s-worker-1"));
+    let failed = get(
+        &k,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=FailedScheduling,involvedObject.name=important",
+            "-o",
+            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+        ],
+    );
+    // Nominated by preemption, so no `preemption: …` part (a later attempt, while the victim
+    // is still terminating, may add one saying it is not eligible to preempt again).
+    assert!(
+        failed.lines().any(|m| m
+            == "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }."),
+        "{failed}"
+    );
+
+    // A pod of lower priority cannot take the room back.
+    k.apply(&manifest("modest", "low"));
+    k.eventually("modest explained", || {
+        get(&k, &["get", "pod", "modest", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}"])
+            .ends_with("preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling.")
+    });
+    assert_eq!(row(&k, "modest")[2], "Pending");
+    assert_eq!(row(&k, "important")[2], "Running");
+}
+
+#[test]
 fn simulation_rules_show_in_kubectl_get_pods() {
     let (_dir, k) = start(&["--workers", "1"]);
     k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'broken:*'\n      behaviour: ImagePullBackOff\n    - image: 'crashy:*'\n      behaviour: CrashLoopBackOff\n    - image: 'lazy:*'\n      behaviour: NeverReady\n");
