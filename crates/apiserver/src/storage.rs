@@ -3,10 +3,14 @@
 //!
 //! Every object lives twice: durably in a redb table (`<group>/<plural>/<namespace>/<name>` →
 //! JSON), and in memory as a sorted map per resource that serves every read. A write takes the
-//! writer lock, decides its mutations against the in-memory state, commits them to redb with
-//! an fsync (so an acknowledged write survives `kill -9`), and only then publishes them: to the
-//! in-memory maps, to a bounded history used to resume watches, and to a broadcast channel that
-//! live watchers read. Each event is encoded to JSON at most once however many watchers read it.
+//! writer lock, decides its mutations against the latest state (which includes writes staged
+//! but not yet durable), and stages them. It then joins a group commit: one writer at a time
+//! commits every staged write to redb in one transaction with one fsync, so concurrent writers
+//! share the cost of the fsync and an acknowledged write still survives `kill -9`. Only then are
+//! the writes published: to the committed maps that serve reads, to a bounded history used to
+//! resume watches, and to a broadcast channel that live watchers read. Reads and watches never
+//! see a write before it is durable. Each event is encoded to JSON at most once however many
+//! watchers read it.
 //! A watcher that falls behind the channel is cut loose, never allowed to block writers; its
 //! client relists.
 
@@ -31,9 +35,17 @@ pub const DEFAULT_HISTORY: usize = 100_000;
 /// How many events a live watcher may fall behind before it is cut loose.
 const BROADCAST_CAPACITY: usize = 100_000;
 
-/// One write of a transaction, staged before it commits: its resourceVersion, where it goes,
-/// and the object with its encoded bytes (`None` deletes).
-type StagedWrite = (u64, &'static ResourceType, ObjectKey, Option<(Value, Vec<u8>)>);
+/// One write, staged before it commits: its resourceVersion, where it goes, and the object
+/// with its encoded bytes (`None` deletes).
+struct StagedWrite {
+    rv: u64,
+    resource: &'static ResourceType,
+    key: ObjectKey,
+    put: Option<(Arc<Value>, Vec<u8>)>,
+}
+
+/// Every object, per resource (`apps/daemonsets`), in list order.
+type Objects = HashMap<&'static str, BTreeMap<ObjectKey, Arc<Value>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -139,40 +151,48 @@ pub enum Mutation {
     },
 }
 
+/// What is durable and published: what reads and watches see.
 struct State {
     resource_version: u64,
-    objects: HashMap<&'static str, BTreeMap<ObjectKey, Arc<Value>>>,
+    objects: Objects,
     history: VecDeque<Arc<WatchEvent>>,
     /// The oldest resourceVersion a watch may resume from.
     compacted_through: u64,
 }
 
-/// A read-only view of the store's current state, given to write decisions.
+/// What writers decide against: the committed state plus every staged write.
+struct Latest {
+    resource_version: u64,
+    objects: Objects,
+    /// Staged writes no committer has taken yet, in resourceVersion order.
+    queue: Vec<StagedWrite>,
+    /// Bumped when a failed commit discards the staged writes.
+    epoch: u64,
+}
+
+/// A read-only view of the store's latest state, given to write decisions.
 pub struct Snapshot<'a> {
-    state: &'a State,
+    objects: &'a Objects,
+    resource_version: u64,
 }
 
 impl Snapshot<'_> {
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.state
-            .objects
-            .get(rt_key(rt))
-            .and_then(|m| m.get(&(namespace.to_string(), name.to_string())))
-            .cloned()
+        self.objects.get(rt_key(rt)).and_then(|m| m.get(&(namespace.to_string(), name.to_string()))).cloned()
     }
 
     /// Objects of a resource, in one namespace or (with `None`) all.
     pub fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<Arc<Value>> {
-        list_in(self.state, rt, namespace)
+        list_in(self.objects, rt, namespace)
     }
 
     pub fn resource_version(&self) -> u64 {
-        self.state.resource_version
+        self.resource_version
     }
 }
 
-fn list_in(state: &State, rt: &ResourceType, namespace: Option<&str>) -> Vec<Arc<Value>> {
-    let Some(map) = state.objects.get(rt_key(rt)) else { return Vec::new() };
+fn list_in(objects: &Objects, rt: &ResourceType, namespace: Option<&str>) -> Vec<Arc<Value>> {
+    let Some(map) = objects.get(rt_key(rt)) else { return Vec::new() };
     match namespace {
         None => map.values().cloned().collect(),
         Some(ns) => map
@@ -192,7 +212,9 @@ pub struct WatchStart {
 
 pub struct Store {
     db: redb::Database,
-    writer: Mutex<()>,
+    writer: Mutex<Latest>,
+    /// Held by the one writer committing a group.
+    committer: Mutex<()>,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     history_limit: usize,
@@ -229,7 +251,7 @@ impl Store {
     /// Opens (or creates) the store at `path`, loading every object into memory.
     pub fn open(path: &Path, history_limit: usize) -> Result<Store, StorageError> {
         let db = redb::Database::create(path)?;
-        let mut objects: HashMap<&'static str, BTreeMap<ObjectKey, Arc<Value>>> = HashMap::new();
+        let mut objects: Objects = HashMap::new();
         for rt in RESOURCES {
             objects.insert(rt_key(rt), BTreeMap::new());
         }
@@ -264,7 +286,13 @@ impl Store {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         Ok(Store {
             db,
-            writer: Mutex::new(()),
+            writer: Mutex::new(Latest {
+                resource_version,
+                objects: objects.clone(),
+                queue: Vec::new(),
+                epoch: 0,
+            }),
+            committer: Mutex::new(()),
             state: RwLock::new(State {
                 resource_version,
                 objects,
@@ -280,7 +308,7 @@ impl Store {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+    fn lock_writer(&self) -> MutexGuard<'_, Latest> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -289,56 +317,107 @@ impl Store {
     }
 
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        Snapshot { state: &self.read() }.get(rt, namespace, name)
+        let state = self.read();
+        Snapshot { objects: &state.objects, resource_version: state.resource_version }
+            .get(rt, namespace, name)
     }
 
     /// The objects of a resource and the resourceVersion they are current at.
     pub fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let state = self.read();
-        (list_in(&state, rt, namespace), state.resource_version)
+        (list_in(&state.objects, rt, namespace), state.resource_version)
     }
 
-    /// Runs one write: `decide` sees the current state and returns the mutations to make (or an
-    /// error, which changes nothing). The mutations are committed durably, given successive
-    /// resourceVersions, published, and returned as the stored objects (`None` for deletes).
+    /// Runs one write: `decide` sees the latest state and returns the mutations to make (or an
+    /// error, which changes nothing). The mutations are given successive resourceVersions,
+    /// committed durably, published, and returned as the stored objects (`None` for deletes).
     pub fn write<T>(
         &self,
         decide: impl FnOnce(&Snapshot<'_>) -> ApiResult<(Vec<Mutation>, T)>,
     ) -> ApiResult<(Vec<Option<Arc<Value>>>, T)> {
-        let _writer = self.lock_writer();
-        let (mutations, extra) = {
-            let state = self.read();
-            decide(&Snapshot { state: &state })?
-        };
-        if mutations.is_empty() {
-            return Ok((Vec::new(), extra));
-        }
-        let mut rv = self.resource_version();
-        // Stamp each mutation with its resourceVersion and encode it, before touching disk.
-        let mut staged = Vec::with_capacity(mutations.len());
-        for m in mutations {
-            rv += 1;
-            match m {
-                Mutation::Put { resource, mut object } => {
-                    object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-                    let key = object_key(&object);
-                    let bytes = serde_json::to_vec(&object).map_err(ApiError::internal)?;
-                    staged.push((rv, resource, key, Some((object, bytes))));
-                }
-                Mutation::Delete { resource, key } => staged.push((rv, resource, key, None)),
+        let (stored, extra, rv, epoch) = {
+            let mut latest = self.lock_writer();
+            let (mutations, extra) =
+                decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
+            if mutations.is_empty() {
+                return Ok((Vec::new(), extra));
             }
+            // Stamp each mutation with its resourceVersion and encode it, before touching disk.
+            let mut staged = Vec::with_capacity(mutations.len());
+            let mut rv = latest.resource_version;
+            for m in mutations {
+                rv += 1;
+                match m {
+                    Mutation::Put { resource, mut object } => {
+                        object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+                        let key = object_key(&object);
+                        let bytes = serde_json::to_vec(&object).map_err(ApiError::internal)?;
+                        staged.push(StagedWrite { rv, resource, key, put: Some((Arc::new(object), bytes)) });
+                    }
+                    Mutation::Delete { resource, key } => {
+                        staged.push(StagedWrite { rv, resource, key, put: None })
+                    }
+                }
+            }
+            let mut stored = Vec::with_capacity(staged.len());
+            for w in &staged {
+                let map = latest.objects.entry(rt_key(w.resource)).or_default();
+                match &w.put {
+                    Some((object, _)) => {
+                        map.insert(w.key.clone(), object.clone());
+                        stored.push(Some(object.clone()));
+                    }
+                    None => {
+                        map.remove(&w.key);
+                        stored.push(None);
+                    }
+                }
+            }
+            latest.resource_version = rv;
+            latest.queue.extend(staged);
+            (stored, extra, rv, latest.epoch)
+        };
+        self.group_commit(rv, epoch)?;
+        Ok((stored, extra))
+    }
+
+    /// Makes the write staged at `rv` durable and published: by committing every staged write
+    /// at once, unless a writer that came first already did.
+    fn group_commit(&self, rv: u64, epoch: u64) -> ApiResult<()> {
+        let _committer = self.committer.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = {
+            let mut latest = self.lock_writer();
+            if latest.epoch != epoch {
+                return Err(ApiError::internal("the write was lost with a failed commit before it"));
+            }
+            if self.resource_version() >= rv {
+                return Ok(());
+            }
+            std::mem::take(&mut latest.queue)
+        };
+        let last = batch.last().map_or(rv, |w| w.rv);
+        if let Err(e) = self.commit(&batch, last) {
+            // Nothing of the group is durable: forget every staged write, this group's and
+            // those staged since (they were decided against it).
+            let mut latest = self.lock_writer();
+            let state = self.read();
+            latest.objects = state.objects.clone();
+            latest.resource_version = state.resource_version;
+            latest.queue.clear();
+            latest.epoch += 1;
+            return Err(e.into());
         }
-        self.commit(&staged, rv)?;
-        self.publish(staged, rv).map(|objs| (objs, extra))
+        self.publish(batch, last);
+        Ok(())
     }
 
     fn commit(&self, staged: &[StagedWrite], rv: u64) -> Result<(), StorageError> {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(OBJECTS)?;
-            for (_, rt, key, put) in staged {
-                let k = db_key(rt, key);
-                match put {
+            for w in staged {
+                let k = db_key(w.resource, &w.key);
+                match &w.put {
                     Some((_, bytes)) => {
                         table.insert(k.as_str(), bytes.as_slice())?;
                     }
@@ -354,21 +433,17 @@ impl Store {
         Ok(())
     }
 
-    fn publish(&self, staged: Vec<StagedWrite>, rv: u64) -> ApiResult<Vec<Option<Arc<Value>>>> {
+    fn publish(&self, staged: Vec<StagedWrite>, rv: u64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::with_capacity(staged.len());
-        for (event_rv, rt, key, put) in staged {
+        for StagedWrite { rv: event_rv, resource: rt, key, put } in staged {
             let map = state.objects.entry(rt_key(rt)).or_default();
             let event = match put {
                 Some((object, _)) => {
-                    let object = Arc::new(object);
                     let previous = map.insert(key, object.clone());
                     let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
-                    out.push(Some(object.clone()));
                     WatchEvent::new(event_rv, rt, event_type, object, previous)
                 }
                 None => {
-                    out.push(None);
                     let Some(previous) = map.remove(&key) else { continue };
                     let mut last = (*previous).clone();
                     last["metadata"]["resourceVersion"] = Value::String(event_rv.to_string());
@@ -386,7 +461,6 @@ impl Store {
                 state.compacted_through = old.resource_version;
             }
         }
-        Ok(out)
     }
 
     /// Starts a watch of `rt` after `from` (a resourceVersion a client got from a list or an
@@ -403,7 +477,7 @@ impl Store {
         // event falls between the backlog and the live stream.
         let live = self.events.subscribe();
         let backlog = match from {
-            None => list_in(&state, rt, namespace)
+            None => list_in(&state.objects, rt, namespace)
                 .into_iter()
                 .map(|o| {
                     let rv =
@@ -428,4 +502,63 @@ impl Store {
 
 fn resources_static(rt: &ResourceType) -> &'static ResourceType {
     resources::find(rt.group, rt.version, rt.plural).expect("served resource")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn configmaps() -> &'static ResourceType {
+        resources::find("", "v1", "configmaps").expect("served")
+    }
+
+    fn put(store: &Store, name: &str) -> u64 {
+        let (stored, ()) = store
+            .write(|_| {
+                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "default"}});
+                Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
+            })
+            .unwrap();
+        stored[0].as_ref().unwrap()["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn concurrent_writers_share_commits_and_every_write_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = Arc::new(Store::open(&path, 10_000).unwrap());
+        let mut live = store.watch(configmaps(), None, None).unwrap().live;
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    (0..100).map(|i| put(&store, &format!("cm-{t}-{i}"))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut rvs: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        rvs.sort();
+        assert_eq!(rvs, (1..=800).collect::<Vec<_>>(), "every write has its own resourceVersion");
+        assert_eq!(store.resource_version(), 800);
+        // Watchers see every write once, in resourceVersion order.
+        let seen: Vec<u64> = (0..800).map(|_| live.try_recv().unwrap().resource_version).collect();
+        assert_eq!(seen, (1..=800).collect::<Vec<_>>());
+        drop(live);
+        drop(store);
+        let reopened = Store::open(&path, 10_000).unwrap();
+        assert_eq!(reopened.resource_version(), 800);
+        assert_eq!(reopened.list(configmaps(), Some("default")).0.len(), 800);
+    }
+
+    #[test]
+    fn a_write_decides_against_writes_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
+        put(&store, "a");
+        let (_, seen) =
+            store.write(|snap| Ok((Vec::new(), snap.get(configmaps(), "default", "a").is_some()))).unwrap();
+        assert!(seen);
+    }
 }

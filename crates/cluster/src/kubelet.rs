@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
@@ -198,7 +199,14 @@ pub struct Kubelets {
     state: Mutex<HashMap<String, NodeState>>,
     /// Pods with work scheduled (readiness, deletion), so it is scheduled once.
     pending: Mutex<HashSet<String>>,
+    /// Pods bound to a node not seen yet, by node: they start when it appears.
+    waiting: Mutex<HashMap<String, Vec<Arc<Pod>>>>,
+    /// Bounds the API requests of node registration and heartbeats in flight at once.
+    requests: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many node registrations or Lease renewals are in flight at once.
+const CONCURRENT_NODE_REQUESTS: usize = 64;
 
 impl Kubelets {
     /// `renew_interval` is how often each node renews its Lease ([`LEASE_RENEW_INTERVAL`]
@@ -213,6 +221,8 @@ impl Kubelets {
             rules: Mutex::default(),
             state: Mutex::default(),
             pending: Mutex::default(),
+            waiting: Mutex::default(),
+            requests: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_NODE_REQUESTS)),
         })
     }
 
@@ -249,16 +259,24 @@ impl Kubelets {
     async fn node_changed(self: &Arc<Self>, change: Change<Node>) {
         match change {
             Change::Applied { old: None, new } => {
-                if !heartbeat_stopped(&new) {
-                    self.post_node_status(&new).await;
-                    self.renew_lease(&informer::name(new.as_ref())).await;
-                }
                 // Pods bound before the node appeared can start now.
-                let name = informer::name(new.as_ref());
-                for pod in self.pods.list() {
-                    if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) {
-                        self.clone().handle_pod(pod);
-                    }
+                let waiting = self
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&informer::name(new.as_ref()));
+                for pod in waiting.into_iter().flatten() {
+                    self.clone().handle_pod(pod);
+                }
+                if !heartbeat_stopped(&new) {
+                    // Registration runs beside the others, so ten thousand nodes join in parallel.
+                    let permit = self.requests.clone().acquire_owned().await;
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.post_node_status(&new).await;
+                        this.renew_lease(&informer::name(new.as_ref())).await;
+                        drop(permit);
+                    });
                 }
             }
             Change::Applied { old: Some(old), new } => {
@@ -269,7 +287,9 @@ impl Kubelets {
                 }
             }
             Change::Deleted(node) => {
-                self.state.lock().unwrap_or_else(|e| e.into_inner()).remove(&informer::name(node.as_ref()));
+                let name = informer::name(node.as_ref());
+                self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+                self.state.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
             }
             Change::Synced => {}
         }
@@ -320,20 +340,28 @@ impl Kubelets {
     async fn heartbeats(self: Arc<Self>) {
         let slots = 10u64;
         let mut tick = tokio::time::interval(self.renew_interval / slots as u32);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut slot = 0u64;
         loop {
             tick.tick().await;
             slot = (slot + 1) % slots;
-            for node in self.nodes.list() {
-                let name = informer::name(node.as_ref());
-                if heartbeat_stopped(&node) || spread(&name, slots) != slot {
-                    continue;
-                }
-                self.renew_lease(&name).await;
-                if !node_ready(&node) {
-                    self.post_node_status(&node).await;
-                }
-            }
+            let due: Vec<Arc<Node>> = self
+                .nodes
+                .list()
+                .into_iter()
+                .filter(|n| !heartbeat_stopped(n) && spread(&informer::name(n.as_ref()), slots) == slot)
+                .collect();
+            futures::stream::iter(due)
+                .for_each_concurrent(CONCURRENT_NODE_REQUESTS, |node| {
+                    let this = self.clone();
+                    async move {
+                        this.renew_lease(&informer::name(node.as_ref())).await;
+                        if !node_ready(&node) {
+                            this.post_node_status(&node).await;
+                        }
+                    }
+                })
+                .await;
         }
     }
 
@@ -346,7 +374,10 @@ impl Kubelets {
     /// Advances one pod bound to a simulated node.
     fn handle_pod(self: Arc<Self>, pod: Arc<Pod>) {
         let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { return };
-        let Some(node) = self.nodes.get(&node_name) else { return };
+        let Some(node) = self.nodes.get(&node_name) else {
+            self.waiting.lock().unwrap_or_else(|e| e.into_inner()).entry(node_name).or_default().push(pod);
+            return;
+        };
         let key = informer::key_of(pod.as_ref());
         if pod.metadata.deletion_timestamp.is_some() {
             if self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("delete:{key}")) {

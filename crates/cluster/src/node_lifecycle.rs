@@ -9,7 +9,7 @@
 //!   the pod as upstream: `TaintManagerEviction` "Marking for deletion Pod …" / "Cancelling
 //!   deletion of Pod …".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::watcher;
 use serde_json::json;
 
-use crate::informer::{self, Store};
+use crate::informer::{self, Change, Store};
 use crate::kubelet::LEASE_NAMESPACE;
 
 /// What makes a node unhealthy, and so which taints it should carry.
@@ -138,7 +138,10 @@ impl NodeLifecycle {
         })
     }
 
-    /// Watches nodes, leases and pods; re-evaluates every second.
+    /// Watches nodes, leases and pods. Node health is checked every second (Lease renewals
+    /// themselves trigger nothing: ten thousand nodes renew a thousand times a second). Taint
+    /// eviction looks at every pod every second, and between ticks at the pods that changed and
+    /// the pods of nodes whose taints changed.
     pub async fn run(self: Arc<Self>) {
         let mut nodes = informer::spawn(
             Api::<Node>::all(self.client.clone()),
@@ -154,17 +157,57 @@ impl NodeLifecycle {
         );
         let mut pending: HashMap<String, Timestamp> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Any change, or the tick, re-evaluates everything once.
+            let mut full = false;
+            let mut tainted: HashSet<String> = HashSet::new();
+            let mut changed: Vec<Arc<Pod>> = Vec::new();
             tokio::select! {
-                _ = tick.tick() => {}
-                Some(_) = nodes.recv() => {}
+                _ = tick.tick() => full = true,
+                Some(c) = nodes.recv() => note_node(c, &mut tainted),
                 Some(_) = leases.recv() => {}
-                Some(_) = pods.recv() => {}
+                Some(c) = pods.recv() => note_pod(c, &mut changed, &mut pending),
             }
-            while nodes.try_recv().is_ok() || leases.try_recv().is_ok() || pods.try_recv().is_ok() {}
-            self.monitor_nodes().await;
-            self.evict(&mut pending).await;
+            loop {
+                let mut any = false;
+                if let Ok(c) = nodes.try_recv() {
+                    note_node(c, &mut tainted);
+                    any = true;
+                }
+                if let Ok(c) = pods.try_recv() {
+                    note_pod(c, &mut changed, &mut pending);
+                    any = true;
+                }
+                any |= leases.try_recv().is_ok();
+                if !any {
+                    break;
+                }
+            }
+            let now = Timestamp::now();
+            if full {
+                self.monitor_nodes().await;
+                // Every pod, and the pending deadlines of pods no longer here dropped.
+                pending.retain(|k, _| self.pods.get(k).is_some());
+                for pod in self.pods.list() {
+                    self.evict(&pod, now, &mut pending).await;
+                }
+                continue;
+            }
+            if !tainted.is_empty() {
+                for pod in self.pods.list() {
+                    if pod
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.as_ref())
+                        .is_some_and(|n| tainted.contains(n))
+                    {
+                        self.evict(&pod, now, &mut pending).await;
+                    }
+                }
+            }
+            for pod in changed {
+                self.evict(&pod, now, &mut pending).await;
+            }
         }
     }
 
@@ -178,6 +221,7 @@ impl NodeLifecycle {
                 .get(&format!("{LEASE_NAMESPACE}/{name}"))
                 .and_then(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
             let h = health(&node, renewed, self.grace, now);
+            let mut resource_version = node.metadata.resource_version.clone();
             if h == Health::Unreachable {
                 let ready = node
                     .status
@@ -193,19 +237,27 @@ impl NodeLifecycle {
                             "message": "Kubelet stopped posting node status.", "lastTransitionTime": stamp})
                         })
                         .collect();
-                    let _ = api
+                    // The taints below are written against the node as this leaves it.
+                    let patched = api
                         .patch_status(
                             &name,
                             &PatchParams::default(),
                             &Patch::Strategic(json!({"status": {"conditions": conditions}})),
                         )
                         .await;
+                    match patched {
+                        Ok(updated) => resource_version = updated.metadata.resource_version,
+                        Err(e) => {
+                            tracing::debug!(node = %name, error = %e, "marking the node Unknown failed")
+                        }
+                    }
                 }
             }
             if let Some(taints) = desired_taints(&node, h, now) {
                 // No taints left: drop the field, as upstream's omitempty does.
                 let taints = if taints.is_empty() { serde_json::Value::Null } else { json!(taints) };
-                let patch = json!({"spec": {"taints": taints}, "metadata": {"resourceVersion": node.metadata.resource_version}});
+                let patch =
+                    json!({"spec": {"taints": taints}, "metadata": {"resourceVersion": resource_version}});
                 if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
                     tracing::debug!(node = %name, error = %e, "updating lifecycle taints failed");
                 }
@@ -213,43 +265,42 @@ impl NodeLifecycle {
         }
     }
 
-    async fn evict(&self, pending: &mut HashMap<String, Timestamp>) {
-        let now = Timestamp::now();
-        let mut still: HashMap<String, Timestamp> = HashMap::new();
-        for pod in self.pods.list() {
-            if pod.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
-            let Some(node) = self.nodes.get(&node) else { continue };
-            let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-            let key = informer::key_of(pod.as_ref());
-            match eviction_delay(&pod, &taints) {
-                None => {
-                    if pending.remove(&key).is_some() {
-                        let (ns, name) = informer::namespace_name(pod.as_ref());
-                        self.recorder
-                            .record_for(
-                                pod.as_ref(),
-                                "Normal",
-                                "TaintManagerEviction",
-                                &format!("Cancelling deletion of Pod {ns}/{name}"),
-                            )
-                            .await;
-                    }
+    /// Deletes the pod now, or when its toleration runs out, if its node has NoExecute taints
+    /// it does not tolerate; cancels a pending deletion whose taint went away.
+    async fn evict(&self, pod: &Pod, now: Timestamp, pending: &mut HashMap<String, Timestamp>) {
+        if pod.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else { return };
+        let Some(node) = self.nodes.get(node) else { return };
+        let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
+        let key = informer::key_of(pod);
+        match eviction_delay(pod, taints) {
+            None => {
+                if pending.remove(&key).is_some() {
+                    let (ns, name) = informer::namespace_name(pod);
+                    self.recorder
+                        .record_for(
+                            pod,
+                            "Normal",
+                            "TaintManagerEviction",
+                            &format!("Cancelling deletion of Pod {ns}/{name}"),
+                        )
+                        .await;
                 }
-                Some(None) => self.delete(&pod).await,
-                Some(Some(secs)) => {
-                    let deadline = *pending.get(&key).unwrap_or(&(now + SignedDuration::from_secs(secs)));
-                    if deadline <= now {
-                        self.delete(&pod).await;
-                    } else {
-                        still.insert(key, deadline);
-                    }
+            }
+            Some(None) => {
+                pending.remove(&key);
+                self.delete(pod).await;
+            }
+            Some(Some(secs)) => {
+                let deadline = *pending.entry(key.clone()).or_insert(now + SignedDuration::from_secs(secs));
+                if deadline <= now {
+                    pending.remove(&key);
+                    self.delete(pod).await;
                 }
             }
         }
-        *pending = still;
     }
 
     async fn delete(&self, pod: &Pod) {
@@ -273,6 +324,27 @@ impl NodeLifecycle {
         if let Err(e) = api.delete(&name, &params).await {
             tracing::debug!(pod = %name, error = %e, "taint eviction failed");
         }
+    }
+}
+
+/// Notes a node whose taints changed (or that is new): its pods need another look.
+fn note_node(change: Change<Node>, tainted: &mut HashSet<String>) {
+    if let Change::Applied { old, new } = change {
+        let taints = |n: &Node| n.spec.as_ref().and_then(|s| s.taints.clone());
+        if old.is_none_or(|o| taints(&o) != taints(&new)) {
+            tainted.insert(informer::name(new.as_ref()));
+        }
+    }
+}
+
+/// Notes a pod that changed; a deleted pod's pending eviction is forgotten.
+fn note_pod(change: Change<Pod>, changed: &mut Vec<Arc<Pod>>, pending: &mut HashMap<String, Timestamp>) {
+    match change {
+        Change::Applied { new, .. } => changed.push(new),
+        Change::Deleted(pod) => {
+            pending.remove(&informer::key_of(pod.as_ref()));
+        }
+        Change::Synced => {}
     }
 }
 

@@ -18,6 +18,7 @@ use controller::events::object_reference;
 use daemonset::eligibility::{
     find_untolerated_taint, node_selector_matches, required_node_affinity_matches, tolerates,
 };
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -31,6 +32,8 @@ use crate::informer::{self, Change, Store};
 use crate::preemption::{self, Outcome, priority};
 
 pub const SCHEDULER_NAME: &str = "default-scheduler";
+/// How many bindings are in flight at once.
+const CONCURRENT_BINDINGS: usize = 64;
 
 /// Why a node was filtered out, in upstream's wording (counted per reason).
 fn reason_untolerated(taint: &Taint) -> String {
@@ -100,17 +103,17 @@ impl NodeUsage {
 
 /// The outcome of filtering one node.
 pub fn filter(pod: &Pod, node: &Node, usage: &NodeUsage) -> Result<(), Vec<String>> {
-    let spec = pod.spec.clone().unwrap_or_default();
+    let Some(spec) = pod.spec.as_ref() else { return Ok(()) };
     let node_name = node.metadata.name.as_deref().unwrap_or_default();
     if let Some(wanted) = spec.node_name.as_deref().filter(|n| !n.is_empty())
         && wanted != node_name
     {
         return Err(vec![REASON_NODE_NAME.to_string()]);
     }
-    if !required_node_affinity_matches(&spec, node) {
+    if !required_node_affinity_matches(spec, node) {
         return Err(vec![REASON_AFFINITY.to_string()]);
     }
-    let tolerations = spec.tolerations.clone().unwrap_or_default();
+    let tolerations = spec.tolerations.as_deref().unwrap_or_default();
     if node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
         let taint = Taint {
             key: "node.kubernetes.io/unschedulable".into(),
@@ -121,14 +124,15 @@ pub fn filter(pod: &Pod, node: &Node, usage: &NodeUsage) -> Result<(), Vec<Strin
             return Err(vec![REASON_UNSCHEDULABLE.to_string()]);
         }
     }
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
     if let Some(t) =
-        find_untolerated_taint(&taints, &tolerations, |t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        find_untolerated_taint(taints, tolerations, |t| t.effect == "NoSchedule" || t.effect == "NoExecute")
     {
         return Err(vec![reason_untolerated(t)]);
     }
     let mut reasons = Vec::new();
-    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    let empty = BTreeMap::new();
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref()).unwrap_or(&empty);
     let max_pods =
         allocatable.get("pods").and_then(|q| Quantity::parse(&q.0).ok()).map_or(110, |q| q.value() as usize);
     if usage.pods + 1 > max_pods {
@@ -154,7 +158,7 @@ pub fn filter(pod: &Pod, node: &Node, usage: &NodeUsage) -> Result<(), Vec<Strin
 /// Higher is better: preferred affinity weights, minus PreferNoSchedule taints not tolerated,
 /// then the free share of cpu and memory.
 pub fn score(pod: &Pod, node: &Node, usage: &NodeUsage) -> i64 {
-    let spec = pod.spec.clone().unwrap_or_default();
+    let Some(spec) = pod.spec.as_ref() else { return 0 };
     let mut score = 0i64;
     if let Some(preferred) = spec
         .affinity
@@ -171,7 +175,7 @@ pub fn score(pod: &Pod, node: &Node, usage: &NodeUsage) -> i64 {
             }
         }
     }
-    let tolerations = spec.tolerations.unwrap_or_default();
+    let tolerations = spec.tolerations.as_deref().unwrap_or_default();
     let prefer_no = node
         .spec
         .as_ref()
@@ -181,7 +185,8 @@ pub fn score(pod: &Pod, node: &Node, usage: &NodeUsage) -> i64 {
         .filter(|t| t.effect == "PreferNoSchedule" && !tolerations.iter().any(|tol| tolerates(tol, t)))
         .count();
     score -= prefer_no as i64 * 10_000;
-    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    let empty = BTreeMap::new();
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref()).unwrap_or(&empty);
     for resource in ["cpu", "memory"] {
         let capacity =
             allocatable.get(resource).and_then(|q| Quantity::parse(&q.0).ok()).unwrap_or_default().millis();
@@ -191,6 +196,29 @@ pub fn score(pod: &Pod, node: &Node, usage: &NodeUsage) -> i64 {
         }
     }
     score
+}
+
+/// The only nodes a pod may go to, when its required node affinity names them (every term
+/// has a `metadata.name In` field requirement), as a DaemonSet's pods do; `None` for any
+/// node. Upstream's NodeAffinity PreFilter narrows the search the same way.
+pub fn required_node_names(pod: &Pod) -> Option<HashSet<String>> {
+    let terms = &pod
+        .spec
+        .as_ref()?
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms;
+    let mut names = HashSet::new();
+    for term in terms {
+        let named =
+            term.match_fields.iter().flatten().find(|r| r.key == "metadata.name" && r.operator == "In")?;
+        names.extend(named.values.iter().flatten().cloned());
+    }
+    (!terms.is_empty()).then_some(names)
 }
 
 /// `0/3 nodes are available: 1 node(s) …, 2 Insufficient cpu.`: each reason with the number
@@ -302,12 +330,21 @@ impl Scheduler {
                 .cmp(&priority(a))
                 .then_with(|| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp))
         });
+        let by_name: HashMap<String, &Arc<Node>> =
+            nodes.iter().map(|n| (informer::name(n.as_ref()), n)).collect();
+        let mut binds: Vec<(Arc<Pod>, String)> = Vec::new();
         for pod in pending {
-            let key = informer::key_of(pod.as_ref());
             let empty = NodeUsage::default();
             let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
             let mut best: Option<(i64, &Arc<Node>)> = None;
-            for node in &nodes {
+            // A pod pinned to named nodes is only tried there; every other node fails its
+            // node affinity, as filtering it would find.
+            let named = required_node_names(&pod);
+            let candidates: Vec<&Arc<Node>> = match &named {
+                Some(names) => names.iter().filter_map(|n| by_name.get(n).copied()).collect(),
+                None => nodes.iter().collect(),
+            };
+            for node in candidates {
                 let u = usage.get(node.metadata.name.as_deref().unwrap_or_default()).unwrap_or(&empty);
                 match filter(&pod, node, u) {
                     Ok(()) => {
@@ -323,13 +360,19 @@ impl Scheduler {
                 }
             }
             if let Some((_, node)) = best {
+                // Placed now, bound below with the others: later pods see the room it takes.
                 let node_name = informer::name(node.as_ref());
-                if self.bind(&pod, &node_name).await {
-                    failed.remove(&key);
-                    usage.entry(node_name.clone()).or_default().add(&pod);
-                    placed.entry(node_name).or_default().push(pod);
-                }
+                usage.entry(node_name.clone()).or_default().add(&pod);
+                placed.entry(node_name.clone()).or_default().push(pod.clone());
+                binds.push((pod, node_name));
                 continue;
+            }
+            if named.is_some() {
+                for node in &nodes {
+                    rejected
+                        .entry(informer::name(node.as_ref()))
+                        .or_insert_with(|| vec![REASON_AFFINITY.to_string()]);
+                }
             }
             if nodes.is_empty() {
                 self.unschedulable(&pod, "no nodes available to schedule pods", None, failed).await;
@@ -368,6 +411,19 @@ impl Scheduler {
             let message = failure_message(nodes.len(), &reasons, &postfilter);
             let nominate = nominate.filter(|n| Some(n) != nominated.as_ref());
             self.unschedulable(&pod, &message, nominate, failed).await;
+        }
+        let outcomes: Vec<(String, bool)> = futures::stream::iter(binds)
+            .map(|(pod, node)| async move { (informer::key_of(pod.as_ref()), self.bind(&pod, &node).await) })
+            .buffer_unordered(CONCURRENT_BINDINGS)
+            .collect()
+            .await;
+        for (key, bound) in outcomes {
+            if bound {
+                failed.remove(&key);
+            } else {
+                // Tried again on the next retry tick.
+                failed.entry(key).or_default();
+            }
         }
         failed.retain(|k, _| self.pods.get(k).is_some_and(|p| Self::wants(&p)));
     }

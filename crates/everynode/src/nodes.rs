@@ -52,9 +52,11 @@ pub fn default_node(index: usize) -> Value {
     })
 }
 
-/// `10.244.<index>.0/24`, spilling into the next octet past 255 nodes.
+/// `10.244.<index>.0/24` for the first nodes, as kubeadm's default pod network gives them;
+/// further nodes continue through the rest of 10.0.0.0/8 (unique for 65,536 nodes).
 fn pod_cidr(index: usize) -> String {
-    format!("10.{}.{}.0/24", 244 + index / 256, index % 256)
+    let block = (244 * 256 + index) % 65_536;
+    format!("10.{}.{}.0/24", block / 256, block % 256)
 }
 
 /// `172.18.<hi>.<lo>`, unique per node.
@@ -105,7 +107,7 @@ mod tests {
 
     #[test]
     fn cidrs_and_ips_are_unique() {
-        let nodes = default_nodes(600);
+        let nodes = default_nodes(20_000);
         let mut cidrs: Vec<_> = nodes.iter().map(|n| n["spec"]["podCIDR"].to_string()).collect();
         let mut ips: Vec<_> =
             nodes.iter().map(|n| n["status"]["addresses"][0]["address"].to_string()).collect();
@@ -113,8 +115,13 @@ mod tests {
         cidrs.dedup();
         ips.sort();
         ips.dedup();
-        assert_eq!(cidrs.len(), 601);
-        assert_eq!(ips.len(), 601);
+        assert_eq!(cidrs.len(), 20_001);
+        assert_eq!(ips.len(), 20_001);
+        for cidr in &cidrs {
+            let net = cidr.trim_matches('"').trim_end_matches("/24");
+            assert!(net.parse::<std::net::Ipv4Addr>().is_ok(), "{cidr} is a valid network");
+        }
+        assert_eq!(default_node(1)["spec"]["podCIDR"], "10.244.1.0/24");
     }
 
     #[test]

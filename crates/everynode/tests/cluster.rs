@@ -96,8 +96,10 @@ fn a_stopped_node_turns_unknown_is_tainted_and_recovers() {
         &["get", "node", "k8s-worker-1", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"],
     );
     assert_eq!(ready, "Unknown");
-    let taints = get(&k, &["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints[*].key}"]);
-    assert_eq!(taints, "node.kubernetes.io/unreachable node.kubernetes.io/unreachable");
+    k.eventually("unreachable taints", || {
+        get(&k, &["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints[*].key}"])
+            == "node.kubernetes.io/unreachable node.kubernetes.io/unreachable"
+    });
     k.eventually("plain evicted", || !get(&k, &["get", "pods"]).contains("plain"));
     assert!(get(&k, &["get", "pods"]).contains("sticky"));
     k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/heartbeat-"]);
