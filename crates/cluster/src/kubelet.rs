@@ -122,7 +122,8 @@ fn heartbeat_stopped(node: &Node) -> bool {
         .is_some_and(|v| v == "stopped")
 }
 
-fn node_ready(node: &Node) -> bool {
+/// Whether the node reports `Ready=True`.
+pub fn node_ready(node: &Node) -> bool {
     node.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

@@ -2,9 +2,11 @@
 //!
 //! `everynode up` runs a local, Kubernetes-compatible control plane in one process.
 
+mod bench;
 mod controller_cmd;
 mod controllers;
 mod nodes;
+mod progress;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,9 @@ enum Command {
     /// Run the DaemonSet controller against a Kubernetes API server (a real cluster whose own
     /// DaemonSet controller is off: kube-controller-manager `--controllers=*,-daemonset`).
     Controller(controller_cmd::ControllerArgs),
+    /// Measure everynode at 100 to 10,000 simulated nodes and write the table to
+    /// BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,9 +40,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
-        Command::Up(args) => runtime.block_on(up::run(args)),
-        Command::Controller(args) => runtime.block_on(controller_cmd::run(args)),
+        Command::Up(args) => runtime()?.block_on(up::run(args)),
+        Command::Controller(args) => runtime()?.block_on(controller_cmd::run(args)),
+        // Runs its own runtime, in a child process per cluster size.
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -10,6 +10,7 @@ use apiserver::resources;
 use clap::Args;
 use serde_json::Value;
 
+use crate::progress::Progress;
 use crate::{controllers, nodes};
 
 #[derive(Args, Debug)]
@@ -41,7 +42,31 @@ pub struct UpArgs {
     pub controller_workers: usize,
 }
 
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+/// The name of the DaemonSet controller's threads: it runs on a runtime of its own, so its CPU
+/// time can be told apart from the rest of the process (`everynode bench` reads it).
+pub const CONTROLLER_THREAD: &str = "everynode-ds";
+
+/// A started cluster: the API server, a client of it, and the in-process controllers.
+pub struct Running {
+    pub server: apiserver::RunningServer,
+    pub client: kube::Client,
+    pub kubeconfig_path: PathBuf,
+    /// How many nodes the cluster started with.
+    pub nodes: usize,
+}
+
+/// A client for a kubeconfig's current context.
+pub async fn client_for(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(kubeconfig)?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Starts the API server, creates the nodes, and starts the enabled controllers.
+pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     let enabled = controllers::parse(&args.controllers).map_err(|e| anyhow::anyhow!("--controllers: {e}"))?;
     let node_objects = match &args.nodes_file {
         Some(path) => nodes::parse_nodes_file(
@@ -49,6 +74,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         )?,
         None => nodes::default_nodes(args.workers),
     };
+    let node_count = node_objects.len();
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.bind;
     config.port = args.port;
@@ -64,12 +90,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     // The kubeconfig is written only once the server answers through it.
     let kubeconfig_text = server.kubeconfig();
-    let kube_config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::from_yaml(&kubeconfig_text)?,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    let client = kube::Client::try_from(kube_config)?;
+    let client = client_for(&kubeconfig_text).await?;
     client.apiserver_version().await.context("the API server does not answer")?;
     let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
@@ -94,21 +115,72 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tokio::spawn(cluster::Scheduler::new(client.clone()).run());
     }
     if enabled.contains("daemonset") {
-        let options =
-            controller::ControllerOptions { workers: args.controller_workers, ..Default::default() };
-        let daemonsets = controller::Controller::new(client.clone());
-        tokio::spawn(async move {
-            if let Err(e) = daemonsets.run(options).await {
-                tracing::error!(error = %e, "the DaemonSet controller stopped");
-            }
-        });
+        spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?;
     }
     tracing::info!(url = %server.url, controllers = ?enabled, "everynode is up");
-    println!("everynode is up at {}: export KUBECONFIG={}", server.url, kubeconfig_path.display());
+    Ok(Running { server, client, kubeconfig_path, nodes: node_count })
+}
 
+/// Runs the DaemonSet controller on a runtime of its own, with its own client.
+fn spawn_daemonset_controller(kubeconfig: String, workers: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(CONTROLLER_THREAD)
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new().name(CONTROLLER_THREAD.into()).spawn(move || {
+        runtime.block_on(async move {
+            let options = controller::ControllerOptions { workers, ..Default::default() };
+            let result = match client_for(&kubeconfig).await {
+                Ok(client) => controller::Controller::new(client).run(options).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "the DaemonSet controller stopped");
+            }
+        })
+    })?;
+    Ok(())
+}
+
+/// Reports on stderr how many nodes are Ready until all are (for large clusters).
+async fn report_node_readiness(client: kube::Client, total: usize) {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Node;
+    use kube::runtime::watcher;
+    let mut progress = Progress::new("nodes Ready", total);
+    let mut ready = std::collections::HashSet::new();
+    let mut events = watcher(kube::Api::<Node>::all(client), watcher::Config::default()).boxed();
+    while let Some(Ok(event)) = events.next().await {
+        if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = event {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            if cluster::kubelet::node_ready(&node) {
+                ready.insert(name);
+            } else {
+                ready.remove(&name);
+            }
+            progress.set(ready.len());
+            if ready.len() >= total {
+                progress.finish();
+                return;
+            }
+        }
+    }
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let running = start(&args).await?;
+    println!(
+        "everynode is up at {}: export KUBECONFIG={}",
+        running.server.url,
+        running.kubeconfig_path.display()
+    );
+    if running.nodes >= 100 {
+        tokio::spawn(report_node_readiness(running.client.clone(), running.nodes));
+    }
     wait_for_signal().await?;
     tracing::info!("shutting down");
-    server.shutdown().await;
+    running.server.shutdown().await;
     Ok(())
 }
 
