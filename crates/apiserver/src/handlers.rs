@@ -396,19 +396,29 @@ fn list(
     let (objects, rv) = state.store().list(rt, ns);
     let mut items: Vec<&Value> =
         objects.iter().map(|o| &**o).filter(|o| selected(rt, o, &labels, &fields)).collect();
-    let mut metadata = json!({"resourceVersion": rv.to_string()});
-    // Pagination: `continue` is the key after which to start.
+    // Pagination: `continue` carries the first page's resourceVersion and the key after which
+    // to start. Every page reports the first page's resourceVersion, so a client that watches
+    // from it (as informers do after a paginated list) replays whatever changed on earlier
+    // pages meanwhile instead of missing it.
+    let mut list_rv = rv;
     if let Some(token) = query.get("continue").filter(|t| !t.is_empty()) {
-        let after = decode_continue(token)?;
+        let (first_rv, after) = decode_continue(token)?;
+        if first_rv < state.store().compacted_through() {
+            return Err(ApiError::gone(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ));
+        }
+        list_rv = first_rv;
         items.retain(|o| crate::storage::object_key(o) > after);
     }
+    let mut metadata = json!({"resourceVersion": list_rv.to_string()});
     if let Some(limit) = query.i64("limit")?.filter(|l| *l > 0)
         && items.len() > limit as usize
     {
         let remaining = items.len() - limit as usize;
         items.truncate(limit as usize);
         if let Some(last) = items.last() {
-            metadata["continue"] = json!(encode_continue(&crate::storage::object_key(last)));
+            metadata["continue"] = json!(encode_continue(list_rv, &crate::storage::object_key(last)));
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
@@ -423,13 +433,13 @@ fn list(
     ))
 }
 
-fn encode_continue(key: &(String, String)) -> String {
+fn encode_continue(rv: u64, key: &(String, String)) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&json!([key.0, key.1])).unwrap_or_default())
+        .encode(serde_json::to_vec(&json!([rv, key.0, key.1])).unwrap_or_default())
 }
 
-fn decode_continue(token: &str) -> ApiResult<(String, String)> {
+fn decode_continue(token: &str) -> ApiResult<(u64, (String, String))> {
     use base64::Engine;
     let bad = || {
         ApiError::bad_request(
@@ -437,8 +447,8 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
         )
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    let (ns, name): (String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok((ns, name))
+    let (rv, ns, name): (u64, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok((rv, (ns, name)))
 }
 
 fn watch(

@@ -30,10 +30,14 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const RV_KEY: &str = "resourceVersion";
 
-/// How many events are kept for watch resumption by default.
-pub const DEFAULT_HISTORY: usize = 100_000;
-/// How many events a live watcher may fall behind before it is cut loose.
-const BROADCAST_CAPACITY: usize = 100_000;
+/// How many events are kept for watch resumption by default. Each event keeps the object's
+/// version at that point alive, so this bounds memory: 25,000 events of 5,000-node rollouts
+/// (pods of a few kilobytes) hold a few hundred MiB. A client resuming from further back gets
+/// `410 Gone` and relists, as from a compacted etcd.
+pub const DEFAULT_HISTORY: usize = 25_000;
+/// How many events a live watcher may fall behind before it is cut loose (the channel keeps
+/// that many events alive too).
+const BROADCAST_CAPACITY: usize = 25_000;
 
 /// One write, staged before it commits: its resourceVersion, where it goes, and the object
 /// with its encoded bytes (`None` deletes).
@@ -314,6 +318,11 @@ impl Store {
 
     pub fn resource_version(&self) -> u64 {
         self.read().resource_version
+    }
+
+    /// Watches and paginated lists may resume only after this resourceVersion.
+    pub fn compacted_through(&self) -> u64 {
+        self.read().compacted_through
     }
 
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<Arc<Value>> {

@@ -7,11 +7,14 @@ mod common;
 use std::fmt::Debug;
 
 use common::{TestServer, daemonset, from_json, pod, status};
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy, WatchEvent, WatchParams,
+};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -228,6 +231,31 @@ async fn pagination_with_limit_and_continue() {
     }
     assert_eq!(pages, 3);
     assert_eq!(names, (0..7).map(|i| format!("c{i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_paginated_list_reports_its_first_pages_resource_version_so_a_watch_misses_nothing() {
+    let ts = TestServer::start().await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    for i in 0..4 {
+        cms.create(&PostParams::default(), &from_json(json!({"metadata": {"name": format!("c{i}")}})))
+            .await
+            .unwrap();
+    }
+    let first = cms.list(&ListParams::default().limit(2)).await.unwrap();
+    let first_rv = first.metadata.resource_version.clone().unwrap();
+    // c0, on the page already read, changes before the last page is read.
+    cms.patch("c0", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.unwrap();
+    let token = first.metadata.continue_.clone().unwrap();
+    let last = cms.list(&ListParams::default().limit(2).continue_token(&token)).await.unwrap();
+    assert_eq!(last.metadata.resource_version.as_deref(), Some(first_rv.as_str()));
+    // Watching from the list's resourceVersion replays the change to c0.
+    let mut events = cms.watch(&WatchParams::default(), &first_rv).await.unwrap().boxed();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await.unwrap();
+    match event {
+        Some(Ok(WatchEvent::Modified(cm))) => assert_eq!(cm.name_any(), "c0"),
+        other => panic!("expected c0 modified, got {other:?}"),
+    }
 }
 
 #[tokio::test]
