@@ -11,6 +11,12 @@ mod up;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: the API server's many short-lived JSON values
+/// fragmented glibc's per-thread arenas, and allocation was a quarter of the CPU profile
+/// (BENCHMARKS.md has the before and after).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "everynode", version, about = "Kubernetes DaemonSets in Rust")]
 struct Cli {
