@@ -21,12 +21,13 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::informer::{self, Change, Store};
+use crate::pod_deletion;
 
 pub const HEARTBEAT_ANNOTATION: &str = "everynode.io/heartbeat";
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -405,14 +406,7 @@ impl Kubelets {
         let (ns, name) = informer::namespace_name(pod);
         // The containers "stop" at once; the pod goes well within its grace period.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let mut params = DeleteParams::default().grace_period(0);
-        params.preconditions = pod
-            .metadata
-            .uid
-            .clone()
-            .map(|uid| kube::api::Preconditions { uid: Some(uid), resource_version: None });
-        if let Err(e) = api.delete(&name, &params).await
+        if let Err(e) = pod_deletion::delete_instance(&self.client, pod, Some(0)).await
             && !matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
         {
             tracing::debug!(pod = %name, error = %e, "finishing a pod deletion failed");

@@ -7,6 +7,7 @@ pub mod garbage_collector;
 pub mod informer;
 pub mod kubelet;
 pub mod node_lifecycle;
+pub mod pod_deletion;
 pub mod pod_gc;
 pub mod preemption;
 pub mod scheduler;

@@ -19,12 +19,13 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
 use crate::informer::{self, Change, Store};
 use crate::kubelet::LEASE_NAMESPACE;
+use crate::pod_deletion;
 
 /// What makes a node unhealthy, and so which taints it should carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,15 +314,14 @@ impl NodeLifecycle {
                 &format!("Marking for deletion Pod {ns}/{name}"),
             )
             .await;
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let condition = json!({"status": {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
-            "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}]}});
-        let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(condition)).await;
-        let params = DeleteParams {
-            preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
-            ..Default::default()
-        };
-        if let Err(e) = api.delete(&name, &params).await {
+        pod_deletion::mark_disruption_target(
+            &self.client,
+            pod,
+            "DeletionByTaintManager",
+            "Taint manager: deleting due to NoExecute taint",
+        )
+        .await;
+        if let Err(e) = pod_deletion::delete_instance(&self.client, pod, None).await {
             tracing::debug!(pod = %name, error = %e, "taint eviction failed");
         }
     }

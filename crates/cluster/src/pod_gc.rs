@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
-use kube::api::{Api, DeleteParams, Preconditions};
+use kube::api::Api;
 use kube::runtime::watcher;
 
 use crate::informer::{self, Change, Store};
+use crate::pod_deletion;
 
 pub struct PodGc {
     client: Client,
@@ -76,13 +77,9 @@ impl PodGc {
                     _ => continue,
                 }
             }
-            let (ns, name) = informer::namespace_name(pod.as_ref());
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-            let mut params = DeleteParams::default().grace_period(0);
-            params.preconditions =
-                Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None });
-            match api.delete(&name, &params).await {
-                Ok(_) => {
+            let name = informer::name(pod.as_ref());
+            match pod_deletion::delete_instance(&self.client, &pod, Some(0)).await {
+                Ok(()) => {
                     tracing::info!(pod = %name, node, "deleted a pod bound to a node that no longer exists")
                 }
                 Err(e) => tracing::debug!(pod = %name, error = %e, "pod GC delete failed"),

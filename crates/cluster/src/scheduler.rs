@@ -18,17 +18,19 @@ use controller::events::object_reference;
 use daemonset::eligibility::{
     find_untolerated_taint, node_selector_matches, required_node_affinity_matches, tolerates,
 };
+use daemonset::pod::is_terminal;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
 use crate::informer::{self, Change, Store};
+use crate::pod_deletion;
 use crate::preemption::{self, Outcome, priority};
 
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -76,10 +78,6 @@ fn host_ports(pod: &Pod) -> Vec<(String, i32)> {
             p.host_port.filter(|h| *h > 0).map(|h| (p.protocol.clone().unwrap_or_else(|| "TCP".into()), h))
         })
         .collect()
-}
-
-fn is_terminal(pod: &Pod) -> bool {
-    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
 /// What is already placed on a node.
@@ -459,28 +457,17 @@ impl Scheduler {
     async fn evict_victim(&self, victim: &Pod, preemptor: &Pod, node: &str) {
         let scheduler = preemptor.spec.as_ref().and_then(|s| s.scheduler_name.clone());
         let scheduler = scheduler.unwrap_or_else(|| SCHEDULER_NAME.to_string());
-        self.patch_status(
-            victim,
-            json!({"conditions": [{
-                "type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
-                "message": format!("{scheduler}: preempting to accommodate a higher priority pod"),
-                "lastTransitionTime": Time(Timestamp::now()),
-            }]}),
-        )
-        .await;
-        let (ns, name) = informer::namespace_name(victim);
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        let params = DeleteParams {
-            preconditions: Some(Preconditions { uid: victim.metadata.uid.clone(), resource_version: None }),
-            ..DeleteParams::default()
-        };
-        match api.delete(&name, &params).await {
-            Ok(_) => {
+        let message = format!("{scheduler}: preempting to accommodate a higher priority pod");
+        pod_deletion::mark_disruption_target(&self.client, victim, "PreemptionByScheduler", &message).await;
+        match pod_deletion::delete_instance(&self.client, victim, None).await {
+            Ok(()) => {
                 let uid = preemptor.metadata.uid.as_deref().unwrap_or_default();
                 let message = format!("Preempted by pod {uid} on node {node}");
                 self.recorder.record_for(victim, "Normal", "Preempted", &message).await;
             }
-            Err(e) => tracing::debug!(pod = %name, error = %e, "deleting a preemption victim failed"),
+            Err(e) => {
+                tracing::debug!(pod = ?victim.metadata.name, error = %e, "deleting a preemption victim failed")
+            }
         }
     }
 

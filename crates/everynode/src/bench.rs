@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde::{Deserialize, Serialize};
@@ -221,7 +221,9 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
     let started = Instant::now();
     let running = up::start(&args).await?;
     let client = running.client.clone();
-    nodes_ready(&client, n + 1).await?;
+    tokio::time::timeout(PHASE_LIMIT, up::wait_for_nodes_ready(client.clone(), n + 1))
+        .await
+        .context("nodes did not become Ready in time")??;
     let startup = started.elapsed();
 
     let baseline = baseline(&client, n).await?;
@@ -291,40 +293,6 @@ fn daemonset(image: &str) -> DaemonSet {
     .expect("a valid DaemonSet")
 }
 
-/// Waits until `total` nodes report Ready.
-async fn nodes_ready(client: &kube::Client, total: usize) -> anyhow::Result<()> {
-    let mut progress = Progress::new("nodes Ready", total);
-    let mut ready = HashSet::new();
-    let mut events = watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).boxed();
-    tokio::time::timeout(PHASE_LIMIT, async {
-        while let Some(event) = events.next().await {
-            if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = event? {
-                let name = node.metadata.name.clone().unwrap_or_default();
-                if cluster::kubelet::node_ready(&node) {
-                    ready.insert(name);
-                } else {
-                    ready.remove(&name);
-                }
-                progress.set(ready.len());
-                if ready.len() >= total {
-                    progress.finish();
-                    return Ok(());
-                }
-            }
-        }
-        bail!("the node watch ended")
-    })
-    .await
-    .context("nodes did not become Ready in time")?
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 /// Creates `n` pods bound to the workers, in parallel, and times them until all are ready;
 /// then deletes them and waits until they are gone.
 async fn baseline(client: &kube::Client, n: usize) -> anyhow::Result<Duration> {
@@ -356,7 +324,7 @@ async fn baseline(client: &kube::Client, n: usize) -> anyhow::Result<Duration> {
         let mut ready = HashSet::new();
         while let Some(event) = events.next().await {
             if let watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) = event?
-                && pod_ready(&pod)
+                && daemonset::pod::is_ready(&pod)
             {
                 ready.insert(pod.metadata.name.clone().unwrap_or_default());
                 progress.set(ready.len());

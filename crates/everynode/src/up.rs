@@ -143,16 +143,16 @@ fn spawn_daemonset_controller(kubeconfig: String, workers: usize) -> anyhow::Res
     Ok(())
 }
 
-/// Reports on stderr how many nodes are Ready until all are (for large clusters).
-async fn report_node_readiness(client: kube::Client, total: usize) {
+/// Waits until `total` nodes report Ready, showing progress on stderr.
+pub async fn wait_for_nodes_ready(client: kube::Client, total: usize) -> anyhow::Result<()> {
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::Node;
     use kube::runtime::watcher;
     let mut progress = Progress::new("nodes Ready", total);
     let mut ready = std::collections::HashSet::new();
     let mut events = watcher(kube::Api::<Node>::all(client), watcher::Config::default()).boxed();
-    while let Some(Ok(event)) = events.next().await {
-        if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = event {
+    while let Some(event) = events.next().await {
+        if let watcher::Event::Apply(node) | watcher::Event::InitApply(node) = event? {
             let name = node.metadata.name.clone().unwrap_or_default();
             if cluster::kubelet::node_ready(&node) {
                 ready.insert(name);
@@ -162,10 +162,11 @@ async fn report_node_readiness(client: kube::Client, total: usize) {
             progress.set(ready.len());
             if ready.len() >= total {
                 progress.finish();
-                return;
+                return Ok(());
             }
         }
     }
+    anyhow::bail!("the node watch ended")
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -176,7 +177,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         running.kubeconfig_path.display()
     );
     if running.nodes >= 100 {
-        tokio::spawn(report_node_readiness(running.client.clone(), running.nodes));
+        let (client, nodes) = (running.client.clone(), running.nodes);
+        tokio::spawn(async move {
+            if let Err(e) = wait_for_nodes_ready(client, nodes).await {
+                tracing::debug!(error = %e, "stopped reporting node readiness");
+            }
+        });
     }
     wait_for_signal().await?;
     tracing::info!("shutting down");
