@@ -1,6 +1,14 @@
 //! Recording core/v1 Events about objects, as upstream's event recorder does: one Event per
 //! occurrence, named `<object>.<random hex>`, with the reporting component as its source.
 //! Recording never fails the caller; a failed write is logged.
+//!
+//! Like client-go's event correlator, a spam filter limits each source to a burst of 25
+//! events per involved object, refilled at one every five minutes; the rest are dropped. A
+//! DaemonSet creating pods on 5,000 nodes so records 25 `SuccessfulCreate` events, not 5,000.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -14,6 +22,48 @@ pub struct EventRecorder {
     client: Client,
     component: String,
     host: Option<String>,
+    spam: Arc<Mutex<SpamFilter>>,
+}
+
+/// client-go's `EventSourceObjectSpamFilter`: a token bucket per involved object.
+#[derive(Default)]
+pub struct SpamFilter {
+    buckets: HashMap<String, (f64, Instant)>,
+}
+
+impl SpamFilter {
+    /// Events allowed at once per object.
+    pub const BURST: f64 = 25.0;
+    /// Tokens regained per second (one per five minutes).
+    pub const REFILL_PER_SECOND: f64 = 1.0 / 300.0;
+
+    /// Whether an event about `object` may be recorded at `now`, taking a token if so.
+    pub fn allow(&mut self, object: &ObjectReference, now: Instant) -> bool {
+        let key = format!(
+            "{}/{}/{}/{}/{}",
+            object.api_version.as_deref().unwrap_or_default(),
+            object.kind.as_deref().unwrap_or_default(),
+            object.namespace.as_deref().unwrap_or_default(),
+            object.name.as_deref().unwrap_or_default(),
+            object.uid.as_deref().unwrap_or_default(),
+        );
+        if self.buckets.len() > 4096 {
+            // Forget objects whose buckets are full again.
+            self.buckets.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * Self::REFILL_PER_SECOND < Self::BURST
+            });
+        }
+        let (tokens, last) = self.buckets.entry(key).or_insert((Self::BURST, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * Self::REFILL_PER_SECOND).min(Self::BURST);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// A reference to the object an event is about.
@@ -31,7 +81,7 @@ pub fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReferen
 
 impl EventRecorder {
     pub fn new(client: Client, component: &str) -> Self {
-        EventRecorder { client, component: component.to_string(), host: None }
+        EventRecorder { client, component: component.to_string(), host: None, spam: Arc::default() }
     }
 
     /// Events from a node-local component carry the node as `source.host`.
@@ -42,6 +92,10 @@ impl EventRecorder {
 
     /// Records an event about `object`, in its namespace (`default` for cluster-scoped ones).
     pub async fn record(&self, object: &ObjectReference, type_: &str, reason: &str, message: &str) {
+        if !self.spam.lock().unwrap_or_else(|e| e.into_inner()).allow(object, Instant::now()) {
+            tracing::trace!(reason, object = ?object.name, "event dropped by the spam filter");
+            return;
+        }
         let namespace =
             object.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".to_string());
         let now = Time(Timestamp::now());
@@ -88,4 +142,26 @@ fn rand_u64() -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
     );
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn reference(name: &str) -> ObjectReference {
+        ObjectReference { kind: Some("DaemonSet".into()), name: Some(name.into()), ..Default::default() }
+    }
+
+    #[test]
+    fn spam_filter_allows_a_burst_of_25_per_object_then_one_per_five_minutes() {
+        let mut filter = SpamFilter::default();
+        let t0 = Instant::now();
+        let allowed = (0..100).filter(|_| filter.allow(&reference("a"), t0)).count();
+        assert_eq!(allowed, 25);
+        assert!(filter.allow(&reference("b"), t0), "another object has its own bucket");
+        assert!(!filter.allow(&reference("a"), t0 + Duration::from_secs(299)));
+        assert!(filter.allow(&reference("a"), t0 + Duration::from_secs(301)));
+        assert!(!filter.allow(&reference("a"), t0 + Duration::from_secs(302)));
+    }
 }

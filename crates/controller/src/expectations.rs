@@ -15,6 +15,8 @@ struct Expectation {
     adds: i64,
     dels: i64,
     set_at: Instant,
+    /// Whether a sync has already been scheduled for when this record expires.
+    recheck_scheduled: bool,
 }
 
 #[derive(Default)]
@@ -32,7 +34,12 @@ impl Expectations {
         self.with(|m| {
             m.insert(
                 key.to_string(),
-                Expectation { adds: adds as i64, dels: dels as i64, set_at: Instant::now() },
+                Expectation {
+                    adds: adds as i64,
+                    dels: dels as i64,
+                    set_at: Instant::now(),
+                    recheck_scheduled: false,
+                },
             )
         });
     }
@@ -42,6 +49,20 @@ impl Expectations {
         self.with(|m| match m.get(key) {
             None => true,
             Some(e) => (e.adds <= 0 && e.dels <= 0) || e.set_at.elapsed() > EXPECTATIONS_TTL,
+        })
+    }
+
+    /// How long until the outstanding record of `key` expires, the first time it is asked for
+    /// that record (so one sync per record is scheduled for then); `None` afterwards, or when
+    /// nothing is outstanding.
+    pub fn recheck_after(&self, key: &str) -> Option<Duration> {
+        self.with(|m| {
+            let e = m.get_mut(key)?;
+            if e.recheck_scheduled || (e.adds <= 0 && e.dels <= 0) {
+                return None;
+            }
+            e.recheck_scheduled = true;
+            Some(EXPECTATIONS_TTL.saturating_sub(e.set_at.elapsed()) + Duration::from_secs(1))
         })
     }
 
@@ -97,5 +118,23 @@ mod tests {
         e.set("k", 1, 0);
         e.delete("k");
         assert!(e.satisfied("k"), "a deleted DaemonSet starts clean");
+    }
+
+    #[test]
+    fn one_recheck_per_outstanding_record() {
+        let e = Expectations::default();
+        assert_eq!(e.recheck_after("k"), None, "no record");
+        e.set("k", 1, 0);
+        let after = e.recheck_after("k").expect("outstanding");
+        assert!(
+            after > EXPECTATIONS_TTL - Duration::from_secs(5)
+                && after <= EXPECTATIONS_TTL + Duration::from_secs(1)
+        );
+        assert_eq!(e.recheck_after("k"), None, "already scheduled");
+        e.set("k", 0, 1);
+        assert!(e.recheck_after("k").is_some(), "a new record gets its own");
+        e.deletion_observed("k");
+        e.set("k", 0, 0);
+        assert_eq!(e.recheck_after("k"), None, "nothing outstanding");
     }
 }

@@ -115,6 +115,17 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     }
     let selector = Selector::from_label_selector(ds.spec.as_ref().map(|s| &s.selector))
         .map_err(|e| anyhow!("invalid selector: {e}"))?;
+    // Expectations first, then the pods, as upstream orders them: once the last outstanding
+    // create or delete has been observed, the cache holds it, so the view below is never older
+    // than this controller's own last actions. The other way round, a pod deleted by the last
+    // sync could still look alive and be deleted again: an expectation no watch event would
+    // ever satisfy, wedging the DaemonSet until it expired.
+    let satisfied = ctx.expectations.satisfied(key);
+    if !satisfied && let Some(after) = ctx.expectations.recheck_after(key) {
+        // Should an observation be lost, look again when the expectations expire rather than
+        // wait for an unrelated event.
+        ctx.queue.add_after(key, after);
+    }
     let mut adoption_checked = false;
     let pods =
         claim_all(ctx, &ds, &selector, &mut adoption_checked, ctx.cache.pods_in(namespace), "pod").await?;
@@ -130,7 +141,6 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let view = SyncContext::new(&ds, &hash, nodes.iter().map(Arc::as_ref), pod_refs.iter().copied(), now);
 
     let mut result = Ok(());
-    let satisfied = ctx.expectations.satisfied(key);
     if satisfied {
         result = manage(ctx, key, &ds, &view, &hash, &plan, &rev_refs, &pod_refs).await;
     }
@@ -140,6 +150,14 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
         ds.status.as_ref().and_then(|s| s.observed_generation)
     };
     let status = view.status(ds.status.as_ref(), observed);
+    tracing::debug!(
+        daemonset = key,
+        satisfied,
+        pods = pod_refs.len(),
+        updated = status.updated_number_scheduled,
+        available = status.number_available,
+        "synced"
+    );
     let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
     if min_ready > 0 && status.number_ready != status.number_available.unwrap_or(0) {
         ctx.queue.add_after(key, Duration::from_secs(min_ready as u64));
@@ -209,6 +227,7 @@ async fn execute(
     if create_on.is_empty() && delete.is_empty() {
         return Ok(());
     }
+    tracing::debug!(daemonset = key, creates = create_on.len(), deletes = delete.len(), "acting");
     ctx.expectations.set(key, create_on.len(), delete.len());
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);

@@ -75,7 +75,7 @@ pub struct Measurement {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(n) = args.single {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let runtime = crate::runtime()?;
         let m = runtime.block_on(measure(n))?;
         println!("{}", serde_json::to_string(&m)?);
         // The cluster's tasks are not waited for.

@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc instead of glibc's malloc: the API server's many short-lived JSON values
 /// fragmented glibc's per-thread arenas, and allocation was a quarter of the CPU profile
-/// (BENCHMARKS.md has the before and after).
+/// (BENCHMARKS.md has the before and after). Off without the `mimalloc` feature, to profile
+/// the heap with tools that hook the system allocator.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -40,17 +42,25 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty()).map_or_else(
+                || tracing_subscriber::EnvFilter::new("info"),
+                tracing_subscriber::EnvFilter::new,
+            ),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match cli.command {
         Command::Up(args) => runtime()?.block_on(up::run(args)),
         Command::Controller(args) => runtime()?.block_on(controller_cmd::run(args)),
         // Runs its own runtime, in a child process per cluster size.
         Command::Bench(args) => bench::run(args),
     }
+}
+
+/// The process's runtime. Store writes wait for their group commit on blocking threads; a few
+/// dozen of them already fill each commit, and hundreds (tokio's default limit is 512) only
+/// cost memory: each keeps its own stack and allocator heap.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().max_blocking_threads(64).enable_all().build()
 }
