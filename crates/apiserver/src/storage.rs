@@ -9,8 +9,9 @@
 //! share the cost of the fsync and an acknowledged write still survives `kill -9`. Only then are
 //! the writes published: to the committed maps that serve reads, to a bounded history used to
 //! resume watches, and to a broadcast channel that live watchers read. Reads and watches never
-//! see a write before it is durable. Each event is encoded to JSON at most once however many
-//! watchers read it.
+//! see a write before it is durable. An event keeps its object only as the JSON line watchers
+//! are sent (encoded once, with the bytes written to disk) and what selectors look at, so the
+//! history holds old versions at a fraction of their decoded size.
 //! A watcher that falls behind the channel is cut loose, never allowed to block writers; its
 //! client relists.
 
@@ -25,27 +26,30 @@ use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, RESOURCES, ResourceType};
+use crate::strategy;
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const RV_KEY: &str = "resourceVersion";
 
 /// How many events are kept for watch resumption by default. Each event keeps the object's
-/// version at that point alive, so this bounds memory: 25,000 events of 5,000-node rollouts
-/// (pods of a few kilobytes) hold a few hundred MiB. A client resuming from further back gets
-/// `410 Gone` and relists, as from a compacted etcd.
+/// version at that point as JSON, so this bounds memory: 25,000 events of pods of a few
+/// kilobytes hold under a hundred MiB. A client resuming from further back gets `410 Gone`
+/// and relists, as from a compacted etcd.
 pub const DEFAULT_HISTORY: usize = 25_000;
 /// How many events a live watcher may fall behind before it is cut loose (the channel keeps
 /// that many events alive too).
 const BROADCAST_CAPACITY: usize = 25_000;
 
-/// One write, staged before it commits: its resourceVersion, where it goes, and the object
-/// with its encoded bytes (`None` deletes).
+/// One write, staged before it commits: its resourceVersion, where it goes, the object (`None`
+/// deletes) and its JSON: the object's for a put, its last state (carrying the delete's
+/// resourceVersion) for a delete, `None` when a delete finds nothing.
 struct StagedWrite {
     rv: u64,
     resource: &'static ResourceType,
     key: ObjectKey,
-    put: Option<(Arc<Value>, Vec<u8>)>,
+    object: Option<Arc<Value>>,
+    json: Option<Bytes>,
 }
 
 /// Every object, per resource (`apps/daemonsets`), in list order.
@@ -96,18 +100,57 @@ impl EventType {
     }
 }
 
+/// What label and field selectors look at in one version of an object: its labels, and its
+/// name, namespace and the resource's other selectable fields.
+#[derive(Debug)]
+pub struct Selectable {
+    pub labels: BTreeMap<String, String>,
+    fields: Vec<(&'static str, Option<String>)>,
+}
+
+impl Selectable {
+    pub fn of(rt: &ResourceType, obj: &Value) -> Selectable {
+        let labels = obj["metadata"]["labels"]
+            .as_object()
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        let fields = ["metadata.name", "metadata.namespace"]
+            .iter()
+            .chain(rt.field_labels)
+            .map(|&label| (label, strategy::field_value(rt, obj, label)))
+            .collect();
+        Selectable { labels, fields }
+    }
+
+    /// The value of a selectable field (`None` for one the resource does not select on).
+    pub fn field(&self, label: &str) -> Option<String> {
+        self.fields.iter().find(|(l, _)| *l == label).and_then(|(_, v)| v.clone())
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.fields.iter().find(|(l, _)| *l == "metadata.namespace").and_then(|(_, v)| v.as_deref())
+    }
+}
+
 /// One change, as watchers see it.
 #[derive(Debug)]
 pub struct WatchEvent {
     pub resource_version: u64,
     pub resource: &'static ResourceType,
     pub event_type: EventType,
-    /// The object after the change (for a delete: the last state, carrying the delete's RV).
-    pub object: Arc<Value>,
+    /// The object after the change (for a delete: its last state), for selectors.
+    pub selectable: Selectable,
     /// The object before the change, so selector watches can tell an object that stopped
     /// matching.
-    pub previous: Option<Arc<Value>>,
-    encoded: OnceLock<Bytes>,
+    pub previous: Option<Selectable>,
+    /// `{"type":"ADDED","object":{…}}\n`, shared by every watcher.
+    line: Bytes,
+}
+
+const LINE_SUFFIX: &[u8] = b"}\n";
+
+fn line_prefix(event_type: &str) -> String {
+    format!("{{\"type\":\"{event_type}\",\"object\":")
 }
 
 impl WatchEvent {
@@ -115,29 +158,57 @@ impl WatchEvent {
         resource_version: u64,
         resource: &'static ResourceType,
         event_type: EventType,
-        object: Arc<Value>,
-        previous: Option<Arc<Value>>,
+        object_json: &[u8],
+        selectable: Selectable,
+        previous: Option<Selectable>,
     ) -> Self {
-        WatchEvent { resource_version, resource, event_type, object, previous, encoded: OnceLock::new() }
+        let prefix = line_prefix(event_type.as_str());
+        let mut line = Vec::with_capacity(prefix.len() + object_json.len() + LINE_SUFFIX.len());
+        line.extend_from_slice(prefix.as_bytes());
+        line.extend_from_slice(object_json);
+        line.extend_from_slice(LINE_SUFFIX);
+        WatchEvent { resource_version, resource, event_type, selectable, previous, line: Bytes::from(line) }
     }
 
-    /// `{"type":"ADDED","object":{…}}\n`, encoded once and shared by every watcher.
+    /// An event for an object as it is now, encoding it.
+    fn of_object(
+        resource_version: u64,
+        resource: &'static ResourceType,
+        event_type: EventType,
+        obj: &Value,
+    ) -> Self {
+        let json = serde_json::to_vec(obj).unwrap_or_default();
+        WatchEvent::new(resource_version, resource, event_type, &json, Selectable::of(resource, obj), None)
+    }
+
+    /// The event as a watch line: `{"type":"ADDED","object":{…}}\n`.
     pub fn json_line(&self) -> Bytes {
-        self.encoded
-            .get_or_init(|| {
-                let mut line = serde_json::to_vec(&serde_json::json!({
-                    "type": self.event_type.as_str(),
-                    "object": &*self.object,
-                }))
-                .unwrap_or_default();
-                line.push(b'\n');
-                Bytes::from(line)
-            })
-            .clone()
+        self.line.clone()
     }
 
-    pub fn key(&self) -> ObjectKey {
-        object_key(&self.object)
+    fn object_json(&self) -> &[u8] {
+        let start = line_prefix(self.event_type.as_str()).len();
+        &self.line[start..self.line.len() - LINE_SUFFIX.len()]
+    }
+
+    /// The same object as a line of another event type (a selector watch sees an update that
+    /// starts or stops matching as ADDED or DELETED).
+    pub fn json_line_as(&self, event_type: EventType) -> Bytes {
+        if event_type == self.event_type {
+            return self.json_line();
+        }
+        let prefix = line_prefix(event_type.as_str());
+        let object = self.object_json();
+        let mut line = Vec::with_capacity(prefix.len() + object.len() + LINE_SUFFIX.len());
+        line.extend_from_slice(prefix.as_bytes());
+        line.extend_from_slice(object);
+        line.extend_from_slice(LINE_SUFFIX);
+        Bytes::from(line)
+    }
+
+    /// The object, decoded again (for the rare watcher that needs more than its JSON).
+    pub fn object(&self) -> Value {
+        serde_json::from_slice(self.object_json()).unwrap_or(Value::Null)
     }
 }
 
@@ -360,19 +431,42 @@ impl Store {
                     Mutation::Put { resource, mut object } => {
                         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
                         let key = object_key(&object);
-                        let bytes = serde_json::to_vec(&object).map_err(ApiError::internal)?;
-                        staged.push(StagedWrite { rv, resource, key, put: Some((Arc::new(object), bytes)) });
+                        let json = serde_json::to_vec(&object).map_err(ApiError::internal)?;
+                        staged.push(StagedWrite {
+                            rv,
+                            resource,
+                            key,
+                            object: Some(Arc::new(object)),
+                            json: Some(Bytes::from(json)),
+                        });
                     }
                     Mutation::Delete { resource, key } => {
-                        staged.push(StagedWrite { rv, resource, key, put: None })
+                        // Watchers see the last state, carrying the delete's resourceVersion.
+                        let last = staged
+                            .iter()
+                            .rev()
+                            .find(|w: &&StagedWrite| std::ptr::eq(w.resource, resource) && w.key == key)
+                            .map(|w| w.object.clone())
+                            .unwrap_or_else(|| {
+                                latest.objects.get(rt_key(resource)).and_then(|m| m.get(&key)).cloned()
+                            });
+                        let json = match last {
+                            Some(last) => {
+                                let mut last = (*last).clone();
+                                last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+                                Some(Bytes::from(serde_json::to_vec(&last).map_err(ApiError::internal)?))
+                            }
+                            None => None,
+                        };
+                        staged.push(StagedWrite { rv, resource, key, object: None, json })
                     }
                 }
             }
             let mut stored = Vec::with_capacity(staged.len());
             for w in &staged {
                 let map = latest.objects.entry(rt_key(w.resource)).or_default();
-                match &w.put {
-                    Some((object, _)) => {
+                match &w.object {
+                    Some(object) => {
                         map.insert(w.key.clone(), object.clone());
                         stored.push(Some(object.clone()));
                     }
@@ -426,11 +520,11 @@ impl Store {
             let mut table = txn.open_table(OBJECTS)?;
             for w in staged {
                 let k = db_key(w.resource, &w.key);
-                match &w.put {
-                    Some((_, bytes)) => {
-                        table.insert(k.as_str(), bytes.as_slice())?;
+                match (&w.object, &w.json) {
+                    (Some(_), Some(json)) => {
+                        table.insert(k.as_str(), json.as_ref())?;
                     }
-                    None => {
+                    _ => {
                         table.remove(k.as_str())?;
                     }
                 }
@@ -444,19 +538,30 @@ impl Store {
 
     fn publish(&self, staged: Vec<StagedWrite>, rv: u64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for StagedWrite { rv: event_rv, resource: rt, key, put } in staged {
+        for StagedWrite { rv: event_rv, resource: rt, key, object, json } in staged {
             let map = state.objects.entry(rt_key(rt)).or_default();
-            let event = match put {
-                Some((object, _)) => {
+            let event = match (object, json) {
+                (Some(object), Some(json)) => {
                     let previous = map.insert(key, object.clone());
                     let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
-                    WatchEvent::new(event_rv, rt, event_type, object, previous)
+                    let previous = previous.map(|p| Selectable::of(rt, &p));
+                    WatchEvent::new(event_rv, rt, event_type, &json, Selectable::of(rt, &object), previous)
                 }
-                None => {
+                (None, Some(json)) => {
                     let Some(previous) = map.remove(&key) else { continue };
-                    let mut last = (*previous).clone();
-                    last["metadata"]["resourceVersion"] = Value::String(event_rv.to_string());
-                    WatchEvent::new(event_rv, rt, EventType::Deleted, Arc::new(last), Some(previous))
+                    // The last state is the state before: one Selectable says both.
+                    WatchEvent::new(
+                        event_rv,
+                        rt,
+                        EventType::Deleted,
+                        &json,
+                        Selectable::of(rt, &previous),
+                        None,
+                    )
+                }
+                _ => {
+                    map.remove(&key);
+                    continue;
                 }
             };
             let event = Arc::new(event);
@@ -491,7 +596,7 @@ impl Store {
                 .map(|o| {
                     let rv =
                         o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                    Arc::new(WatchEvent::new(rv, resources_static(rt), EventType::Added, o, None))
+                    Arc::new(WatchEvent::of_object(rv, resources_static(rt), EventType::Added, &o))
                 })
                 .collect(),
             Some(rv) if rv < state.compacted_through => {
@@ -569,5 +674,53 @@ mod tests {
         let (_, seen) =
             store.write(|snap| Ok((Vec::new(), snap.get(configmaps(), "default", "a").is_some()))).unwrap();
         assert!(seen);
+    }
+
+    fn line_of(event: &WatchEvent, as_type: EventType) -> Value {
+        let line = event.json_line_as(as_type);
+        assert!(line.ends_with(b"}\n"), "one line per event");
+        serde_json::from_slice(&line).unwrap()
+    }
+
+    #[test]
+    fn watch_events_carry_their_object_as_json_and_what_selectors_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
+        let mut live = store.watch(configmaps(), None, None).unwrap().live;
+        put(&store, "a");
+        let added = live.try_recv().unwrap();
+        assert_eq!(added.event_type, EventType::Added);
+        let line = line_of(&added, EventType::Added);
+        assert_eq!(line["type"], "ADDED");
+        assert_eq!(line["object"]["metadata"]["resourceVersion"], "1");
+        assert_eq!(added.object()["metadata"]["name"], "a");
+        assert_eq!(added.selectable.field("metadata.name").as_deref(), Some("a"));
+        assert_eq!(added.selectable.namespace(), Some("default"));
+        // A selector watch may see the same change as another type; the object is unchanged.
+        let as_deleted = line_of(&added, EventType::Deleted);
+        assert_eq!(as_deleted["type"], "DELETED");
+        assert_eq!(as_deleted["object"], line["object"]);
+
+        store
+            .write(|_| {
+                let key = ("default".to_string(), "a".to_string());
+                Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
+            })
+            .unwrap();
+        let deleted = live.try_recv().unwrap();
+        assert_eq!(deleted.event_type, EventType::Deleted);
+        let line = line_of(&deleted, EventType::Deleted);
+        assert_eq!(line["object"]["metadata"]["name"], "a", "the last state");
+        assert_eq!(line["object"]["metadata"]["resourceVersion"], "2", "with the delete's resourceVersion");
+        assert_eq!(deleted.selectable.field("metadata.name").as_deref(), Some("a"));
+
+        // Deleting what is not there publishes nothing.
+        store
+            .write(|_| {
+                let key = ("default".to_string(), "a".to_string());
+                Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
+            })
+            .unwrap();
+        assert!(live.try_recv().is_err());
     }
 }

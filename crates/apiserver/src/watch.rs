@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::resources::ResourceType;
-use crate::storage::{EventType, Store, WatchEvent};
-use crate::strategy;
+use crate::storage::{EventType, Selectable, Store, WatchEvent};
 use crate::table::{self, IncludeObject};
 
 /// What a watch request asked for.
@@ -29,23 +28,19 @@ pub struct WatchRequest {
 }
 
 impl WatchRequest {
-    fn matches(&self, obj: &Value) -> bool {
+    fn matches(&self, obj: &Selectable) -> bool {
         if let Some(ns) = &self.namespace
-            && obj["metadata"]["namespace"].as_str() != Some(ns)
+            && obj.namespace() != Some(ns)
         {
             return false;
         }
-        let labels = obj["metadata"]["labels"]
-            .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-            .unwrap_or_default();
-        self.labels.matches(&labels) && self.fields.matches(strategy::field_getter(self.resource, obj))
+        self.labels.matches(&obj.labels) && self.fields.matches(|label| obj.field(label))
     }
 
     /// The event this watcher sees for a change, if any.
     fn translate(&self, event: &WatchEvent) -> Option<EventType> {
-        let now = self.matches(&event.object);
-        let before = event.previous.as_deref().map(|p| self.matches(p));
+        let now = self.matches(&event.selectable);
+        let before = event.previous.as_ref().map(|p| self.matches(p));
         match (event.event_type, before, now) {
             (EventType::Added, _, true) => Some(EventType::Added),
             (EventType::Modified, Some(true), true) => Some(EventType::Modified),
@@ -59,12 +54,12 @@ impl WatchRequest {
 
     fn encode(&self, event: &WatchEvent, event_type: EventType, first: &mut bool) -> Bytes {
         match self.table {
-            None if event_type == event.event_type => event.json_line(),
-            None => line(event_type.as_str(), &event.object),
+            None => event.json_line_as(event_type),
             Some(include) => {
+                let object = event.object();
                 let t = table::table(
                     self.resource,
-                    [&*event.object],
+                    [&object],
                     None,
                     jiff::Timestamp::now(),
                     include,

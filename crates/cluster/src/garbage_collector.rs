@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
 };
@@ -104,8 +104,13 @@ impl GarbageCollector {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
             let notify = changed.clone();
             tokio::spawn(async move {
-                let mut events =
-                    watcher(api, watcher::Config::default()).default_backoff().reflect(writer).boxed();
+                // The collector reads only metadata: the cache keeps nothing else, which on a
+                // large cluster is most of the bytes of its nodes and pods.
+                let mut events = watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .map_ok(|event| event.modify(|obj| obj.data = serde_json::Value::Null))
+                    .reflect(writer)
+                    .boxed();
                 while let Some(event) = events.next().await {
                     if event.as_ref().is_ok_and(concerns_collection) {
                         notify.notify_one();

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 /// One change to the cache.
+#[derive(Clone)]
 pub enum Change<K> {
     /// Added (`old` is `None`) or updated.
     Applied {
@@ -135,6 +136,86 @@ where
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(run(api, config, store, tx));
     rx
+}
+
+/// One watch of a kind shared by several components, as client-go's shared informers: one
+/// cache, and every change sent to each subscriber. A subscriber that comes late is first sent
+/// what the cache holds (and `Synced`, once the initial list is done). The watch starts with
+/// the informer and stops once every subscriber has gone.
+pub struct SharedInformer<K> {
+    store: Arc<Store<K>>,
+    fanout: Arc<std::sync::Mutex<Fanout<K>>>,
+}
+
+struct Fanout<K> {
+    subscribers: Vec<mpsc::UnboundedSender<Change<K>>>,
+    synced: bool,
+}
+
+impl<K> SharedInformer<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    pub fn start(api: Api<K>, config: watcher::Config) -> Self {
+        let store: Arc<Store<K>> = Arc::default();
+        let fanout = Arc::new(std::sync::Mutex::new(Fanout { subscribers: Vec::new(), synced: false }));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(api, config, store.clone(), tx));
+        let shared = fanout.clone();
+        tokio::spawn(async move {
+            let mut had_subscribers = false;
+            while let Some(change) = rx.recv().await {
+                let mut f = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if matches!(change, Change::Synced) {
+                    f.synced = true;
+                }
+                f.subscribers.retain(|s| s.send(change.clone()).is_ok());
+                had_subscribers |= !f.subscribers.is_empty();
+                if had_subscribers && f.subscribers.is_empty() {
+                    return;
+                }
+            }
+        });
+        SharedInformer { store, fanout }
+    }
+
+    /// The shared cache.
+    pub fn store(&self) -> Arc<Store<K>> {
+        self.store.clone()
+    }
+
+    /// A stream of every change from now on, after what the cache already holds.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Change<K>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Under the fan-out lock no change is sent, so nothing falls between the replay and
+        // the changes after it; a change already in the cache but not yet sent arrives twice,
+        // which subscribers treat as what it is: the object's current state.
+        let mut f = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
+        for obj in self.store.list() {
+            let _ = tx.send(Change::Applied { old: None, new: obj });
+        }
+        if f.synced {
+            let _ = tx.send(Change::Synced);
+        }
+        f.subscribers.push(tx);
+        rx
+    }
+}
+
+/// The node and pod informers the in-process cluster components share, so that a large
+/// cluster's nodes and pods are decoded and cached once rather than once per component.
+pub struct Informers {
+    pub nodes: SharedInformer<k8s_openapi::api::core::v1::Node>,
+    pub pods: SharedInformer<k8s_openapi::api::core::v1::Pod>,
+}
+
+impl Informers {
+    pub fn start(client: kube::Client) -> Arc<Informers> {
+        Arc::new(Informers {
+            nodes: SharedInformer::start(Api::all(client.clone()), watcher::Config::default()),
+            pods: SharedInformer::start(Api::all(client), watcher::Config::default()),
+        })
+    }
 }
 
 /// The name of an object.

@@ -26,7 +26,7 @@ use kube::runtime::watcher;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::informer::{self, Change, Store};
+use crate::informer::{self, Change, Informers, Store};
 use crate::pod_deletion;
 
 pub const HEARTBEAT_ANNOTATION: &str = "everynode.io/heartbeat";
@@ -195,8 +195,8 @@ pub struct Kubelets {
     client: Client,
     kubelet_version: String,
     renew_interval: Duration,
+    informers: Arc<Informers>,
     nodes: Arc<Store<Node>>,
-    pods: Arc<Store<Pod>>,
     rules: Mutex<Vec<SimulationRule>>,
     state: Mutex<HashMap<String, NodeState>>,
     /// Pods with work scheduled (readiness, deletion), so it is scheduled once.
@@ -213,13 +213,18 @@ const CONCURRENT_NODE_REQUESTS: usize = 64;
 impl Kubelets {
     /// `renew_interval` is how often each node renews its Lease ([`LEASE_RENEW_INTERVAL`]
     /// normally; shorter when the node lifecycle's grace period is shortened).
-    pub fn new(client: Client, kubelet_version: &str, renew_interval: Duration) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        informers: &Arc<Informers>,
+        kubelet_version: &str,
+        renew_interval: Duration,
+    ) -> Arc<Self> {
         Arc::new(Kubelets {
             client,
             kubelet_version: kubelet_version.to_string(),
             renew_interval,
-            nodes: Arc::default(),
-            pods: Arc::default(),
+            informers: informers.clone(),
+            nodes: informers.nodes.store(),
             rules: Mutex::default(),
             state: Mutex::default(),
             pending: Mutex::default(),
@@ -230,16 +235,8 @@ impl Kubelets {
 
     /// Runs every simulated kubelet until the process stops.
     pub async fn run(self: Arc<Self>) {
-        let mut node_rx = informer::spawn(
-            Api::<Node>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.nodes.clone(),
-        );
-        let mut pod_rx = informer::spawn(
-            Api::<Pod>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.pods.clone(),
-        );
+        let mut node_rx = self.informers.nodes.subscribe();
+        let mut pod_rx = self.informers.pods.subscribe();
         let cm_config = watcher::Config::default().fields(&format!("metadata.name={SIMULATION_CONFIGMAP}"));
         let cm_api = Api::<ConfigMap>::namespaced(self.client.clone(), "kube-system");
         let mut cm_rx = informer::spawn(cm_api, cm_config, Arc::default());

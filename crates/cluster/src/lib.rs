@@ -13,6 +13,7 @@ pub mod preemption;
 pub mod scheduler;
 
 pub use garbage_collector::GarbageCollector;
+pub use informer::Informers;
 pub use kubelet::Kubelets;
 pub use node_lifecycle::NodeLifecycle;
 pub use pod_gc::PodGc;

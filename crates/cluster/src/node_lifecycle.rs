@@ -23,7 +23,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
-use crate::informer::{self, Change, Store};
+use crate::informer::{self, Change, Informers, Store};
 use crate::kubelet::LEASE_NAMESPACE;
 use crate::pod_deletion;
 
@@ -121,6 +121,7 @@ pub fn eviction_delay(pod: &Pod, taints: &[Taint]) -> Option<Option<i64>> {
 pub struct NodeLifecycle {
     client: Client,
     grace: SignedDuration,
+    informers: Arc<Informers>,
     nodes: Arc<Store<Node>>,
     leases: Arc<Store<Lease>>,
     pods: Arc<Store<Pod>>,
@@ -128,14 +129,15 @@ pub struct NodeLifecycle {
 }
 
 impl NodeLifecycle {
-    pub fn new(client: Client, grace: Duration) -> Arc<Self> {
+    pub fn new(client: Client, informers: &Arc<Informers>, grace: Duration) -> Arc<Self> {
         Arc::new(NodeLifecycle {
             recorder: EventRecorder::new(client.clone(), "taint-eviction-controller"),
             client,
             grace: SignedDuration::try_from(grace).unwrap_or(SignedDuration::from_secs(40)),
-            nodes: Arc::default(),
+            informers: informers.clone(),
+            nodes: informers.nodes.store(),
             leases: Arc::default(),
-            pods: Arc::default(),
+            pods: informers.pods.store(),
         })
     }
 
@@ -144,18 +146,10 @@ impl NodeLifecycle {
     /// eviction looks at every pod every second, and between ticks at the pods that changed and
     /// the pods of nodes whose taints changed.
     pub async fn run(self: Arc<Self>) {
-        let mut nodes = informer::spawn(
-            Api::<Node>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.nodes.clone(),
-        );
+        let mut nodes = self.informers.nodes.subscribe();
         let lease_api = Api::<Lease>::namespaced(self.client.clone(), LEASE_NAMESPACE);
         let mut leases = informer::spawn(lease_api, watcher::Config::default(), self.leases.clone());
-        let mut pods = informer::spawn(
-            Api::<Pod>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.pods.clone(),
-        );
+        let mut pods = self.informers.pods.subscribe();
         let mut pending: HashMap<String, Timestamp> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -8,34 +8,31 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::watcher;
 
-use crate::informer::{self, Change, Store};
+use crate::informer::{self, Change, Informers, Store};
 use crate::pod_deletion;
 
 pub struct PodGc {
     client: Client,
+    informers: Arc<Informers>,
     pods: Arc<Store<Pod>>,
     nodes: Arc<Store<Node>>,
 }
 
 impl PodGc {
-    pub fn new(client: Client) -> Arc<Self> {
-        Arc::new(PodGc { client, pods: Arc::default(), nodes: Arc::default() })
+    pub fn new(client: Client, informers: &Arc<Informers>) -> Arc<Self> {
+        Arc::new(PodGc {
+            client,
+            informers: informers.clone(),
+            pods: informers.pods.store(),
+            nodes: informers.nodes.store(),
+        })
     }
 
     /// Collects until the process stops: after node deletions, and every 20 s.
     pub async fn run(self: Arc<Self>) {
-        let mut pod_rx = informer::spawn(
-            Api::<Pod>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.pods.clone(),
-        );
-        let mut node_rx = informer::spawn(
-            Api::<Node>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.nodes.clone(),
-        );
+        let mut pod_rx = self.informers.pods.subscribe();
+        let mut node_rx = self.informers.nodes.subscribe();
         let mut synced = (false, false);
         let mut tick = tokio::time::interval(Duration::from_secs(20));
         loop {

@@ -26,10 +26,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
 use serde_json::json;
 
-use crate::informer::{self, Change, Store};
+use crate::informer::{self, Change, Informers, Store};
 use crate::pod_deletion;
 use crate::preemption::{self, Outcome, priority};
 
@@ -236,18 +235,20 @@ pub fn failure_message(total: usize, reasons: &BTreeMap<String, usize>, preempti
 
 pub struct Scheduler {
     client: Client,
+    informers: Arc<Informers>,
     pods: Arc<Store<Pod>>,
     nodes: Arc<Store<Node>>,
     recorder: EventRecorder,
 }
 
 impl Scheduler {
-    pub fn new(client: Client) -> Arc<Self> {
+    pub fn new(client: Client, informers: &Arc<Informers>) -> Arc<Self> {
         Arc::new(Scheduler {
             recorder: EventRecorder::new(client.clone(), SCHEDULER_NAME),
             client,
-            pods: Arc::default(),
-            nodes: Arc::default(),
+            informers: informers.clone(),
+            pods: informers.pods.store(),
+            nodes: informers.nodes.store(),
         })
     }
 
@@ -273,16 +274,8 @@ impl Scheduler {
     /// Schedules until the process stops: on every pod or node change, and every 5 s for pods
     /// that fit nowhere yet.
     pub async fn run(self: Arc<Self>) {
-        let mut pod_rx = informer::spawn(
-            Api::<Pod>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.pods.clone(),
-        );
-        let mut node_rx = informer::spawn(
-            Api::<Node>::all(self.client.clone()),
-            watcher::Config::default(),
-            self.nodes.clone(),
-        );
+        let mut pod_rx = self.informers.pods.subscribe();
+        let mut node_rx = self.informers.nodes.subscribe();
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         let mut failed: HashMap<String, String> = HashMap::new();
         loop {

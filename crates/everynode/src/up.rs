@@ -94,6 +94,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     client.apiserver_version().await.context("the API server does not answer")?;
     let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
+    // The cluster components share one node and one pod informer (the DaemonSet controller,
+    // which must run against any API server, keeps its own).
+    let informers = cluster::Informers::start(client.clone());
     if enabled.contains("garbagecollector") {
         tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
     }
@@ -102,17 +105,17 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         // Kubelets renew four times per grace period, as upstream's 10 s against 40 s.
         let renew = std::time::Duration::from_millis(args.node_monitor_grace_period * 1000 / 4)
             .min(cluster::kubelet::LEASE_RENEW_INTERVAL);
-        tokio::spawn(cluster::Kubelets::new(client.clone(), &version, renew).run());
+        tokio::spawn(cluster::Kubelets::new(client.clone(), &informers, &version, renew).run());
     }
     if enabled.contains("nodelifecycle") {
         let grace = std::time::Duration::from_secs(args.node_monitor_grace_period);
-        tokio::spawn(cluster::NodeLifecycle::new(client.clone(), grace).run());
+        tokio::spawn(cluster::NodeLifecycle::new(client.clone(), &informers, grace).run());
     }
     if enabled.contains("podgc") {
-        tokio::spawn(cluster::PodGc::new(client.clone()).run());
+        tokio::spawn(cluster::PodGc::new(client.clone(), &informers).run());
     }
     if enabled.contains("scheduler") {
-        tokio::spawn(cluster::Scheduler::new(client.clone()).run());
+        tokio::spawn(cluster::Scheduler::new(client.clone(), &informers).run());
     }
     if enabled.contains("daemonset") {
         spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?;
