@@ -372,20 +372,13 @@ async fn delete_options(query: &Query, req: Request) -> ApiResult<DeleteOptions>
     Ok(options)
 }
 
-fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
-    obj["metadata"]["labels"]
-        .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default()
-}
-
 fn selected(
     rt: &ResourceType,
     obj: &Value,
     labels: &apimachinery::labels::Selector,
     fields: &apimachinery::fields::FieldSelector,
 ) -> bool {
-    labels.matches(&labels_of(obj)) && fields.matches(strategy::field_getter(rt, obj))
+    labels.matches(&strategy::labels_of(obj)) && fields.matches(strategy::field_getter(rt, obj))
 }
 
 fn list(

@@ -110,10 +110,7 @@ pub struct Selectable {
 
 impl Selectable {
     pub fn of(rt: &ResourceType, obj: &Value) -> Selectable {
-        let labels = obj["metadata"]["labels"]
-            .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-            .unwrap_or_default();
+        let labels = strategy::labels_of(obj);
         let fields = ["metadata.name", "metadata.namespace"]
             .iter()
             .chain(rt.field_labels)
@@ -149,8 +146,23 @@ pub struct WatchEvent {
 
 const LINE_SUFFIX: &[u8] = b"}\n";
 
-fn line_prefix(event_type: &str) -> String {
-    format!("{{\"type\":\"{event_type}\",\"object\":")
+/// What precedes the object in a watch line of `event_type`.
+fn line_prefix(event_type: EventType) -> &'static [u8] {
+    match event_type {
+        EventType::Added => br#"{"type":"ADDED","object":"#,
+        EventType::Modified => br#"{"type":"MODIFIED","object":"#,
+        EventType::Deleted => br#"{"type":"DELETED","object":"#,
+    }
+}
+
+/// `{"type":…,"object":<object_json>}\n`.
+fn watch_line(event_type: EventType, object_json: &[u8]) -> Bytes {
+    let prefix = line_prefix(event_type);
+    let mut line = Vec::with_capacity(prefix.len() + object_json.len() + LINE_SUFFIX.len());
+    line.extend_from_slice(prefix);
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(LINE_SUFFIX);
+    Bytes::from(line)
 }
 
 impl WatchEvent {
@@ -162,12 +174,8 @@ impl WatchEvent {
         selectable: Selectable,
         previous: Option<Selectable>,
     ) -> Self {
-        let prefix = line_prefix(event_type.as_str());
-        let mut line = Vec::with_capacity(prefix.len() + object_json.len() + LINE_SUFFIX.len());
-        line.extend_from_slice(prefix.as_bytes());
-        line.extend_from_slice(object_json);
-        line.extend_from_slice(LINE_SUFFIX);
-        WatchEvent { resource_version, resource, event_type, selectable, previous, line: Bytes::from(line) }
+        let line = watch_line(event_type, object_json);
+        WatchEvent { resource_version, resource, event_type, selectable, previous, line }
     }
 
     /// An event for an object as it is now, encoding it.
@@ -187,7 +195,7 @@ impl WatchEvent {
     }
 
     fn object_json(&self) -> &[u8] {
-        let start = line_prefix(self.event_type.as_str()).len();
+        let start = line_prefix(self.event_type).len();
         &self.line[start..self.line.len() - LINE_SUFFIX.len()]
     }
 
@@ -197,13 +205,7 @@ impl WatchEvent {
         if event_type == self.event_type {
             return self.json_line();
         }
-        let prefix = line_prefix(event_type.as_str());
-        let object = self.object_json();
-        let mut line = Vec::with_capacity(prefix.len() + object.len() + LINE_SUFFIX.len());
-        line.extend_from_slice(prefix.as_bytes());
-        line.extend_from_slice(object);
-        line.extend_from_slice(LINE_SUFFIX);
-        Bytes::from(line)
+        watch_line(event_type, self.object_json())
     }
 
     /// The object, decoded again (for the rare watcher that needs more than its JSON).

@@ -424,6 +424,14 @@ pub fn field_value(rt: &ResourceType, obj: &Value, label: &str) -> Option<String
     })
 }
 
+/// An object's labels, as label selectors match them.
+pub fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
+    obj["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
 /// [`field_value`] as the closure field selectors take.
 pub fn field_getter<'a>(rt: &'a ResourceType, obj: &'a Value) -> impl Fn(&str) -> Option<String> + 'a {
     move |label| field_value(rt, obj, label)
