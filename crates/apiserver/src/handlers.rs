@@ -185,7 +185,8 @@ async fn read_body(req: Request) -> ApiResult<(HeaderMap, Bytes)> {
     Ok((headers, bytes))
 }
 
-/// Runs blocking store work (it may fsync) without stalling the async runtime.
+/// Runs store work (decoding, validation, waiting for the writer lock) off the async workers;
+/// the commit that follows is awaited without a thread ([`crate::storage::Pending`]).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
@@ -226,15 +227,20 @@ async fn resource_request(
             let (headers, body) = read_body(req).await?;
             let value = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
             let (obj, warnings) = strategy::decode(rt, value, validation)?;
-            let created =
-                blocking(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now())).await?;
+            let created = blocking(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now()))
+                .await?
+                .durable()
+                .await?;
             Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
         }
         (&Method::POST, Some(name), Some("binding")) => {
             let (headers, body) = read_body(req).await?;
             let binding = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
             let name = name.to_string();
-            blocking(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding)).await?;
+            blocking(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding))
+                .await?
+                .durable()
+                .await?;
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -254,6 +260,8 @@ async fn resource_request(
                     Timestamp::now(),
                 )
             })
+            .await?
+            .durable()
             .await?;
             Ok(json_response(
                 StatusCode::CREATED,
@@ -268,7 +276,10 @@ async fn resource_request(
             let status_only = sub == Some("status");
             let name = name.to_string();
             let updated =
-                blocking(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only)).await?;
+                blocking(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only))
+                    .await?
+                    .durable()
+                    .await?;
             Ok(with_warnings(json_response(StatusCode::OK, &updated), &warnings))
         }
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
@@ -285,6 +296,8 @@ async fn resource_request(
             let patched = blocking(move || {
                 state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, validation)
             })
+            .await?
+            .durable()
             .await?;
             Ok(json_response(StatusCode::OK, &patched))
         }
@@ -294,6 +307,8 @@ async fn resource_request(
             let outcome = blocking(move || {
                 state.registry.delete(rt, ns_for(rt, &ns), &name, &options, Timestamp::now())
             })
+            .await?
+            .durable()
             .await?;
             Ok(match outcome {
                 DeleteOutcome::Deleted(last) => json_response(
@@ -317,18 +332,23 @@ async fn resource_request(
                 .filter(|o| selected(rt, o, &labels, &fields))
                 .map(|o| crate::storage::object_key(o))
                 .collect();
-            let deleted = blocking(move || {
-                let mut items = Vec::new();
+            let pending = blocking(move || {
+                let mut pending = Vec::new();
                 for (ns, name) in doomed {
                     match state.registry.delete(rt, &ns, &name, &options, Timestamp::now()) {
-                        Ok(DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) => items.push((*o).clone()),
+                        Ok(outcome) => pending.push(outcome),
                         Err(e) if e.code == 404 => {}
                         Err(e) => return Err(e),
                     }
                 }
-                Ok(items)
+                Ok(pending)
             })
             .await?;
+            let mut deleted = Vec::with_capacity(pending.len());
+            for outcome in pending {
+                let (DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) = outcome.durable().await?;
+                deleted.push((*o).clone());
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": {}, "items": deleted}),
@@ -516,7 +536,13 @@ fn watch(
 }
 
 /// `pods/binding`: assigns a pod to a node, once (upstream `BindingREST`).
-fn bind(state: &ApiState, rt: &'static ResourceType, ns: &str, name: &str, binding: &Value) -> ApiResult<()> {
+fn bind(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    binding: &Value,
+) -> ApiResult<crate::storage::Pending<Arc<Value>>> {
     let node = binding["target"]["name"].as_str().unwrap_or_default().to_string();
     if node.is_empty() {
         return Err(ApiError::invalid(
@@ -547,6 +573,5 @@ fn bind(state: &ApiState, rt: &'static ResourceType, ns: &str, name: &str, bindi
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
         new["status"]["conditions"] = json!(conditions);
         Ok(new)
-    })?;
-    Ok(())
+    })
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
-use crate::storage::{Mutation, ObjectKey, Snapshot, Store};
+use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store};
 use crate::strategy::{self, FieldValidation};
 
 /// Upstream's name suffix alphabet for `generateName` (no vowels, no ambiguous characters).
@@ -139,7 +139,7 @@ impl Registry {
         namespace: Option<&str>,
         mut obj: Value,
         now: Timestamp,
-    ) -> ApiResult<Arc<Value>> {
+    ) -> ApiResult<Pending<Arc<Value>>> {
         if rt.namespaced {
             let ns = namespace.unwrap_or_default();
             match obj["metadata"]["namespace"].as_str() {
@@ -173,7 +173,7 @@ impl Registry {
             let name = if generate { meta_str(&obj, "generateName") } else { meta_str(&obj, "name") };
             return Err(ApiError::invalid(rt, name, &errors));
         }
-        let (stored, ()) = self.store.write(|snap| {
+        let pending = self.store.write(|snap| {
             let ns = meta_str(&obj, "namespace").to_string();
             if generate {
                 let prefix = meta_str(&obj, "generateName").to_string();
@@ -193,7 +193,9 @@ impl Registry {
             }
             Ok((vec![Mutation::Put { resource: rt, object: obj }], ()))
         })?;
-        stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("create stored nothing"))
+        pending.and_then(|(stored, ())| {
+            stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("create stored nothing"))
+        })
     }
 
     /// Replaces an object (PUT), with optimistic concurrency on `metadata.resourceVersion`.
@@ -204,7 +206,7 @@ impl Registry {
         name: &str,
         new: Value,
         status_only: bool,
-    ) -> ApiResult<Arc<Value>> {
+    ) -> ApiResult<Pending<Arc<Value>>> {
         if meta_str(&new, "name") != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -235,7 +237,7 @@ impl Registry {
         patch: &Patch,
         status_only: bool,
         validation: FieldValidation,
-    ) -> ApiResult<Arc<Value>> {
+    ) -> ApiResult<Pending<Arc<Value>>> {
         self.modify(
             rt,
             namespace,
@@ -263,9 +265,9 @@ impl Registry {
         name: &str,
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
         status_only: bool,
-    ) -> ApiResult<Arc<Value>> {
+    ) -> ApiResult<Pending<Arc<Value>>> {
         let ns = if rt.namespaced { namespace } else { "" };
-        let (stored, unchanged) = self.store.write(|snap| {
+        let pending = self.store.write(|snap| {
             let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
             let mut new = compute(&old)?;
             if rt.namespaced {
@@ -295,10 +297,12 @@ impl Registry {
             }
             Ok((vec![Mutation::Put { resource: rt, object: new }], None))
         })?;
-        if let Some(old) = unchanged {
-            return Ok(old);
-        }
-        stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
+        pending.and_then(|(stored, unchanged)| match unchanged {
+            Some(old) => Ok(old),
+            None => {
+                stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
+            }
+        })
     }
 
     /// A server-internal change that bypasses the update strategy (as upstream's `pods/binding`
@@ -309,13 +313,15 @@ impl Registry {
         namespace: &str,
         name: &str,
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
-    ) -> ApiResult<Arc<Value>> {
-        let (stored, ()) = self.store.write(|snap| {
+    ) -> ApiResult<Pending<Arc<Value>>> {
+        let pending = self.store.write(|snap| {
             let old = snap.get(rt, namespace, name).ok_or_else(|| ApiError::not_found(rt, name))?;
             let new = compute(&old)?;
             Ok((vec![Mutation::Put { resource: rt, object: new }], ()))
         })?;
-        stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
+        pending.and_then(|(stored, ())| {
+            stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
+        })
     }
 
     /// Deletes an object as upstream does: preconditions, propagation finalizers, graceful pod
@@ -327,9 +333,9 @@ impl Registry {
         name: &str,
         options: &DeleteOptions,
         now: Timestamp,
-    ) -> ApiResult<DeleteOutcome> {
+    ) -> ApiResult<Pending<DeleteOutcome>> {
         let ns = if rt.namespaced { namespace } else { "" };
-        let (stored, last) = self.store.write(|snap| {
+        let pending = self.store.write(|snap| {
             let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
             check_preconditions(rt, name, &old, options)?;
             let key: ObjectKey = (ns.to_string(), name.to_string());
@@ -382,12 +388,12 @@ impl Registry {
             }
             Ok((vec![Mutation::Delete { resource: rt, key }], Some(old)))
         })?;
-        match (stored.into_iter().next(), last) {
+        pending.and_then(|(stored, last)| match (stored.into_iter().next(), last) {
             (Some(Some(pending)), _) => Ok(DeleteOutcome::Pending(pending)),
             (Some(None), Some(last)) => Ok(DeleteOutcome::Deleted(last)),
             (None, Some(unchanged)) => Ok(DeleteOutcome::Pending(unchanged)),
             _ => Err(ApiError::internal("delete produced no result")),
-        }
+        })
     }
 
     /// Finishes what time completes: pods whose grace period has run out, and terminating
@@ -395,7 +401,9 @@ impl Registry {
     /// were removed.
     pub fn sweep(&self, now: Timestamp) -> ApiResult<usize> {
         let pods = resources::find("", "v1", "pods").expect("pods are served");
-        let (removed, ()) = self.store.write(|snap| {
+        let (removed, ()) = self
+            .store
+            .write(|snap| {
             let mut mutations = Vec::new();
             for pod in snap.list(pods, None) {
                 let expired = pod["metadata"]["deletionTimestamp"]
@@ -424,7 +432,8 @@ impl Registry {
                 }
             }
             Ok((mutations, ()))
-        })?;
+        })?
+            .durable_blocking()?;
         Ok(removed.len())
     }
 
@@ -435,6 +444,9 @@ impl Registry {
         objects: Vec<(&'static ResourceType, Value)>,
         now: Timestamp,
     ) -> ApiResult<()> {
+        // Staged one after another, committed together: a new cluster's thousands of nodes
+        // take a few fsyncs, not one each.
+        let mut created = Vec::new();
         for (rt, obj) in objects {
             let ns = meta_str(&obj, "namespace").to_string();
             if self.store.get(rt, &ns, meta_str(&obj, "name")).is_some() {
@@ -442,10 +454,13 @@ impl Registry {
             }
             let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict)?;
             match self.create(rt, Some(&ns), decoded, now) {
-                Ok(_) => {}
+                Ok(pending) => created.push(pending),
                 Err(e) if e.reason == "AlreadyExists" => {}
                 Err(e) => return Err(e),
             }
+        }
+        for pending in created {
+            pending.durable_blocking()?;
         }
         Ok(())
     }

@@ -4,10 +4,10 @@
 //! Every object lives twice: durably in a redb table (`<group>/<plural>/<namespace>/<name>` →
 //! JSON), and in memory as a sorted map per resource that serves every read. A write takes the
 //! writer lock, decides its mutations against the latest state (which includes writes staged
-//! but not yet durable), and stages them. It then joins a group commit: one writer at a time
-//! commits every staged write to redb in one transaction with one fsync, so concurrent writers
-//! share the cost of the fsync and an acknowledged write still survives `kill -9`. Only then are
-//! the writes published: to the committed maps that serve reads, to a bounded history used to
+//! but not yet durable), and stages them. The committer thread commits everything staged to
+//! redb in one transaction with one fsync (group commit), while the writers it carries wait
+//! without holding a thread ([`Pending`]): concurrent writers share the cost of the fsync and an
+//! acknowledged write still survives `kill -9`. Only then are the writes published: to the committed maps that serve reads, to a bounded history used to
 //! resume watches, and to a broadcast channel that live watchers read. Reads and watches never
 //! see a write before it is durable. An event keeps its object only as the JSON line watchers
 //! are sent (encoded once, with the bytes written to disk) and what selectors look at, so the
@@ -17,12 +17,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 
 use bytes::Bytes;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, RESOURCES, ResourceType};
@@ -52,6 +53,9 @@ struct StagedWrite {
     json: Option<Bytes>,
 }
 
+/// What a write stored, per mutation: the object, or `None` for a delete.
+pub type Stored = Vec<Option<Arc<Value>>>;
+
 /// Every object, per resource (`apps/daemonsets`), in list order.
 type Objects = HashMap<&'static str, BTreeMap<ObjectKey, Arc<Value>>>;
 
@@ -71,6 +75,8 @@ pub enum StorageError {
     Corrupt { key: String, source: serde_json::Error },
     #[error("stored object {0} belongs to no served resource")]
     UnknownResource(String),
+    #[error("starting the committer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 impl From<StorageError> for ApiError {
@@ -241,10 +247,69 @@ struct State {
 struct Latest {
     resource_version: u64,
     objects: Objects,
-    /// Staged writes no committer has taken yet, in resourceVersion order.
+    /// Staged writes the committer has not taken yet, in resourceVersion order.
     queue: Vec<StagedWrite>,
-    /// Bumped when a failed commit discards the staged writes.
-    epoch: u64,
+    /// Who waits for the queued writes to be durable (or, after a write that changed nothing,
+    /// for the writes it saw).
+    waiters: Vec<Waiter>,
+    /// Set when the store closes: the committer commits what is queued and stops.
+    closing: bool,
+}
+
+/// Told once the writes staged before it are durable and published, or why they never will be.
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+impl Latest {
+    fn waiter(&mut self) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push(tx);
+        rx
+    }
+}
+
+/// The outcome of a write, to be answered once the write is durable: from then on reads and
+/// watches see it, and it survives a crash. Waiting holds no thread, so a server under load
+/// does not run out of them while commits are on their way to disk.
+#[must_use = "a write may be acknowledged only once it is durable"]
+pub struct Pending<T> {
+    value: T,
+    durable: Option<oneshot::Receiver<Result<(), String>>>,
+}
+
+impl<T> Pending<T> {
+    /// An outcome with nothing to wait for.
+    pub fn ready(value: T) -> Self {
+        Pending { value, durable: None }
+    }
+
+    /// Transforms the outcome; the write stays the same.
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> ApiResult<U>) -> ApiResult<Pending<U>> {
+        Ok(Pending { value: f(self.value)?, durable: self.durable })
+    }
+
+    /// The outcome, once the write is durable.
+    pub async fn durable(self) -> ApiResult<T> {
+        match self.durable {
+            None => Ok(self.value),
+            Some(rx) => settle(rx.await).map(|()| self.value),
+        }
+    }
+
+    /// The same, blocking the calling thread (not for async workers).
+    pub fn durable_blocking(self) -> ApiResult<T> {
+        match self.durable {
+            None => Ok(self.value),
+            Some(rx) => settle(rx.blocking_recv()).map(|()| self.value),
+        }
+    }
+}
+
+fn settle(outcome: Result<Result<(), String>, oneshot::error::RecvError>) -> ApiResult<()> {
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ApiError::internal(format!("the write was not committed: {e}"))),
+        Err(_) => Err(ApiError::internal("the store closed before the write was committed")),
+    }
 }
 
 /// A read-only view of the store's latest state, given to write decisions.
@@ -288,10 +353,19 @@ pub struct WatchStart {
 }
 
 pub struct Store {
+    shared: Arc<Shared>,
+    /// The thread that commits staged writes in groups, publishes them, and tells their writers.
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the store shares with its committer thread.
+struct Shared {
     db: redb::Database,
     writer: Mutex<Latest>,
-    /// Held by the one writer committing a group.
-    committer: Mutex<()>,
+    /// Signalled when a write is staged, a waiter registers, or the store closes.
+    staged: Condvar,
+    /// Every write up to this resourceVersion is durable and published.
+    durable: AtomicU64,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     history_limit: usize,
@@ -361,15 +435,17 @@ impl Store {
             }
         }
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
-        Ok(Store {
+        let shared = Arc::new(Shared {
             db,
             writer: Mutex::new(Latest {
                 resource_version,
                 objects: objects.clone(),
                 queue: Vec::new(),
-                epoch: 0,
+                waiters: Vec::new(),
+                closing: false,
             }),
-            committer: Mutex::new(()),
+            staged: Condvar::new(),
+            durable: AtomicU64::new(resource_version),
             state: RwLock::new(State {
                 resource_version,
                 objects,
@@ -378,15 +454,19 @@ impl Store {
             }),
             events,
             history_limit: history_limit.max(1),
-        })
+        });
+        let committer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("everynode-commit".into())
+                .spawn(move || shared.run_committer())
+                .map_err(StorageError::Thread)?
+        };
+        Ok(Store { shared, committer: Some(committer) })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lock_writer(&self) -> MutexGuard<'_, Latest> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.read()
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -411,109 +491,189 @@ impl Store {
     }
 
     /// Runs one write: `decide` sees the latest state and returns the mutations to make (or an
-    /// error, which changes nothing). The mutations are given successive resourceVersions,
-    /// committed durably, published, and returned as the stored objects (`None` for deletes).
+    /// error, which changes nothing). The mutations are given successive resourceVersions and
+    /// staged; the committer thread commits them durably with whatever else is staged, then
+    /// publishes them. The stored objects (`None` for deletes) are the outcome, [`Pending`]
+    /// until then.
     pub fn write<T>(
         &self,
         decide: impl FnOnce(&Snapshot<'_>) -> ApiResult<(Vec<Mutation>, T)>,
-    ) -> ApiResult<(Vec<Option<Arc<Value>>>, T)> {
-        let (stored, extra, rv, epoch) = {
-            let mut latest = self.lock_writer();
-            let (mutations, extra) =
-                decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
-            if mutations.is_empty() {
-                return Ok((Vec::new(), extra));
-            }
-            // Stamp each mutation with its resourceVersion and encode it, before touching disk.
-            let mut staged = Vec::with_capacity(mutations.len());
-            let mut rv = latest.resource_version;
-            for m in mutations {
-                rv += 1;
-                match m {
-                    Mutation::Put { resource, mut object } => {
-                        object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-                        let key = object_key(&object);
-                        let json = serde_json::to_vec(&object).map_err(ApiError::internal)?;
-                        staged.push(StagedWrite {
-                            rv,
-                            resource,
-                            key,
-                            object: Some(Arc::new(object)),
-                            json: Some(Bytes::from(json)),
+    ) -> ApiResult<Pending<(Stored, T)>> {
+        let shared = &self.shared;
+        let mut latest = shared.lock_writer();
+        let (mutations, extra) =
+            decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
+        if mutations.is_empty() {
+            // What it decided on may still be on its way to disk: answer once it is there.
+            let durable = (latest.resource_version > shared.durable.load(Ordering::Acquire)).then(|| {
+                let rx = latest.waiter();
+                drop(latest);
+                shared.staged.notify_one();
+                rx
+            });
+            return Ok(Pending { value: (Vec::new(), extra), durable });
+        }
+        // Stamp each mutation with its resourceVersion and encode it, before touching disk.
+        let mut staged = Vec::with_capacity(mutations.len());
+        let mut rv = latest.resource_version;
+        for m in mutations {
+            rv += 1;
+            match m {
+                Mutation::Put { resource, mut object } => {
+                    object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+                    let key = object_key(&object);
+                    let json = serde_json::to_vec(&object).map_err(ApiError::internal)?;
+                    staged.push(StagedWrite {
+                        rv,
+                        resource,
+                        key,
+                        object: Some(Arc::new(object)),
+                        json: Some(Bytes::from(json)),
+                    });
+                }
+                Mutation::Delete { resource, key } => {
+                    // Watchers see the last state, carrying the delete's resourceVersion.
+                    let last = staged
+                        .iter()
+                        .rev()
+                        .find(|w: &&StagedWrite| std::ptr::eq(w.resource, resource) && w.key == key)
+                        .map(|w| w.object.clone())
+                        .unwrap_or_else(|| {
+                            latest.objects.get(rt_key(resource)).and_then(|m| m.get(&key)).cloned()
                         });
-                    }
-                    Mutation::Delete { resource, key } => {
-                        // Watchers see the last state, carrying the delete's resourceVersion.
-                        let last = staged
-                            .iter()
-                            .rev()
-                            .find(|w: &&StagedWrite| std::ptr::eq(w.resource, resource) && w.key == key)
-                            .map(|w| w.object.clone())
-                            .unwrap_or_else(|| {
-                                latest.objects.get(rt_key(resource)).and_then(|m| m.get(&key)).cloned()
-                            });
-                        let json = match last {
-                            Some(last) => {
-                                let mut last = (*last).clone();
-                                last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-                                Some(Bytes::from(serde_json::to_vec(&last).map_err(ApiError::internal)?))
-                            }
-                            None => None,
-                        };
-                        staged.push(StagedWrite { rv, resource, key, object: None, json })
-                    }
+                    let json = match last {
+                        Some(last) => {
+                            let mut last = (*last).clone();
+                            last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+                            Some(Bytes::from(serde_json::to_vec(&last).map_err(ApiError::internal)?))
+                        }
+                        None => None,
+                    };
+                    staged.push(StagedWrite { rv, resource, key, object: None, json })
                 }
             }
-            let mut stored = Vec::with_capacity(staged.len());
-            for w in &staged {
-                let map = latest.objects.entry(rt_key(w.resource)).or_default();
-                match &w.object {
-                    Some(object) => {
-                        map.insert(w.key.clone(), object.clone());
-                        stored.push(Some(object.clone()));
-                    }
-                    None => {
-                        map.remove(&w.key);
-                        stored.push(None);
-                    }
+        }
+        let mut stored = Vec::with_capacity(staged.len());
+        for w in &staged {
+            let map = latest.objects.entry(rt_key(w.resource)).or_default();
+            match &w.object {
+                Some(object) => {
+                    map.insert(w.key.clone(), object.clone());
+                    stored.push(Some(object.clone()));
+                }
+                None => {
+                    map.remove(&w.key);
+                    stored.push(None);
                 }
             }
-            latest.resource_version = rv;
-            latest.queue.extend(staged);
-            (stored, extra, rv, latest.epoch)
-        };
-        self.group_commit(rv, epoch)?;
-        Ok((stored, extra))
+        }
+        latest.resource_version = rv;
+        latest.queue.extend(staged);
+        let durable = latest.waiter();
+        drop(latest);
+        shared.staged.notify_one();
+        Ok(Pending { value: (stored, extra), durable: Some(durable) })
     }
 
-    /// Makes the write staged at `rv` durable and published: by committing every staged write
-    /// at once, unless a writer that came first already did.
-    fn group_commit(&self, rv: u64, epoch: u64) -> ApiResult<()> {
-        let _committer = self.committer.lock().unwrap_or_else(|e| e.into_inner());
-        let batch = {
-            let mut latest = self.lock_writer();
-            if latest.epoch != epoch {
-                return Err(ApiError::internal("the write was lost with a failed commit before it"));
+    /// Starts a watch of `rt` after `from` (a resourceVersion a client got from a list or an
+    /// object). `None` means "from now, with the current objects as ADDED events first".
+    /// A resourceVersion older than the retained history is `410 Gone`.
+    pub fn watch(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        from: Option<u64>,
+    ) -> ApiResult<WatchStart> {
+        let state = self.read();
+        // Subscribing under the read lock: publishers hold the write lock while sending, so no
+        // event falls between the backlog and the live stream.
+        let live = self.shared.events.subscribe();
+        let backlog = match from {
+            None => list_in(&state.objects, rt, namespace)
+                .into_iter()
+                .map(|o| {
+                    let rv =
+                        o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    Arc::new(WatchEvent::of_object(rv, resources_static(rt), EventType::Added, &o))
+                })
+                .collect(),
+            Some(rv) if rv < state.compacted_through => {
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {rv} ({})",
+                    state.compacted_through + 1
+                )));
             }
-            if self.resource_version() >= rv {
-                return Ok(());
+            Some(rv) => {
+                let start = state.history.partition_point(|e| e.resource_version <= rv);
+                state.history.range(start..).filter(|e| std::ptr::eq(e.resource, rt)).cloned().collect()
             }
-            std::mem::take(&mut latest.queue)
         };
-        let last = batch.last().map_or(rv, |w| w.rv);
-        if let Err(e) = self.commit(&batch, last) {
-            // Nothing of the group is durable: forget every staged write, this group's and
-            // those staged since (they were decided against it).
-            let mut latest = self.lock_writer();
-            let state = self.read();
-            latest.objects = state.objects.clone();
-            latest.resource_version = state.resource_version;
-            latest.queue.clear();
-            latest.epoch += 1;
-            return Err(e.into());
+        Ok(WatchStart { backlog, live })
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shared.lock_writer().closing = true;
+        self.shared.staged.notify_one();
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
         }
-        self.publish(batch, last);
-        Ok(())
+    }
+}
+
+impl Shared {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Latest> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The committer: takes everything staged, commits it in one transaction with one fsync,
+    /// publishes it, and tells the waiting writers, over and over. Writes staged meanwhile form
+    /// the next group, so the busier the server, the more each fsync carries.
+    fn run_committer(&self) {
+        loop {
+            let (group, waiters) = {
+                let mut latest = self.lock_writer();
+                while latest.queue.is_empty() && latest.waiters.is_empty() && !latest.closing {
+                    latest = self.staged.wait(latest).unwrap_or_else(|e| e.into_inner());
+                }
+                if latest.queue.is_empty() && latest.waiters.is_empty() {
+                    return;
+                }
+                (std::mem::take(&mut latest.queue), std::mem::take(&mut latest.waiters))
+            };
+            let outcome = match group.last().map(|w| w.rv) {
+                None => Ok(()),
+                Some(last) => self.commit(&group, last).map(|()| self.publish(group, last)),
+            };
+            match outcome {
+                Ok(()) => {
+                    for waiter in waiters {
+                        let _ = waiter.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "committing staged writes failed; they are discarded");
+                    // Nothing of the group is durable: forget every staged write, the group's
+                    // and those staged since (they were decided against it).
+                    let since = {
+                        let mut latest = self.lock_writer();
+                        let state = self.read();
+                        latest.objects = state.objects.clone();
+                        latest.resource_version = state.resource_version;
+                        latest.queue.clear();
+                        std::mem::take(&mut latest.waiters)
+                    };
+                    for waiter in waiters.into_iter().chain(since) {
+                        let _ = waiter.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
     }
 
     fn commit(&self, staged: &[StagedWrite], rv: u64) -> Result<(), StorageError> {
@@ -577,42 +737,7 @@ impl Store {
                 state.compacted_through = old.resource_version;
             }
         }
-    }
-
-    /// Starts a watch of `rt` after `from` (a resourceVersion a client got from a list or an
-    /// object). `None` means "from now, with the current objects as ADDED events first".
-    /// A resourceVersion older than the retained history is `410 Gone`.
-    pub fn watch(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        from: Option<u64>,
-    ) -> ApiResult<WatchStart> {
-        let state = self.read();
-        // Subscribing under the read lock: publishers hold the write lock while sending, so no
-        // event falls between the backlog and the live stream.
-        let live = self.events.subscribe();
-        let backlog = match from {
-            None => list_in(&state.objects, rt, namespace)
-                .into_iter()
-                .map(|o| {
-                    let rv =
-                        o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                    Arc::new(WatchEvent::of_object(rv, resources_static(rt), EventType::Added, &o))
-                })
-                .collect(),
-            Some(rv) if rv < state.compacted_through => {
-                return Err(ApiError::gone(format!(
-                    "too old resource version: {rv} ({})",
-                    state.compacted_through + 1
-                )));
-            }
-            Some(rv) => {
-                let start = state.history.partition_point(|e| e.resource_version <= rv);
-                state.history.range(start..).filter(|e| std::ptr::eq(e.resource, rt)).cloned().collect()
-            }
-        };
-        Ok(WatchStart { backlog, live })
+        self.durable.store(rv, Ordering::Release);
     }
 }
 
@@ -636,6 +761,8 @@ mod tests {
                     "metadata": {"name": name, "namespace": "default"}});
                 Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
             })
+            .unwrap()
+            .durable_blocking()
             .unwrap();
         stored[0].as_ref().unwrap()["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
     }
@@ -669,12 +796,47 @@ mod tests {
     }
 
     #[test]
+    fn writes_staged_when_the_store_closes_are_committed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = Store::open(&path, 100).unwrap();
+        let pending: Vec<_> = (0..50)
+            .map(|i| {
+                store
+                    .write(|_| {
+                        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": format!("cm-{i}"), "namespace": "default"}});
+                        Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
+                    })
+                    .unwrap()
+            })
+            .collect();
+        // Seen by later writers at once, durable once the committer gets to them.
+        let (_, seen) = store
+            .write(|snap| Ok((Vec::new(), snap.list(configmaps(), None).len())))
+            .unwrap()
+            .durable_blocking()
+            .unwrap();
+        assert_eq!(seen, 50);
+        drop(store);
+        for p in pending {
+            p.durable_blocking().expect("committed before the store closed");
+        }
+        let reopened = Store::open(&path, 100).unwrap();
+        assert_eq!(reopened.resource_version(), 50);
+        assert_eq!(reopened.list(configmaps(), None).0.len(), 50);
+    }
+
+    #[test]
     fn a_write_decides_against_writes_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
         put(&store, "a");
-        let (_, seen) =
-            store.write(|snap| Ok((Vec::new(), snap.get(configmaps(), "default", "a").is_some()))).unwrap();
+        let (_, seen) = store
+            .write(|snap| Ok((Vec::new(), snap.get(configmaps(), "default", "a").is_some())))
+            .unwrap()
+            .durable_blocking()
+            .unwrap();
         assert!(seen);
     }
 
@@ -708,6 +870,8 @@ mod tests {
                 let key = ("default".to_string(), "a".to_string());
                 Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
             })
+            .unwrap()
+            .durable_blocking()
             .unwrap();
         let deleted = live.try_recv().unwrap();
         assert_eq!(deleted.event_type, EventType::Deleted);
@@ -722,6 +886,8 @@ mod tests {
                 let key = ("default".to_string(), "a".to_string());
                 Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
             })
+            .unwrap()
+            .durable_blocking()
             .unwrap();
         assert!(live.try_recv().is_err());
     }
