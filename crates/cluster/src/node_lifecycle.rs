@@ -274,14 +274,12 @@ impl NodeLifecycle {
             None => {
                 if pending.remove(&key).is_some() {
                     let (ns, name) = informer::namespace_name(pod);
-                    self.recorder
-                        .record_for(
-                            pod,
-                            "Normal",
-                            "TaintManagerEviction",
-                            &format!("Cancelling deletion of Pod {ns}/{name}"),
-                        )
-                        .await;
+                    self.recorder.record_for(
+                        pod,
+                        "Normal",
+                        "TaintManagerEviction",
+                        &format!("Cancelling deletion of Pod {ns}/{name}"),
+                    );
                 }
             }
             Some(None) => {
@@ -300,14 +298,12 @@ impl NodeLifecycle {
 
     async fn delete(&self, pod: &Pod) {
         let (ns, name) = informer::namespace_name(pod);
-        self.recorder
-            .record_for(
-                pod,
-                "Normal",
-                "TaintManagerEviction",
-                &format!("Marking for deletion Pod {ns}/{name}"),
-            )
-            .await;
+        self.recorder.record_for(
+            pod,
+            "Normal",
+            "TaintManagerEviction",
+            &format!("Marking for deletion Pod {ns}/{name}"),
+        );
         pod_deletion::mark_disruption_target(
             &self.client,
             pod,

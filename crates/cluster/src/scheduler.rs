@@ -433,7 +433,7 @@ impl Scheduler {
         if failed.get(&key).map(String::as_str) == Some(message) && nominate.is_none() {
             return;
         }
-        self.recorder.record_for(pod, "Warning", "FailedScheduling", message).await;
+        self.recorder.record_for(pod, "Warning", "FailedScheduling", message);
         failed.insert(key, message.to_string());
         let mut status = json!({"conditions": [{
             "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
@@ -456,7 +456,7 @@ impl Scheduler {
             Ok(()) => {
                 let uid = preemptor.metadata.uid.as_deref().unwrap_or_default();
                 let message = format!("Preempted by pod {uid} on node {node}");
-                self.recorder.record_for(victim, "Normal", "Preempted", &message).await;
+                self.recorder.record_for(victim, "Normal", "Preempted", &message);
             }
             Err(e) => {
                 tracing::debug!(pod = ?victim.metadata.name, error = %e, "deleting a preemption victim failed")
@@ -496,14 +496,12 @@ impl Scheduler {
         {
             Ok(_) => {
                 let reference = object_reference(pod);
-                self.recorder
-                    .record(
-                        &reference,
-                        "Normal",
-                        "Scheduled",
-                        &format!("Successfully assigned {ns}/{name} to {node}"),
-                    )
-                    .await;
+                self.recorder.record(
+                    &reference,
+                    "Normal",
+                    "Scheduled",
+                    &format!("Successfully assigned {ns}/{name} to {node}"),
+                );
                 true
             }
             Err(e) => {

@@ -1,6 +1,8 @@
 //! Recording core/v1 Events about objects, as upstream's event recorder does: one Event per
 //! occurrence, named `<object>.<random hex>`, with the reporting component as its source.
-//! Recording never fails the caller; a failed write is logged.
+//! Recording never fails or delays the caller: as client-go's broadcaster, it queues the event
+//! for a background writer, dropping it when 1,000 are already waiting; a failed write is
+//! logged. A scheduler binding thousands of pods so never waits on their `Scheduled` events.
 //!
 //! Like client-go's event correlator, a spam filter limits each source to a burst of 25
 //! events per involved object, refilled at one every five minutes; the rest are dropped. A
@@ -10,19 +12,26 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, PostParams};
 use kube::{Client, Resource};
+use tokio::sync::mpsc;
+
+/// Events waiting to be written before new ones are dropped (client-go's `maxQueuedEvents`).
+pub const MAX_QUEUED_EVENTS: usize = 1000;
+/// Events written at once.
+const CONCURRENT_WRITES: usize = 8;
 
 /// Records events for one component (e.g. `daemonset-controller`).
 #[derive(Clone)]
 pub struct EventRecorder {
-    client: Client,
     component: String,
     host: Option<String>,
     spam: Arc<Mutex<SpamFilter>>,
+    queue: mpsc::Sender<Event>,
 }
 
 /// client-go's `EventSourceObjectSpamFilter`: a token bucket per involved object.
@@ -80,8 +89,12 @@ pub fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReferen
 }
 
 impl EventRecorder {
+    /// A recorder and its writer, a task on the current runtime that ends once every clone of
+    /// the recorder is gone and the queue is written.
     pub fn new(client: Client, component: &str) -> Self {
-        EventRecorder { client, component: component.to_string(), host: None, spam: Arc::default() }
+        let (queue, waiting) = mpsc::channel(MAX_QUEUED_EVENTS);
+        tokio::spawn(write_events(client, waiting));
+        EventRecorder { component: component.to_string(), host: None, spam: Arc::default(), queue }
     }
 
     /// Events from a node-local component carry the node as `source.host`.
@@ -91,7 +104,7 @@ impl EventRecorder {
     }
 
     /// Records an event about `object`, in its namespace (`default` for cluster-scoped ones).
-    pub async fn record(&self, object: &ObjectReference, type_: &str, reason: &str, message: &str) {
+    pub fn record(&self, object: &ObjectReference, type_: &str, reason: &str, message: &str) {
         if !self.spam.lock().unwrap_or_else(|e| e.into_inner()).allow(object, Instant::now()) {
             tracing::trace!(reason, object = ?object.name, "event dropped by the spam filter");
             return;
@@ -117,22 +130,39 @@ impl EventRecorder {
             reporting_instance: Some(self.host.clone().unwrap_or_else(|| self.component.clone())),
             ..Default::default()
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::debug!(reason, object = ?object.name, error = %e, "recording an event failed");
+        if self.queue.try_send(event).is_err() {
+            tracing::debug!(reason, object = ?object.name, "event dropped: the queue is full");
         }
     }
 
     /// [`EventRecorder::record`] for a typed object.
-    pub async fn record_for<K: Resource<DynamicType = ()>>(
+    pub fn record_for<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
         type_: &str,
         reason: &str,
         message: &str,
     ) {
-        self.record(&object_reference(obj), type_, reason, message).await;
+        self.record(&object_reference(obj), type_, reason, message);
     }
+}
+
+/// Writes queued events, a few at once, until every recorder is gone.
+async fn write_events(client: Client, waiting: mpsc::Receiver<Event>) {
+    let events = futures::stream::unfold(waiting, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+    events
+        .for_each_concurrent(CONCURRENT_WRITES, |event| {
+            let client = client.clone();
+            async move {
+                let namespace = event.metadata.namespace.clone().unwrap_or_default();
+                let api: Api<Event> = Api::namespaced(client, &namespace);
+                if let Err(e) = api.create(&PostParams::default(), &event).await {
+                    tracing::debug!(reason = ?event.reason, object = ?event.involved_object.name, error = %e,
+                        "recording an event failed");
+                }
+            }
+        })
+        .await;
 }
 
 fn rand_u64() -> u64 {

@@ -100,14 +100,12 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     };
     match sync_guard(&ds) {
         Some(SkipReason::SelectingAll) => {
-            ctx.recorder
-                .record_for(
-                    ds.as_ref(),
-                    "Warning",
-                    "SelectingAll",
-                    "This daemon set is selecting all pods. A non-empty selector is required.",
-                )
-                .await;
+            ctx.recorder.record_for(
+                ds.as_ref(),
+                "Warning",
+                "SelectingAll",
+                "This daemon set is selecting all pods. A non-empty selector is required.",
+            );
             return Ok(());
         }
         Some(SkipReason::BeingDeleted) => return Ok(()),
@@ -218,7 +216,7 @@ async fn execute(
     decision: Decision,
 ) -> anyhow::Result<()> {
     for e in &decision.events {
-        ctx.recorder.record_for(ds, e.type_, e.reason, &e.message).await;
+        ctx.recorder.record_for(ds, e.type_, e.reason, &e.message);
     }
     if let Some(after) = decision.requeue_after {
         ctx.queue.add_after(key, Duration::from_millis(after.as_millis().max(0) as u64));
@@ -241,22 +239,18 @@ async fn execute(
         match outcome {
             Ok(_) => {
                 ctx.metrics.pods_deleted.inc();
-                ctx.recorder
-                    .record_for(ds, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}"))
-                    .await;
+                ctx.recorder.record_for(ds, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}"));
             }
             Err(e) if is_not_found(&e) => ctx.expectations.deletion_observed(key),
             Err(e) => {
                 ctx.expectations.lower(key, 0, 1);
                 ctx.metrics.delete_errors.inc();
-                ctx.recorder
-                    .record_for(
-                        ds,
-                        "Warning",
-                        "FailedDelete",
-                        &format!("Error deleting: {}", error_message(&e)),
-                    )
-                    .await;
+                ctx.recorder.record_for(
+                    ds,
+                    "Warning",
+                    "FailedDelete",
+                    &format!("Error deleting: {}", error_message(&e)),
+                );
                 errors.push(format!("deleting pod {name}: {e}"));
             }
         }
@@ -275,14 +269,12 @@ async fn execute(
             match outcome {
                 Ok(pod) => {
                     ctx.metrics.pods_created.inc();
-                    ctx.recorder
-                        .record_for(
-                            ds,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!("Created pod: {}", pod.name_any()),
-                        )
-                        .await;
+                    ctx.recorder.record_for(
+                        ds,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {}", pod.name_any()),
+                    );
                 }
                 Err(e) => {
                     ctx.expectations.lower(key, 1, 0);
@@ -291,14 +283,12 @@ async fn execute(
                     }
                     failed += 1;
                     ctx.metrics.create_errors.inc();
-                    ctx.recorder
-                        .record_for(
-                            ds,
-                            "Warning",
-                            "FailedCreate",
-                            &format!("Error creating: {}", error_message(&e)),
-                        )
-                        .await;
+                    ctx.recorder.record_for(
+                        ds,
+                        "Warning",
+                        "FailedCreate",
+                        &format!("Error creating: {}", error_message(&e)),
+                    );
                     errors.push(format!("creating pod: {e}"));
                 }
             }

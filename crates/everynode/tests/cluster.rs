@@ -75,8 +75,11 @@ fn no_execute_taints_evict_intolerant_pods_and_respect_toleration_seconds() {
         tainted.elapsed()
     );
     assert!(get(&k, &["get", "pods"]).contains("tolerant"), "the tolerant pod stays");
-    let events = get(&k, &["get", "events", "--field-selector", "reason=TaintManagerEviction"]);
-    assert!(events.contains("Marking for deletion Pod default/intolerant"), "{events}");
+    // Events are written in the background, moments after what they report.
+    k.eventually("the eviction event", || {
+        get(&k, &["get", "events", "--field-selector", "reason=TaintManagerEviction"])
+            .contains("Marking for deletion Pod default/intolerant")
+    });
 }
 
 #[test]
@@ -136,10 +139,10 @@ fn unschedulable_pods_stay_pending_with_an_explanation() {
     k.eventually("small scheduled", || row(&k, "small").get(2).map(String::as_str) == Some("Running"));
     let node = get(&k, &["get", "pod", "small", "-o", "jsonpath={.spec.nodeName}"]);
     assert!(node.starts_with("k8s-worker-"), "{node}");
-    assert!(
+    k.eventually("the Scheduled event", || {
         get(&k, &["get", "events", "--field-selector", "reason=Scheduled"])
             .contains("Successfully assigned default/small to k8s-worker-")
-    );
+    });
 }
 
 #[test]
@@ -168,29 +171,30 @@ fn a_higher_priority_pod_preempts_a_lower_priority_one_on_a_full_node() {
         get(&k, &["get", "pod", "important", "-o", "jsonpath={.spec.nodeName} {.status.nominatedNodeName}"]);
     assert_eq!(placed, "k8s-worker-1 k8s-worker-1");
     let uid = get(&k, &["get", "pod", "important", "-o", "jsonpath={.metadata.uid}"]);
-    let preempted = get(
-        &k,
-        &["get", "events", "--field-selector", "reason=Preempted", "-o", "jsonpath={.items[*].message}"],
-    );
-    assert_eq!(preempted, format!("Preempted by pod {uid} on node k8s-worker-1"));
-    let failed = get(
-        &k,
-        &[
-            "get",
-            "events",
-            "--field-selector",
-            "reason=FailedScheduling,involvedObject.name=important",
-            "-o",
-            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
-        ],
-    );
+    k.eventually("the Preempted event", || {
+        let preempted = get(
+            &k,
+            &["get", "events", "--field-selector", "reason=Preempted", "-o", "jsonpath={.items[*].message}"],
+        );
+        preempted == format!("Preempted by pod {uid} on node k8s-worker-1")
+    });
     // Nominated by preemption, so no `preemption: …` part (a later attempt, while the victim
     // is still terminating, may add one saying it is not eligible to preempt again).
-    assert!(
+    k.eventually("the FailedScheduling event", || {
+        let failed = get(
+            &k,
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "reason=FailedScheduling,involvedObject.name=important",
+                "-o",
+                "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+            ],
+        );
         failed.lines().any(|m| m
-            == "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }."),
-        "{failed}"
-    );
+            == "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }.")
+    });
 
     // A pod of lower priority cannot take the room back.
     k.apply(&manifest("modest", "low"));

@@ -129,7 +129,10 @@ fn fluentd_runs_on_every_worker_and_follows_nodes() {
     let describe = k.ok(&["describe", "ds", "fluentd", "-n", "logging"]);
     assert!(describe.contains("Desired Number of Nodes Scheduled: 2"), "{describe}");
     assert!(describe.contains("Pods Status:  2 Running / 0 Waiting / 0 Succeeded / 0 Failed"), "{describe}");
-    assert!(describe.contains("SuccessfulCreate"), "{describe}");
+    // Events are written in the background, moments after what they report.
+    k.eventually("SuccessfulCreate events", || {
+        k.ok(&["describe", "ds", "fluentd", "-n", "logging"]).contains("SuccessfulCreate")
+    });
 
     // A deleted pod comes back.
     let victim = pods(&k)[0].1.clone();
@@ -415,8 +418,8 @@ fn surge_broken_image_rollback_and_failed_pods() {
     k.eventually("the failed pod replaced", || {
         pods(&k).iter().any(|p| p.0 == failed.0 && p.1 != failed.1 && p.3)
     });
-    assert!(
+    k.eventually("the FailedDaemonPod event", || {
         k.ok(&["get", "events", "-n", "logging", "--field-selector", "reason=FailedDaemonPod"])
             .contains("will try to kill it")
-    );
+    });
 }
