@@ -117,16 +117,6 @@ fn namespaces() -> &'static ResourceType {
     resources::find("", "v1", "namespaces").expect("namespaces are served")
 }
 
-/// Without revealing an object's data, whether it is the same as another apart from its
-/// resourceVersion.
-fn same_apart_from_rv(a: &Value, b: &Value) -> bool {
-    let mut a = a.clone();
-    let mut b = b.clone();
-    a["metadata"]["resourceVersion"] = Value::Null;
-    b["metadata"]["resourceVersion"] = Value::Null;
-    a == b
-}
-
 impl Registry {
     pub fn new(store: Arc<Store>) -> Self {
         Registry { store }
@@ -284,7 +274,8 @@ impl Registry {
                 return Err(ApiError::invalid(rt, name, &errors));
             }
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-            if same_apart_from_rv(&new, &old) {
+            // The same resourceVersion now, so equal means the write changes nothing.
+            if new == *old {
                 return Ok((Vec::new(), Some(old)));
             }
             let key: ObjectKey = (ns.to_string(), name.to_string());
@@ -370,7 +361,8 @@ impl Registry {
                 if !fins.is_empty() {
                     obj["metadata"]["finalizers"] = json!(fins);
                 }
-                if same_apart_from_rv(&obj, &old) {
+                // A copy of the current object, resourceVersion included: equal means unchanged.
+                if obj == *old {
                     return Ok((Vec::new(), Some(old)));
                 }
                 return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
@@ -381,7 +373,8 @@ impl Registry {
                     obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                 }
                 obj["metadata"]["finalizers"] = json!(fins);
-                if same_apart_from_rv(&obj, &old) {
+                // A copy of the current object, resourceVersion included: equal means unchanged.
+                if obj == *old {
                     return Ok((Vec::new(), Some(old)));
                 }
                 return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));

@@ -7,8 +7,8 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -80,8 +80,10 @@ impl FieldValidation {
     }
 }
 
-fn roundtrip<T: DeserializeOwned + Serialize>(value: Value) -> Result<Value, serde_json::Error> {
-    let typed: T = serde_json::from_value(value)?;
+/// The value as its kind's type sees it: what the type lacks dropped, the rest in its form.
+fn roundtrip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, serde_json::Error> {
+    // Deserializing from a borrowed Value spares a copy of the whole tree.
+    let typed = T::deserialize(value)?;
     serde_json::to_value(typed)
 }
 
@@ -109,8 +111,7 @@ pub fn decode(
             rt.kind
         )));
     }
-    let canonical =
-        with_kind!(rt, T => roundtrip::<T>(body.clone())).map_err(|e| cannot_handle(e.to_string()))?;
+    let canonical = with_kind!(rt, T => roundtrip::<T>(&body)).map_err(|e| cannot_handle(e.to_string()))?;
     let mut unknown = Vec::new();
     if validation != FieldValidation::Ignore {
         find_unknown_fields(&body, &canonical, &mut String::new(), &mut unknown);
@@ -159,7 +160,7 @@ fn find_unknown_fields(original: &Value, canonical: &Value, path: &mut String, o
 }
 
 fn typed<T: DeserializeOwned>(v: &Value) -> ApiResult<T> {
-    serde_json::from_value(v.clone()).map_err(ApiError::internal)
+    T::deserialize(v).map_err(ApiError::internal)
 }
 
 fn untyped<T: Serialize>(t: &T) -> ApiResult<Value> {
@@ -335,8 +336,8 @@ fn keep_server_metadata(new: &mut Value, old: &Value) {
 }
 
 fn meta_errors(rt: &ResourceType, obj: &Value) -> FieldErrors {
-    let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
-        serde_json::from_value(obj["metadata"].clone()).unwrap_or_default();
+    let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta::deserialize(&obj["metadata"])
+        .unwrap_or_default();
     apimachinery::core::validate_object_meta(&meta, rt.namespaced, &Path::new("metadata"))
 }
 

@@ -299,20 +299,36 @@ impl Scheduler {
 
     async fn schedule_pending(&self, failed: &mut HashMap<String, String>) {
         let nodes = self.nodes.list();
-        let mut usage: HashMap<String, NodeUsage> = HashMap::new();
-        let mut placed: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
-        let mut pending = Vec::new();
-        for pod in self.pods.list() {
-            if Self::wants(&pod) {
+        let all_pods = self.pods.list();
+        let mut pending: Vec<&Arc<Pod>> = Vec::new();
+        // What each node runs. Its usage is added up only for the nodes a pass looks at: a
+        // daemon pod is pinned to one node, so a pass over a burst of them costs their number,
+        // not the cluster's.
+        let mut placed: HashMap<&str, Vec<&Arc<Pod>>> = HashMap::new();
+        for pod in &all_pods {
+            if Self::wants(pod) {
                 pending.push(pod);
                 continue;
             }
-            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
-            if is_terminal(&pod) {
+            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else { continue };
+            if is_terminal(pod) {
                 continue;
             }
-            usage.entry(node.clone()).or_default().add(&pod);
             placed.entry(node).or_default().push(pod);
+        }
+        let mut usage: HashMap<&str, NodeUsage> = HashMap::new();
+        fn usage_of<'a, 'p>(
+            usage: &'a mut HashMap<&'p str, NodeUsage>,
+            placed: &HashMap<&'p str, Vec<&Arc<Pod>>>,
+            node: &'p str,
+        ) -> &'a mut NodeUsage {
+            usage.entry(node).or_insert_with(|| {
+                let mut u = NodeUsage::default();
+                for pod in placed.get(node).into_iter().flatten() {
+                    u.add(pod);
+                }
+                u
+            })
         }
         // Higher priority first, then oldest: a nominated pod's node is reserved before any
         // pod of lower priority is considered.
@@ -321,25 +337,24 @@ impl Scheduler {
                 .cmp(&priority(a))
                 .then_with(|| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp))
         });
-        let by_name: HashMap<String, &Arc<Node>> =
-            nodes.iter().map(|n| (informer::name(n.as_ref()), n)).collect();
+        let by_name: HashMap<&str, &Arc<Node>> =
+            nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), n)).collect();
         let mut binds: Vec<(Arc<Pod>, String)> = Vec::new();
         for pod in pending {
-            let empty = NodeUsage::default();
             let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
             let mut best: Option<(i64, &Arc<Node>)> = None;
             // A pod pinned to named nodes is only tried there; every other node fails its
             // node affinity, as filtering it would find.
-            let named = required_node_names(&pod);
+            let named = required_node_names(pod);
             let candidates: Vec<&Arc<Node>> = match &named {
-                Some(names) => names.iter().filter_map(|n| by_name.get(n).copied()).collect(),
+                Some(names) => names.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect(),
                 None => nodes.iter().collect(),
             };
             for node in candidates {
-                let u = usage.get(node.metadata.name.as_deref().unwrap_or_default()).unwrap_or(&empty);
-                match filter(&pod, node, u) {
+                let u = usage_of(&mut usage, &placed, node.metadata.name.as_deref().unwrap_or_default());
+                match filter(pod, node, u) {
                     Ok(()) => {
-                        let s = score(&pod, node, u);
+                        let s = score(pod, node, u);
                         if best.is_none_or(|(b, n)| s > b || (s == b && node.metadata.name < n.metadata.name))
                         {
                             best = Some((s, node));
@@ -352,10 +367,10 @@ impl Scheduler {
             }
             if let Some((_, node)) = best {
                 // Placed now, bound below with the others: later pods see the room it takes.
-                let node_name = informer::name(node.as_ref());
-                usage.entry(node_name.clone()).or_default().add(&pod);
-                placed.entry(node_name.clone()).or_default().push(pod.clone());
-                binds.push((pod, node_name));
+                let node_name = node.metadata.name.as_deref().unwrap_or_default();
+                usage_of(&mut usage, &placed, node_name).add(pod);
+                placed.entry(node_name).or_default().push(pod);
+                binds.push((pod.clone(), node_name.to_string()));
                 continue;
             }
             if named.is_some() {
@@ -366,7 +381,7 @@ impl Scheduler {
                 }
             }
             if nodes.is_empty() {
-                self.unschedulable(&pod, "no nodes available to schedule pods", None, failed).await;
+                self.unschedulable(pod, "no nodes available to schedule pods", None, failed).await;
                 continue;
             }
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -374,19 +389,19 @@ impl Scheduler {
                 *reasons.entry(r.clone()).or_default() += 1;
             }
             let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
-            let terminating_victim = nominated.as_ref().is_some_and(|n| {
+            let terminating_victim = nominated.as_deref().is_some_and(|n| {
                 placed.get(n).into_iter().flatten().any(|p| {
-                    p.metadata.deletion_timestamp.is_some() && preemption::priority(p) < priority(&pod)
+                    p.metadata.deletion_timestamp.is_some() && preemption::priority(p) < priority(pod)
                 })
             });
-            let (postfilter, nominate) = match preemption::not_eligible(&pod, terminating_victim) {
+            let (postfilter, nominate) = match preemption::not_eligible(pod, terminating_victim) {
                 Some(why) => (why.to_string(), nominated.clone()),
-                None => match preemption::preempt(&pod, &nodes, &rejected, |n| {
-                    placed.get(n).cloned().unwrap_or_default()
+                None => match preemption::preempt(pod, &nodes, &rejected, |n| {
+                    placed.get(n).map(|pods| pods.iter().map(|p| Arc::clone(p)).collect()).unwrap_or_default()
                 }) {
                     Outcome::Preempt(candidate) => {
                         for victim in &candidate.victims {
-                            self.evict_victim(victim, &pod, &candidate.node).await;
+                            self.evict_victim(victim, pod, &candidate.node).await;
                         }
                         (String::new(), Some(candidate.node))
                     }
@@ -396,12 +411,12 @@ impl Scheduler {
                 },
             };
             // Keep the nominated node's room for this pod while its victims terminate.
-            if let Some(node) = &nominate {
-                usage.entry(node.clone()).or_default().add(&pod);
+            if let Some(node) = nominate.as_deref().and_then(|n| by_name.get(n)) {
+                usage_of(&mut usage, &placed, node.metadata.name.as_deref().unwrap_or_default()).add(pod);
             }
             let message = failure_message(nodes.len(), &reasons, &postfilter);
             let nominate = nominate.filter(|n| Some(n) != nominated.as_ref());
-            self.unschedulable(&pod, &message, nominate, failed).await;
+            self.unschedulable(pod, &message, nominate, failed).await;
         }
         let outcomes: Vec<(String, bool)> = futures::stream::iter(binds)
             .map(|(pod, node)| async move { (informer::key_of(pod.as_ref()), self.bind(&pod, &node).await) })

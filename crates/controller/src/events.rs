@@ -34,7 +34,8 @@ pub struct EventRecorder {
     queue: mpsc::Sender<Event>,
 }
 
-/// client-go's `EventSourceObjectSpamFilter`: a token bucket per involved object.
+/// client-go's `EventSourceObjectSpamFilter`: a token bucket per involved object, for the
+/// [`SpamFilter::CACHED`] objects most recently seen (an object forgotten starts afresh).
 #[derive(Default)]
 pub struct SpamFilter {
     buckets: HashMap<String, (f64, Instant)>,
@@ -45,6 +46,8 @@ impl SpamFilter {
     pub const BURST: f64 = 25.0;
     /// Tokens regained per second (one per five minutes).
     pub const REFILL_PER_SECOND: f64 = 1.0 / 300.0;
+    /// Objects remembered (client-go's LRU cache holds 4,096).
+    pub const CACHED: usize = 4096;
 
     /// Whether an event about `object` may be recorded at `now`, taking a token if so.
     pub fn allow(&mut self, object: &ObjectReference, now: Instant) -> bool {
@@ -56,11 +59,13 @@ impl SpamFilter {
             object.name.as_deref().unwrap_or_default(),
             object.uid.as_deref().unwrap_or_default(),
         );
-        if self.buckets.len() > 4096 {
-            // Forget objects whose buckets are full again.
-            self.buckets.retain(|_, (tokens, last)| {
-                *tokens + now.duration_since(*last).as_secs_f64() * Self::REFILL_PER_SECOND < Self::BURST
-            });
+        if self.buckets.len() >= 2 * Self::CACHED {
+            // Forget all but the most recently seen, once per CACHED new objects: a scheduler
+            // recording one event for each of thousands of pods pays O(1) per event, not a scan.
+            let mut seen: Vec<Instant> = self.buckets.values().map(|(_, last)| *last).collect();
+            seen.sort_unstable_by(|a, b| b.cmp(a));
+            let cutoff = seen[Self::CACHED - 1];
+            self.buckets.retain(|_, (_, last)| *last >= cutoff);
         }
         let (tokens, last) = self.buckets.entry(key).or_insert((Self::BURST, now));
         *tokens =
@@ -193,5 +198,23 @@ mod tests {
         assert!(!filter.allow(&reference("a"), t0 + Duration::from_secs(299)));
         assert!(filter.allow(&reference("a"), t0 + Duration::from_secs(301)));
         assert!(!filter.allow(&reference("a"), t0 + Duration::from_secs(302)));
+    }
+
+    #[test]
+    fn spam_filter_remembers_the_objects_seen_last() {
+        let mut filter = SpamFilter::default();
+        let t0 = Instant::now();
+        let at = |i: u64| t0 + Duration::from_millis(i);
+        while filter.allow(&reference("busy"), t0) {}
+        while filter.allow(&reference("quiet"), t0) {}
+        for i in 0..20_000u64 {
+            assert!(filter.allow(&reference(&format!("pod-{i}")), at(i + 1)), "each new object may speak");
+            if i % 1000 == 0 {
+                assert!(!filter.allow(&reference("busy"), at(i + 1)), "a recent object stays limited");
+            }
+        }
+        assert!(filter.buckets.len() < 2 * SpamFilter::CACHED, "bounded: {}", filter.buckets.len());
+        assert!(!filter.allow(&reference("busy"), at(20_001)));
+        assert!(filter.allow(&reference("quiet"), at(20_001)), "one long forgotten starts afresh");
     }
 }

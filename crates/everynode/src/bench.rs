@@ -236,7 +236,10 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
 
     // Rolling update at maxUnavailable 10%, with GET and list latency measured meanwhile.
     let stop = Arc::new(AtomicBool::new(false));
-    let probes = tokio::spawn(probe_latency(client.clone(), stop.clone()));
+    // The probes have a client of their own, as a user would: the cluster components share
+    // theirs, and their requests would queue ahead of the probes'.
+    let probe_client = up::client_for(&running.server.kubeconfig()).await?;
+    let probes = tokio::spawn(probe_latency(probe_client, stop.clone()));
     let started = Instant::now();
     let image =
         json!({"spec": {"template": {"spec": {"containers": [{"name": "agent", "image": "bench:2"}]}}}});
