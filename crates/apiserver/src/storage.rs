@@ -254,6 +254,8 @@ struct Latest {
     waiters: Vec<Waiter>,
     /// Set when the store closes: the committer commits what is queued and stops.
     closing: bool,
+    /// Set if the committer thread died: writes fail at once instead of waiting forever.
+    stopped: bool,
 }
 
 /// Told once the writes staged before it are durable and published, or why they never will be.
@@ -443,6 +445,7 @@ impl Store {
                 queue: Vec::new(),
                 waiters: Vec::new(),
                 closing: false,
+                stopped: false,
             }),
             staged: Condvar::new(),
             durable: AtomicU64::new(resource_version),
@@ -459,7 +462,10 @@ impl Store {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("everynode-commit".into())
-                .spawn(move || shared.run_committer())
+                .spawn(move || {
+                    let _stopped = StopsWrites(&shared);
+                    shared.run_committer()
+                })
                 .map_err(StorageError::Thread)?
         };
         Ok(Store { shared, committer: Some(committer) })
@@ -501,6 +507,9 @@ impl Store {
     ) -> ApiResult<Pending<(Stored, T)>> {
         let shared = &self.shared;
         let mut latest = shared.lock_writer();
+        if latest.stopped {
+            return Err(ApiError::internal("the store's committer stopped; writes are refused"));
+        }
         let (mutations, extra) =
             decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
         if mutations.is_empty() {
@@ -622,6 +631,25 @@ impl Drop for Store {
     }
 }
 
+/// Should the committer thread panic (a bug), fails every write waiting
+/// for it and every later one, rather than leave their requests hanging.
+struct StopsWrites<'a>(&'a Shared);
+
+impl Drop for StopsWrites<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        tracing::error!("the storage committer stopped; the API server refuses writes from now on");
+        let mut latest = self.0.lock_writer();
+        latest.stopped = true;
+        latest.queue.clear();
+        for waiter in latest.waiters.drain(..) {
+            let _ = waiter.send(Err("the committer stopped".to_string()));
+        }
+    }
+}
+
 impl Shared {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
@@ -677,6 +705,10 @@ impl Shared {
     }
 
     fn commit(&self, staged: &[StagedWrite], rv: u64) -> Result<(), StorageError> {
+        #[cfg(test)]
+        if staged.iter().any(|w| w.key.1 == tests::PANICS_IN_COMMIT) {
+            panic!("injected failure");
+        }
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(OBJECTS)?;
@@ -825,6 +857,36 @@ mod tests {
         let reopened = Store::open(&path, 100).unwrap();
         assert_eq!(reopened.resource_version(), 50);
         assert_eq!(reopened.list(configmaps(), None).0.len(), 50);
+    }
+
+    /// Committing an object of this name panics the committer thread.
+    pub(super) const PANICS_IN_COMMIT: &str = "panics-in-commit";
+
+    #[test]
+    fn writes_fail_instead_of_hanging_if_the_committer_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
+        put(&store, "fine");
+        let doomed = store
+            .write(|_| {
+                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": PANICS_IN_COMMIT, "namespace": "default"}});
+                Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
+            })
+            .unwrap();
+        assert!(doomed.durable_blocking().is_err(), "the write in flight fails");
+        // Whether it is staged before the committer's death is noticed or refused after, a
+        // later write fails rather than waits.
+        let later = store
+            .write(|_| {
+                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "later", "namespace": "default"}});
+                Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
+            })
+            .and_then(Pending::durable_blocking);
+        assert!(later.is_err(), "later writes fail");
+        assert!(store.write(|_| Ok((Vec::new(), ()))).is_err(), "and once it is noticed, at once");
+        assert_eq!(store.list(configmaps(), None).0.len(), 1, "what was committed stays readable");
     }
 
     #[test]
