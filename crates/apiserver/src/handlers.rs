@@ -185,10 +185,17 @@ async fn read_body(req: Request) -> ApiResult<(HeaderMap, Bytes)> {
     Ok((headers, bytes))
 }
 
-/// Runs store work (decoding, validation, waiting for the writer lock) off the async workers;
-/// the commit that follows is awaited without a thread ([`crate::storage::Pending`]).
+/// Runs store work (decoding, validation, waiting for the writer lock) off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+/// Runs one write off the async workers, then awaits its commit without a thread
+/// ([`crate::storage::Pending`]): the outcome, once durable.
+async fn write<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<crate::storage::Pending<T>> + Send + 'static,
+) -> ApiResult<T> {
+    blocking(f).await?.durable().await
 }
 
 async fn resource_request(
@@ -227,20 +234,15 @@ async fn resource_request(
             let (headers, body) = read_body(req).await?;
             let value = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
             let (obj, warnings) = strategy::decode(rt, value, validation)?;
-            let created = blocking(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now()))
-                .await?
-                .durable()
-                .await?;
+            let created =
+                write(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now())).await?;
             Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
         }
         (&Method::POST, Some(name), Some("binding")) => {
             let (headers, body) = read_body(req).await?;
             let binding = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
             let name = name.to_string();
-            blocking(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding))
-                .await?
-                .durable()
-                .await?;
+            write(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding)).await?;
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -251,7 +253,7 @@ async fn resource_request(
             let eviction = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
             let options = DeleteOptions::from_json(eviction.get("deleteOptions").unwrap_or(&Value::Null))?;
             let name = name.to_string();
-            blocking(move || {
+            write(move || {
                 state.registry.delete(
                     rt,
                     ns.as_deref().unwrap_or_default(),
@@ -260,8 +262,6 @@ async fn resource_request(
                     Timestamp::now(),
                 )
             })
-            .await?
-            .durable()
             .await?;
             Ok(json_response(
                 StatusCode::CREATED,
@@ -276,10 +276,7 @@ async fn resource_request(
             let status_only = sub == Some("status");
             let name = name.to_string();
             let updated =
-                blocking(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only))
-                    .await?
-                    .durable()
-                    .await?;
+                write(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only)).await?;
             Ok(with_warnings(json_response(StatusCode::OK, &updated), &warnings))
         }
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
@@ -293,23 +290,18 @@ async fn resource_request(
             let patch = Patch { patch_type, body };
             let status_only = sub == Some("status");
             let name = name.to_string();
-            let patched = blocking(move || {
+            let patched = write(move || {
                 state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, validation)
             })
-            .await?
-            .durable()
             .await?;
             Ok(json_response(StatusCode::OK, &patched))
         }
         (&Method::DELETE, Some(name), None) => {
             let options = delete_options(&query, req).await?;
             let name = name.to_string();
-            let outcome = blocking(move || {
-                state.registry.delete(rt, ns_for(rt, &ns), &name, &options, Timestamp::now())
-            })
-            .await?
-            .durable()
-            .await?;
+            let outcome =
+                write(move || state.registry.delete(rt, ns_for(rt, &ns), &name, &options, Timestamp::now()))
+                    .await?;
             Ok(match outcome {
                 DeleteOutcome::Deleted(last) => json_response(
                     StatusCode::OK,

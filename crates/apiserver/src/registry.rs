@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{self, ResourceType};
-use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store};
+use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store, Stored};
 use crate::strategy::{self, FieldValidation};
 
 /// Upstream's name suffix alphabet for `generateName` (no vowels, no ambiguous characters).
@@ -117,6 +117,11 @@ fn namespaces() -> &'static ResourceType {
     resources::find("", "v1", "namespaces").expect("namespaces are served")
 }
 
+/// The object a single-put write stored.
+fn the_object(stored: Stored) -> ApiResult<Arc<Value>> {
+    stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("the write stored nothing"))
+}
+
 impl Registry {
     pub fn new(store: Arc<Store>) -> Self {
         Registry { store }
@@ -183,9 +188,7 @@ impl Registry {
             }
             Ok((vec![Mutation::Put { resource: rt, object: obj }], ()))
         })?;
-        pending.and_then(|(stored, ())| {
-            stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("create stored nothing"))
-        })
+        pending.and_then(|(stored, ())| the_object(stored))
     }
 
     /// Replaces an object (PUT), with optimistic concurrency on `metadata.resourceVersion`.
@@ -290,9 +293,7 @@ impl Registry {
         })?;
         pending.and_then(|(stored, unchanged)| match unchanged {
             Some(old) => Ok(old),
-            None => {
-                stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
-            }
+            None => the_object(stored),
         })
     }
 
@@ -310,9 +311,7 @@ impl Registry {
             let new = compute(&old)?;
             Ok((vec![Mutation::Put { resource: rt, object: new }], ()))
         })?;
-        pending.and_then(|(stored, ())| {
-            stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("write stored nothing"))
-        })
+        pending.and_then(|(stored, ())| the_object(stored))
     }
 
     /// Deletes an object as upstream does: preconditions, propagation finalizers, graceful pod

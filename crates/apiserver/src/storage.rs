@@ -7,8 +7,9 @@
 //! but not yet durable), and stages them. The committer thread commits everything staged to
 //! redb in one transaction with one fsync (group commit), while the writers it carries wait
 //! without holding a thread ([`Pending`]): concurrent writers share the cost of the fsync and an
-//! acknowledged write still survives `kill -9`. Only then are the writes published: to the committed maps that serve reads, to a bounded history used to
-//! resume watches, and to a broadcast channel that live watchers read. Reads and watches never
+//! acknowledged write still survives `kill -9`. Only then are the writes published: to the
+//! committed maps that serve reads, to a bounded history used to resume watches, and to a
+//! broadcast channel that live watchers read. Reads and watches never
 //! see a write before it is durable. An event keeps its object only as the JSON line watchers
 //! are sent (encoded once, with the bytes written to disk) and what selectors look at, so the
 //! history holds old versions at a fraction of their decoded size.
@@ -279,11 +280,6 @@ pub struct Pending<T> {
 }
 
 impl<T> Pending<T> {
-    /// An outcome with nothing to wait for.
-    pub fn ready(value: T) -> Self {
-        Pending { value, durable: None }
-    }
-
     /// Transforms the outcome; the write stays the same.
     pub fn and_then<U>(self, f: impl FnOnce(T) -> ApiResult<U>) -> ApiResult<Pending<U>> {
         Ok(Pending { value: f(self.value)?, durable: self.durable })
@@ -366,7 +362,9 @@ struct Shared {
     writer: Mutex<Latest>,
     /// Signalled when a write is staged, a waiter registers, or the store closes.
     staged: Condvar,
-    /// Every write up to this resourceVersion is durable and published.
+    /// Every write up to this resourceVersion is durable and published: `State`'s
+    /// resourceVersion, readable without its lock, so a writer holding the writer lock never
+    /// waits for a publish to finish.
     durable: AtomicU64,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<WatchEvent>>,
@@ -786,17 +784,31 @@ mod tests {
         resources::find("", "v1", "configmaps").expect("served")
     }
 
+    /// Stages a ConfigMap `name` in `default`.
+    fn stage(store: &Store, name: &str) -> ApiResult<Pending<(Stored, ())>> {
+        store.write(|_| {
+            let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "default"}});
+            Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
+        })
+    }
+
+    /// Writes a ConfigMap `name` in `default`; its resourceVersion.
     fn put(store: &Store, name: &str) -> u64 {
-        let (stored, ()) = store
+        let (stored, ()) = stage(store, name).unwrap().durable_blocking().unwrap();
+        stored[0].as_ref().unwrap()["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Deletes the ConfigMap `name` in `default`.
+    fn delete(store: &Store, name: &str) {
+        store
             .write(|_| {
-                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": name, "namespace": "default"}});
-                Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
+                let key = ("default".to_string(), name.to_string());
+                Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
             })
             .unwrap()
             .durable_blocking()
             .unwrap();
-        stored[0].as_ref().unwrap()["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
     }
 
     #[test]
@@ -832,17 +844,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
         let store = Store::open(&path, 100).unwrap();
-        let pending: Vec<_> = (0..50)
-            .map(|i| {
-                store
-                    .write(|_| {
-                        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                            "metadata": {"name": format!("cm-{i}"), "namespace": "default"}});
-                        Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
-                    })
-                    .unwrap()
-            })
-            .collect();
+        let pending: Vec<_> = (0..50).map(|i| stage(&store, &format!("cm-{i}")).unwrap()).collect();
         // Seen by later writers at once, durable once the committer gets to them.
         let (_, seen) = store
             .write(|snap| Ok((Vec::new(), snap.list(configmaps(), None).len())))
@@ -867,23 +869,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
         put(&store, "fine");
-        let doomed = store
-            .write(|_| {
-                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": PANICS_IN_COMMIT, "namespace": "default"}});
-                Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
-            })
-            .unwrap();
+        let doomed = stage(&store, PANICS_IN_COMMIT).unwrap();
         assert!(doomed.durable_blocking().is_err(), "the write in flight fails");
         // Whether it is staged before the committer's death is noticed or refused after, a
         // later write fails rather than waits.
-        let later = store
-            .write(|_| {
-                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": "later", "namespace": "default"}});
-                Ok((vec![Mutation::Put { resource: configmaps(), object }], ()))
-            })
-            .and_then(Pending::durable_blocking);
+        let later = stage(&store, "later").and_then(Pending::durable_blocking);
         assert!(later.is_err(), "later writes fail");
         assert!(store.write(|_| Ok((Vec::new(), ()))).is_err(), "and once it is noticed, at once");
         assert_eq!(store.list(configmaps(), None).0.len(), 1, "what was committed stays readable");
@@ -927,14 +917,7 @@ mod tests {
         assert_eq!(as_deleted["type"], "DELETED");
         assert_eq!(as_deleted["object"], line["object"]);
 
-        store
-            .write(|_| {
-                let key = ("default".to_string(), "a".to_string());
-                Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
-            })
-            .unwrap()
-            .durable_blocking()
-            .unwrap();
+        delete(&store, "a");
         let deleted = live.try_recv().unwrap();
         assert_eq!(deleted.event_type, EventType::Deleted);
         let line = line_of(&deleted, EventType::Deleted);
@@ -943,14 +926,7 @@ mod tests {
         assert_eq!(deleted.selectable.field("metadata.name").as_deref(), Some("a"));
 
         // Deleting what is not there publishes nothing.
-        store
-            .write(|_| {
-                let key = ("default".to_string(), "a".to_string());
-                Ok((vec![Mutation::Delete { resource: configmaps(), key }], ()))
-            })
-            .unwrap()
-            .durable_blocking()
-            .unwrap();
+        delete(&store, "a");
         assert!(live.try_recv().is_err());
     }
 }
