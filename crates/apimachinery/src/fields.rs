@@ -143,18 +143,18 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     parts
 }
 
+/// The byte offset of the first `pat` outside an escape. Walks characters, not bytes, so a
+/// multi-byte character (or one after a backslash) is never cut in half.
 fn find_unescaped(s: &str, pat: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            chars.next();
             continue;
         }
         if s[i..].starts_with(pat) {
             return Some(i);
         }
-        i += 1;
     }
     None
 }
@@ -202,5 +202,14 @@ mod tests {
         );
         assert!(FieldSelector::parse("=x").is_err());
         assert!(FieldSelector::parse(r"a=\q").is_err());
+    }
+
+    #[test]
+    fn non_ascii_characters_never_split() {
+        assert_eq!(FieldSelector::parse("½").unwrap_err(), "invalid selector: '½'; can't understand '½'");
+        let s = FieldSelector::parse("metadata.name=é").unwrap();
+        assert_eq!(s.requirements()[0].value, "é");
+        assert!(FieldSelector::parse("a\\é=b").is_err(), "an escaped multi-byte character is no escape");
+        assert_eq!(FieldSelector::parse("ü!=ö").unwrap().requirements()[0].field, "ü");
     }
 }

@@ -55,7 +55,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": crate::resources::VERBS,
+            "verbs": r.verbs,
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -91,7 +91,7 @@ fn discovery_resource(r: &ResourceType) -> Value {
         "singularResource": r.singular,
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
-        "verbs": crate::resources::VERBS,
+        "verbs": r.verbs,
     });
     if !r.short_names.is_empty() {
         entry["shortNames"] = json!(r.short_names);

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::discovery;
 use crate::error::{ApiError, ApiResult, success_status};
 use crate::openapi::OpenApi;
-use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry};
+use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry, parse_dry_run};
 use crate::request::{self, MAX_BODY, Query, ResourcePath};
 use crate::resources::ResourceType;
 use crate::storage::Store;
@@ -84,7 +84,7 @@ pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Respons
     // Upstream lets anyone read health and version (system:public-info-viewer).
     match path.as_str() {
         "/healthz" | "/livez" | "/readyz" => return text("ok"),
-        "/version" => return json_response(StatusCode::OK, &version()),
+        "/version" | "/version/" => return json_response(StatusCode::OK, &version()),
         _ => {}
     }
     if !authenticated(&state, req.headers()) {
@@ -231,27 +231,34 @@ async fn resource_request(
         }
         (&Method::POST, None, None) => {
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+            let dry_run = dry_run(&query, "CreateOptions")?;
             let (headers, body) = read_body(req).await?;
-            let value = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let value = decode_body(&headers, body).await?;
             let (obj, warnings) = strategy::decode(rt, value, validation)?;
             let created =
-                write(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now())).await?;
+                write(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now(), dry_run))
+                    .await?;
             Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
         }
         (&Method::POST, Some(name), Some("binding")) => {
+            let dry_run = dry_run(&query, "CreateOptions")?;
             let (headers, body) = read_body(req).await?;
-            let binding = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let binding = decode_body(&headers, body).await?;
             let name = name.to_string();
-            write(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding)).await?;
+            write(move || bind(&state, rt, ns.as_deref().unwrap_or_default(), &name, &binding, dry_run))
+                .await?;
             Ok(json_response(
                 StatusCode::CREATED,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
             ))
         }
         (&Method::POST, Some(name), Some("eviction")) => {
+            let query_dry_run = dry_run(&query, "CreateOptions")?;
             let (headers, body) = read_body(req).await?;
-            let eviction = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
-            let options = DeleteOptions::from_json(eviction.get("deleteOptions").unwrap_or(&Value::Null))?;
+            let eviction = decode_body(&headers, body).await?;
+            let mut options =
+                DeleteOptions::from_json(eviction.get("deleteOptions").unwrap_or(&Value::Null))?;
+            options.dry_run |= query_dry_run;
             let name = name.to_string();
             write(move || {
                 state.registry.delete(
@@ -270,30 +277,32 @@ async fn resource_request(
         }
         (&Method::PUT, Some(name), sub @ (None | Some("status") | Some("finalize"))) => {
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+            let dry_run = dry_run(&query, "UpdateOptions")?;
             let (headers, body) = read_body(req).await?;
-            let value = request::decode_body(header_str(&headers, header::CONTENT_TYPE), &body)?;
+            let value = decode_body(&headers, body).await?;
             let (obj, warnings) = strategy::decode(rt, value, validation)?;
             let status_only = sub == Some("status");
             let name = name.to_string();
             let updated =
-                write(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only)).await?;
+                write(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only, dry_run))
+                    .await?;
             Ok(with_warnings(json_response(StatusCode::OK, &updated), &warnings))
         }
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+            let dry_run = dry_run(&query, "PatchOptions")?;
             let (headers, body) = read_body(req).await?;
             let content_type = header_str(&headers, header::CONTENT_TYPE);
             let patch_type = PatchType::from_content_type(content_type)
                 .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
             let body: Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            let patch = Patch { patch_type, body };
+            let patch = Patch { patch_type, body, field_validation: validation };
             let status_only = sub == Some("status");
             let name = name.to_string();
-            let patched = write(move || {
-                state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, validation)
-            })
-            .await?;
+            let patched =
+                write(move || state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, dry_run))
+                    .await?;
             Ok(json_response(StatusCode::OK, &patched))
         }
         (&Method::DELETE, Some(name), None) => {
@@ -314,7 +323,7 @@ async fn resource_request(
                 DeleteOutcome::Pending(obj) => json_response(StatusCode::OK, &obj),
             })
         }
-        (&Method::DELETE, None, None) => {
+        (&Method::DELETE, None, None) if rt.supports("deletecollection") => {
             let labels = query.label_selector()?;
             let fields = query.field_selector(rt)?;
             let options = delete_options(&query, req).await?;
@@ -381,7 +390,20 @@ async fn delete_options(query: &Query, req: Request) -> ApiResult<DeleteOptions>
         options = DeleteOptions { propagation_policy: Some(p.to_string()), ..options };
         DeleteOptions::from_json(&json!({"propagationPolicy": p}))?;
     }
+    options.dry_run |= dry_run(query, "DeleteOptions")?;
     Ok(options)
+}
+
+/// The `dryRun` query parameter, refused unless `All` (as upstream validates it).
+fn dry_run(query: &Query, options_kind: &str) -> ApiResult<bool> {
+    parse_dry_run(options_kind, &query.all("dryRun"))
+}
+
+/// Decodes a create or update body off the async workers: a hostile body (a YAML document
+/// nested thousands deep, say) never stalls other requests while it is refused.
+async fn decode_body(headers: &HeaderMap, body: Bytes) -> ApiResult<Value> {
+    let content_type = header_str(headers, header::CONTENT_TYPE).to_string();
+    blocking(move || request::decode_body(&content_type, &body)).await
 }
 
 fn selected(
@@ -534,6 +556,7 @@ fn bind(
     ns: &str,
     name: &str,
     binding: &Value,
+    dry_run: bool,
 ) -> ApiResult<crate::storage::Pending<Arc<Value>>> {
     let node = binding["target"]["name"].as_str().unwrap_or_default().to_string();
     if node.is_empty() {
@@ -548,7 +571,7 @@ fn bind(
     }
     let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let patch = json!({"spec": {"nodeName": node}});
-    state.registry.patch_with(rt, ns, name, |pod| {
+    state.registry.patch_with(rt, ns, name, dry_run, |pod| {
         if pod["metadata"].get("deletionTimestamp").is_some() {
             return Err(ApiError::conflict(rt, name, "pod is being deleted, cannot be assigned to a host"));
         }

@@ -39,6 +39,8 @@ impl PatchType {
 pub struct Patch {
     pub patch_type: PatchType,
     pub body: Value,
+    /// How unknown fields in the patched object are treated.
+    pub field_validation: FieldValidation,
 }
 
 /// `DeleteOptions`, from the body or the query.
@@ -48,6 +50,8 @@ pub struct DeleteOptions {
     pub propagation_policy: Option<String>,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
+    /// `dryRun=All`: decide and answer as if deleted, change nothing.
+    pub dry_run: bool,
 }
 
 impl DeleteOptions {
@@ -57,7 +61,15 @@ impl DeleteOptions {
             propagation_policy: v.get("propagationPolicy").and_then(Value::as_str).map(str::to_string),
             precondition_uid: v["preconditions"]["uid"].as_str().map(str::to_string),
             precondition_resource_version: v["preconditions"]["resourceVersion"].as_str().map(str::to_string),
+            dry_run: false,
         };
+        if let Some(values) = v.get("dryRun") {
+            let values: Vec<String> = values
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect())
+                .unwrap_or_default();
+            o.dry_run = parse_dry_run("DeleteOptions", &values)?;
+        }
         if o.propagation_policy.is_none() {
             match v.get("orphanDependents").and_then(Value::as_bool) {
                 Some(true) => o.propagation_policy = Some("Orphan".into()),
@@ -122,9 +134,33 @@ fn the_object(stored: Stored) -> ApiResult<Arc<Value>> {
     stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("the write stored nothing"))
 }
 
+/// Reads `dryRun` (upstream's only value is `All`) as upstream validates it, naming the options
+/// kind in its `Invalid` Status (`CreateOptions`, `UpdateOptions`, `PatchOptions`,
+/// `DeleteOptions`).
+pub fn parse_dry_run(options_kind: &str, values: &[String]) -> ApiResult<bool> {
+    if values.iter().all(|v| v == "All") {
+        return Ok(!values.is_empty());
+    }
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    let message = format!(
+        "{options_kind}.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: []string{{{}}}: supported values: \"All\"",
+        quoted.join(", ")
+    );
+    Err(ApiError::new(422, "Invalid", message))
+}
+
 impl Registry {
     pub fn new(store: Arc<Store>) -> Self {
         Registry { store }
+    }
+
+    /// Runs a write's decision, staging its mutations unless `dry_run`.
+    fn write<T>(
+        &self,
+        dry_run: bool,
+        decide: impl FnOnce(&Snapshot<'_>) -> ApiResult<(Vec<Mutation>, T)>,
+    ) -> ApiResult<Pending<(Stored, T)>> {
+        if dry_run { self.store.dry_run(decide) } else { self.store.write(decide) }
     }
 
     /// Creates `obj` (already decoded) in `namespace`.
@@ -134,6 +170,7 @@ impl Registry {
         namespace: Option<&str>,
         mut obj: Value,
         now: Timestamp,
+        dry_run: bool,
     ) -> ApiResult<Pending<Arc<Value>>> {
         if rt.namespaced {
             let ns = namespace.unwrap_or_default();
@@ -168,7 +205,7 @@ impl Registry {
             let name = if generate { meta_str(&obj, "generateName") } else { meta_str(&obj, "name") };
             return Err(ApiError::invalid(rt, name, &errors));
         }
-        let pending = self.store.write(|snap| {
+        let pending = self.write(dry_run, |snap| {
             let ns = meta_str(&obj, "namespace").to_string();
             if generate {
                 let prefix = meta_str(&obj, "generateName").to_string();
@@ -199,6 +236,7 @@ impl Registry {
         name: &str,
         new: Value,
         status_only: bool,
+        dry_run: bool,
     ) -> ApiResult<Pending<Arc<Value>>> {
         if meta_str(&new, "name") != name {
             return Err(ApiError::bad_request(format!(
@@ -218,6 +256,7 @@ impl Registry {
                 Ok(new)
             },
             status_only,
+            dry_run,
         )
     }
 
@@ -229,7 +268,7 @@ impl Registry {
         name: &str,
         patch: &Patch,
         status_only: bool,
-        validation: FieldValidation,
+        dry_run: bool,
     ) -> ApiResult<Pending<Arc<Value>>> {
         self.modify(
             rt,
@@ -241,10 +280,11 @@ impl Registry {
                 if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
                     return Err(ApiError::stale(rt, name));
                 }
-                let (decoded, _) = strategy::decode(rt, patched, validation)?;
+                let (decoded, _) = strategy::decode(rt, patched, patch.field_validation)?;
                 Ok(decoded)
             },
             status_only,
+            dry_run,
         )
     }
 
@@ -258,9 +298,10 @@ impl Registry {
         name: &str,
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
         status_only: bool,
+        dry_run: bool,
     ) -> ApiResult<Pending<Arc<Value>>> {
         let ns = if rt.namespaced { namespace } else { "" };
-        let pending = self.store.write(|snap| {
+        let pending = self.write(dry_run, |snap| {
             let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
             let mut new = compute(&old)?;
             if rt.namespaced {
@@ -304,9 +345,10 @@ impl Registry {
         rt: &'static ResourceType,
         namespace: &str,
         name: &str,
+        dry_run: bool,
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
     ) -> ApiResult<Pending<Arc<Value>>> {
-        let pending = self.store.write(|snap| {
+        let pending = self.write(dry_run, |snap| {
             let old = snap.get(rt, namespace, name).ok_or_else(|| ApiError::not_found(rt, name))?;
             let new = compute(&old)?;
             Ok((vec![Mutation::Put { resource: rt, object: new }], ()))
@@ -325,8 +367,9 @@ impl Registry {
         now: Timestamp,
     ) -> ApiResult<Pending<DeleteOutcome>> {
         let ns = if rt.namespaced { namespace } else { "" };
-        let pending = self.store.write(|snap| {
+        let pending = self.write(options.dry_run, |snap| {
             let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            refuse_protected(rt, name)?;
             check_preconditions(rt, name, &old, options)?;
             let key: ObjectKey = (ns.to_string(), name.to_string());
             let mut obj = (*old).clone();
@@ -445,7 +488,7 @@ impl Registry {
                 continue;
             }
             let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict)?;
-            match self.create(rt, Some(&ns), decoded, now) {
+            match self.create(rt, Some(&ns), decoded, now, false) {
                 Ok(pending) => created.push(pending),
                 Err(e) if e.reason == "AlreadyExists" => {}
                 Err(e) => return Err(e),
@@ -456,6 +499,24 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// Upstream's protected objects: the namespaces every cluster relies on and the built-in
+/// PriorityClasses (403 Forbidden, as its namespace lifecycle admission and PriorityClass
+/// strategy answer).
+fn refuse_protected(rt: &ResourceType, name: &str) -> ApiResult<()> {
+    let message = match (rt.group, rt.kind) {
+        ("", "Namespace") if ["default", "kube-system", "kube-public"].contains(&name) => {
+            "this namespace may not be deleted"
+        }
+        ("scheduling.k8s.io", "PriorityClass")
+            if ["system-node-critical", "system-cluster-critical"].contains(&name) =>
+        {
+            "this is a system priority class and cannot be deleted"
+        }
+        _ => return Ok(()),
+    };
+    Err(ApiError::forbidden(rt, name, message))
 }
 
 /// Whether a pod being deleted must stay until its kubelet (or its grace period) removes it.

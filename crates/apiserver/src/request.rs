@@ -61,16 +61,23 @@ pub fn parse_resource_path(path: &str) -> Option<ApiResult<ResourcePath>> {
 #[derive(Debug, Default)]
 pub struct Query {
     params: HashMap<String, String>,
+    /// Every parameter in order, repeats included (`dryRun=All&dryRun=All`).
+    all: Vec<(String, String)>,
 }
 
 impl Query {
     pub fn parse(query: Option<&str>) -> Self {
-        let params = query
+        let all: Vec<(String, String)> = query
             .map(|q| {
                 form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
             })
             .unwrap_or_default();
-        Query { params }
+        Query { params: all.iter().cloned().collect(), all }
+    }
+
+    /// Every value given for `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.all.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -114,13 +121,67 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
     match media {
         "" | "application/json" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}"))),
-        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding YAML request body: {e}"))),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            if yaml_nesting_exceeds(body, MAX_NESTING) {
+                return Err(ApiError::bad_request(format!(
+                    "error decoding YAML request body: the document is nested more than {MAX_NESTING} levels deep"
+                )));
+            }
+            serde_yaml::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML request body: {e}")))
+        }
         "application/vnd.kubernetes.protobuf" => {
             crate::protobuf::decode(body).map_err(|e| ApiError::bad_request(e.to_string()))
         }
         other => Err(ApiError::unsupported_media_type(other)),
     }
+}
+
+/// How deep a request body may nest: serde_json's own recursion limit, which JSON bodies hit
+/// first; no Kubernetes object comes near it.
+const MAX_NESTING: usize = 128;
+
+/// Whether a YAML document nests deeper than `limit`, by flow brackets (`[[[…]]]`, `{a: {…}}`)
+/// or by block indentation, found in one linear pass before the parser (whose time grows with
+/// the square of the depth) sees it. Quoted scalars and comments are skipped.
+fn yaml_nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for line in body.split(|b| *b == b'\n') {
+        let indent = line.iter().take_while(|b| **b == b' ').count();
+        let rest = &line[indent..];
+        if flow == 0 && !rest.is_empty() && rest[0] != b'#' {
+            while indents.last().is_some_and(|i| *i > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+            // A `- - - x` sequence nests once per dash on a single line.
+            let dashes = rest.chunks(2).take_while(|c| c == b"- " || c == b"-").count();
+            if indents.len() + dashes > limit {
+                return true;
+            }
+        }
+        let mut quote: Option<u8> = None;
+        for &b in rest {
+            match (quote, b) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'"' | b'\'') => quote = Some(b),
+                (None, b'#') => break,
+                (None, b'[' | b'{') => {
+                    flow += 1;
+                    if flow + indents.len() > limit {
+                        return true;
+                    }
+                }
+                (None, b']' | b'}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 /// Whether the client asked for a `meta.k8s.io/v1 Table`.
@@ -158,6 +219,31 @@ mod tests {
         assert!(parse_resource_path("/api/v1/widgets").unwrap().is_err());
         assert!(parse_resource_path("/api/v1/nodes/a/bogus").unwrap().is_err());
         assert!(parse_resource_path("/version").is_none());
+    }
+
+    #[test]
+    fn deep_yaml_is_found_in_linear_time() {
+        let flow = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(yaml_nesting_exceeds(flow.as_bytes(), MAX_NESTING));
+        let err = decode_body("application/yaml", flow.as_bytes()).unwrap_err();
+        assert_eq!(err.code, 400);
+        let mut block = String::new();
+        for depth in 0..200 {
+            block.push_str(&format!("{}k{depth}:\n", " ".repeat(depth)));
+        }
+        assert!(yaml_nesting_exceeds(block.as_bytes(), MAX_NESTING));
+        let dashes = format!("a:\n{}x\n", "- ".repeat(200));
+        assert!(yaml_nesting_exceeds(dashes.as_bytes(), MAX_NESTING));
+        let manifest = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: x # [not [a [bracket\n  labels: {a: \"[[[\"}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        args: [\"--x={y}\", '[z']\n";
+        assert!(!yaml_nesting_exceeds(manifest.as_bytes(), MAX_NESTING));
+        assert_eq!(decode_body("application/yaml", manifest.as_bytes()).unwrap()["metadata"]["name"], "x");
+    }
+
+    #[test]
+    fn repeated_parameters_are_all_kept() {
+        let q = Query::parse(Some("dryRun=All&dryRun=Bogus&limit=5"));
+        assert_eq!(q.all("dryRun"), ["All", "Bogus"]);
+        assert_eq!(q.get("limit"), Some("5"));
     }
 
     #[test]

@@ -28,10 +28,14 @@ pub struct ResourceType {
     pub subresources: &'static [Subresource],
     /// Field-selector labels supported besides `metadata.name` and `metadata.namespace`.
     pub field_labels: &'static [&'static str],
+    /// The verbs upstream serves on the collection and its objects.
+    pub verbs: &'static [&'static str],
 }
 
 pub const VERBS: &[&str] =
     &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+/// Namespaces have no `deletecollection` upstream: one request must never delete them all.
+const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
 const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
@@ -80,6 +84,10 @@ impl ResourceType {
         self.subresources.iter().find(|s| s.name == name)
     }
 
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+
     pub fn supports_field_label(&self, label: &str) -> bool {
         label == "metadata.name" || label == "metadata.namespace" || self.field_labels.contains(&label)
     }
@@ -100,6 +108,7 @@ pub static RESOURCES: &[ResourceType] = &[
             Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] },
         ],
         field_labels: &["status.phase"],
+        verbs: NAMESPACE_VERBS,
     },
     ResourceType {
         group: "",
@@ -112,6 +121,7 @@ pub static RESOURCES: &[ResourceType] = &[
         categories: &[],
         subresources: &[status("", "v1", "Node")],
         field_labels: &["spec.unschedulable"],
+        verbs: VERBS,
     },
     ResourceType {
         group: "",
@@ -143,6 +153,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "status.podIP",
             "status.nominatedNodeName",
         ],
+        verbs: VERBS,
     },
     ResourceType {
         group: "",
@@ -167,6 +178,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "source",
             "type",
         ],
+        verbs: VERBS,
     },
     ResourceType {
         group: "",
@@ -179,6 +191,7 @@ pub static RESOURCES: &[ResourceType] = &[
         categories: &[],
         subresources: &[],
         field_labels: &[],
+        verbs: VERBS,
     },
     ResourceType {
         group: "apps",
@@ -191,6 +204,7 @@ pub static RESOURCES: &[ResourceType] = &[
         categories: &["all"],
         subresources: &[status("apps", "v1", "DaemonSet")],
         field_labels: &[],
+        verbs: VERBS,
     },
     ResourceType {
         group: "apps",
@@ -203,6 +217,7 @@ pub static RESOURCES: &[ResourceType] = &[
         categories: &[],
         subresources: &[],
         field_labels: &[],
+        verbs: VERBS,
     },
     ResourceType {
         group: "scheduling.k8s.io",
@@ -215,6 +230,7 @@ pub static RESOURCES: &[ResourceType] = &[
         categories: &[],
         subresources: &[],
         field_labels: &[],
+        verbs: VERBS,
     },
     ResourceType {
         group: "coordination.k8s.io",
@@ -227,6 +243,7 @@ pub static RESOURCES: &[ResourceType] = &[
         categories: &[],
         subresources: &[],
         field_labels: &[],
+        verbs: VERBS,
     },
 ];
 

@@ -582,6 +582,30 @@ impl Store {
         Ok(Pending { value: (stored, extra), durable: Some(durable) })
     }
 
+    /// Decides a write as [`Store::write`] does, against the same latest state, but stages
+    /// nothing (`dryRun=All`): the outcome is what would have been stored, with no new
+    /// resourceVersion, and nothing is written, published or awaited.
+    pub fn dry_run<T>(
+        &self,
+        decide: impl FnOnce(&Snapshot<'_>) -> ApiResult<(Vec<Mutation>, T)>,
+    ) -> ApiResult<Pending<(Stored, T)>> {
+        let latest = self.shared.lock_writer();
+        if latest.stopped {
+            return Err(ApiError::internal("the store's committer stopped; writes are refused"));
+        }
+        let (mutations, extra) =
+            decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
+        drop(latest);
+        let stored = mutations
+            .into_iter()
+            .map(|m| match m {
+                Mutation::Put { object, .. } => Some(Arc::new(object)),
+                Mutation::Delete { .. } => None,
+            })
+            .collect();
+        Ok(Pending { value: (stored, extra), durable: None })
+    }
+
     /// Starts a watch of `rt` after `from` (a resourceVersion a client got from a list or an
     /// object). `None` means "from now, with the current objects as ADDED events first".
     /// A resourceVersion older than the retained history is `410 Gone`.
