@@ -115,11 +115,19 @@ impl Query {
 /// The largest request body accepted (upstream's 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// Whether a body of this Content-Type is read as JSON.
+pub fn is_json(content_type: &str) -> bool {
+    matches!(media_type(content_type), "" | "application/json" | "*/*")
+}
+
+fn media_type(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
 /// Decodes a create or update body by its Content-Type: JSON, YAML or Kubernetes protobuf.
 pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    match media {
-        "" | "application/json" | "*/*" => serde_json::from_slice(body)
+    match media_type(content_type) {
+        _ if is_json(content_type) => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}"))),
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
             if yaml_nesting_exceeds(body, MAX_NESTING) {

@@ -351,3 +351,28 @@ fn delete_with_each_cascade() {
         }
     }
 }
+
+#[test]
+fn server_dry_runs_change_nothing_and_system_namespaces_stay() {
+    let (_dir, k) = start();
+    assert_eq!(
+        k.ok(&["create", "configmap", "x", "--from-literal=a=1", "--dry-run=server"]),
+        "configmap/x created (server dry run)\n"
+    );
+    assert!(k.fails(&["get", "configmap", "x"]).contains("configmaps \"x\" not found"));
+    k.ok(&["create", "configmap", "x", "--from-literal=a=1"]);
+    assert_eq!(
+        k.ok(&["delete", "configmap", "x", "--dry-run=server"]),
+        "configmap \"x\" deleted (server dry run)\n"
+    );
+    assert_eq!(k.ok(&["get", "configmap", "x", "-o", "jsonpath={.data.a}"]), "1");
+    k.ok(&["label", "configmap", "x", "tier=web", "--dry-run=server"]);
+    assert_eq!(k.ok(&["get", "configmap", "x", "-o", "jsonpath={.metadata.labels}"]), "");
+
+    let refused = k.fails(&["delete", "namespace", "default"]);
+    assert!(
+        refused.contains("namespaces \"default\" is forbidden: this namespace may not be deleted"),
+        "{refused}"
+    );
+    assert_eq!(k.ok(&["get", "namespace", "default", "-o", "jsonpath={.status.phase}"]), "Active");
+}
