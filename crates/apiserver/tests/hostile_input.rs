@@ -182,44 +182,26 @@ async fn non_ascii_field_selectors_are_answered() {
     cms.list(&ListParams::default()).await.unwrap();
 }
 
+/// Posts a ConfigMap body of the given Content-Type.
+async fn post_configmap(c: &kube::Client, content_type: &str, body: &str) -> Result<Value, kube::Error> {
+    let path = "/api/v1/namespaces/default/configmaps";
+    c.request::<Value>(request("POST", path, content_type, body.as_bytes().to_vec())).await
+}
+
 #[tokio::test]
 async fn deeply_nested_yaml_is_refused_at_once() {
     let ts = TestServer::start().await;
     let c = ts.client().await;
     let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
-    let s = status(
-        c.request::<Value>(request(
-            "POST",
-            "/api/v1/namespaces/default/configmaps",
-            "application/yaml",
-            deep.into_bytes(),
-        ))
-        .await,
-    );
+    let s = status(post_configmap(&c, "application/yaml", &deep).await);
     assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"), "{s:?}");
     assert!(s.message.contains("nested more than 128 levels"), "{s:?}");
     let json_deep = format!("{{\"a\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-    let s = status(
-        c.request::<Value>(request(
-            "POST",
-            "/api/v1/namespaces/default/configmaps",
-            "application/json",
-            json_deep.into_bytes(),
-        ))
-        .await,
-    );
+    let s = status(post_configmap(&c, "application/json", &json_deep).await);
     assert_eq!(s.code, 400, "{s:?}");
     // An ordinary YAML body still goes through.
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\ndata:\n  a: \"[1]\"\n";
-    let made: Value = c
-        .request(request(
-            "POST",
-            "/api/v1/namespaces/default/configmaps",
-            "application/yaml",
-            yaml.as_bytes().to_vec(),
-        ))
-        .await
-        .unwrap();
+    let made = post_configmap(&c, "application/yaml", yaml).await.unwrap();
     assert_eq!(made["data"]["a"], "[1]");
 }
 
