@@ -404,10 +404,11 @@ fn dry_run(query: &Query, options_kind: &str) -> ApiResult<bool> {
 /// protobuf are decoded off the async workers, so a hostile body never stalls other requests
 /// while it is refused.
 async fn decode_body(headers: &HeaderMap, body: Bytes) -> ApiResult<Value> {
-    let content_type = header_str(headers, header::CONTENT_TYPE).to_string();
-    if request::is_json(&content_type) {
-        return request::decode_body(&content_type, &body);
+    let content_type = header_str(headers, header::CONTENT_TYPE);
+    if request::is_json(content_type) {
+        return request::decode_body(content_type, &body);
     }
+    let content_type = content_type.to_string();
     blocking(move || request::decode_body(&content_type, &body)).await
 }
 

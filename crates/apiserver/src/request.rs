@@ -1,8 +1,6 @@
 //! Turning an HTTP request into what it asks of the API: the resource, namespace, name,
 //! subresource and verb (upstream `RequestInfo`), its query options and its body.
 
-use std::collections::HashMap;
-
 use apimachinery::fields::FieldSelector;
 use apimachinery::labels::Selector;
 use serde_json::Value;
@@ -60,28 +58,28 @@ pub fn parse_resource_path(path: &str) -> Option<ApiResult<ResourcePath>> {
 /// The query parameters the API understands.
 #[derive(Debug, Default)]
 pub struct Query {
-    params: HashMap<String, String>,
     /// Every parameter in order, repeats included (`dryRun=All&dryRun=All`).
-    all: Vec<(String, String)>,
+    params: Vec<(String, String)>,
 }
 
 impl Query {
     pub fn parse(query: Option<&str>) -> Self {
-        let all: Vec<(String, String)> = query
+        let params = query
             .map(|q| {
                 form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
             })
             .unwrap_or_default();
-        Query { params: all.iter().cloned().collect(), all }
+        Query { params }
     }
 
     /// Every value given for `key`, in order.
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.all.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.params.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
 
+    /// The value of `key`; the last one where it is repeated.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.params.get(key).map(String::as_str)
+        self.params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -126,9 +124,11 @@ fn media_type(content_type: &str) -> &str {
 
 /// Decodes a create or update body by its Content-Type: JSON, YAML or Kubernetes protobuf.
 pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
+    if is_json(content_type) {
+        return serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")));
+    }
     match media_type(content_type) {
-        _ if is_json(content_type) => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}"))),
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
             if yaml_nesting_exceeds(body, MAX_NESTING) {
                 return Err(ApiError::bad_request(format!(
@@ -252,6 +252,7 @@ mod tests {
         let q = Query::parse(Some("dryRun=All&dryRun=Bogus&limit=5"));
         assert_eq!(q.all("dryRun"), ["All", "Bogus"]);
         assert_eq!(q.get("limit"), Some("5"));
+        assert_eq!(q.get("dryRun"), Some("Bogus"), "the last of repeated values, as before");
     }
 
     #[test]
