@@ -150,17 +150,16 @@ kind_schema!(node, spec: Schema::Object(node_spec), status: Schema::Object(node_
 kind_schema!(namespace, spec: Schema::Opaque, status: Schema::Object(conditions));
 kind_schema!(generic, spec: Schema::Opaque, status: Schema::Opaque);
 
-/// The patch schema of a served kind (metadata merge keys only for kinds without lists to
-/// merge).
-pub fn schema_for_kind(group: &str, kind: &str) -> Schema {
-    match (group, kind) {
-        ("apps", "DaemonSet") => Schema::Object(daemonset),
-        ("", "Pod") => Schema::Object(pod),
-        ("", "Node") => Schema::Object(node),
-        ("", "Namespace") => Schema::Object(namespace),
-        _ => Schema::Object(generic),
-    }
-}
+/// The patch schema of a DaemonSet.
+pub const DAEMONSET: Schema = Schema::Object(daemonset);
+/// The patch schema of a Pod.
+pub const POD: Schema = Schema::Object(pod);
+/// The patch schema of a Node.
+pub const NODE: Schema = Schema::Object(node);
+/// The patch schema of a Namespace.
+pub const NAMESPACE: Schema = Schema::Object(namespace);
+/// The patch schema of a kind with no lists to merge but its metadata's.
+pub const GENERIC: Schema = Schema::Object(generic);
 
 /// Applies a strategic merge patch to `original`.
 pub fn strategic_merge_patch(original: &Value, patch: &Value, schema: Schema) -> Result<Value, PatchError> {
@@ -368,7 +367,7 @@ mod tests {
     use serde_json::json;
 
     fn ds_patch(original: Value, patch: Value) -> Value {
-        strategic_merge_patch(&original, &patch, schema_for_kind("apps", "DaemonSet")).unwrap()
+        strategic_merge_patch(&original, &patch, DAEMONSET).unwrap()
     }
 
     fn ds_with(containers: Value) -> Value {
@@ -500,7 +499,7 @@ mod tests {
         let out = strategic_merge_patch(
             &node,
             &json!({"spec": {"taints": [{"key": "b", "effect": "NoExecute"}]}}),
-            schema_for_kind("", "Node"),
+            NODE,
         )
         .unwrap();
         assert_eq!(out["spec"]["taints"], json!([{"key": "b", "effect": "NoExecute"}]));
@@ -520,16 +519,11 @@ mod tests {
         let e = strategic_merge_patch(
             &ds_with(json!([])),
             &json!({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}),
-            schema_for_kind("apps", "DaemonSet"),
+            DAEMONSET,
         )
         .unwrap_err();
         assert_eq!(e.0, "map: {\"image\":\"x\"} does not contain declared merge key: name");
-        let e = strategic_merge_patch(
-            &json!({}),
-            &json!({"$patch": "explode"}),
-            schema_for_kind("apps", "DaemonSet"),
-        )
-        .unwrap_err();
+        let e = strategic_merge_patch(&json!({}), &json!({"$patch": "explode"}), DAEMONSET).unwrap_err();
         assert_eq!(e.0, "Unknown patch type: explode");
     }
 }

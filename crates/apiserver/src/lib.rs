@@ -6,6 +6,7 @@
 pub mod discovery;
 pub mod error;
 pub mod handlers;
+pub mod kinds;
 pub mod openapi;
 pub mod pki;
 pub mod printers;

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::resources::{RESOURCES, ResourceType, group_versions};
@@ -57,31 +57,6 @@ impl OpenApi {
     /// `GET /openapi/v3/<gv_path>`, e.g. `apis/apps/v1`.
     pub fn document(&self, gv_path: &str) -> Option<&[u8]> {
         self.documents.get(gv_path.trim_matches('/')).map(Vec::as_slice)
-    }
-}
-
-/// Registers the schema of a kind's Rust type with the generator and returns its name.
-fn register(generator: &mut SchemaGenerator, kind: &str) -> Option<String> {
-    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coordination, core::v1 as core};
-    use k8s_openapi::api::{policy::v1 as policy, scheduling::v1 as scheduling};
-    use schemars::JsonSchema;
-    fn reg<T: JsonSchema>(generator: &mut SchemaGenerator) -> Option<String> {
-        generator.subschema_for::<T>();
-        Some(T::schema_name().into_owned())
-    }
-    match kind {
-        "Namespace" => reg::<core::Namespace>(generator),
-        "Node" => reg::<core::Node>(generator),
-        "Pod" => reg::<core::Pod>(generator),
-        "Event" => reg::<core::Event>(generator),
-        "ConfigMap" => reg::<core::ConfigMap>(generator),
-        "Binding" => reg::<core::Binding>(generator),
-        "Eviction" => reg::<policy::Eviction>(generator),
-        "DaemonSet" => reg::<apps::DaemonSet>(generator),
-        "ControllerRevision" => reg::<apps::ControllerRevision>(generator),
-        "PriorityClass" => reg::<scheduling::PriorityClass>(generator),
-        "Lease" => reg::<coordination::Lease>(generator),
-        _ => None,
     }
 }
 
@@ -131,7 +106,7 @@ fn document(group: &str, version: &str) -> Value {
     let mut kinds = Vec::new();
     let mut paths = Map::new();
     for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
-        let Some(schema) = register(&mut generator, r.kind) else { continue };
+        let schema = r.rules.register_schema(&mut generator);
         kinds.push((schema.clone(), r));
         paths.insert(
             item_path(r),

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::kinds::Deletion;
 use crate::resources::{self, ResourceType};
 use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store, Stored};
 use crate::strategy::{self, FieldValidation};
@@ -193,7 +194,7 @@ impl Registry {
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(rfc3339(now)));
-        strategy::prepare_for_create(rt, &mut obj);
+        rt.rules.prepare_for_create(&mut obj);
         strategy::set_defaults(rt, &mut obj)?;
         let generate = meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty();
         if generate {
@@ -325,7 +326,7 @@ impl Registry {
             let key: ObjectKey = (ns.to_string(), name.to_string());
             if old["metadata"].get("deletionTimestamp").is_some()
                 && finalizers(&new).is_empty()
-                && !pod_awaits_kubelet(rt, &new)
+                && !rt.rules.awaits_removal(&new)
             {
                 // Deleted by removing its last finalizer: the reply is its last state.
                 return Ok((vec![Mutation::Delete { resource: rt, key }], Some(Arc::new(new))));
@@ -369,7 +370,9 @@ impl Registry {
         let ns = if rt.namespaced { namespace } else { "" };
         let pending = self.write(options.dry_run, |snap| {
             let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
-            refuse_protected(rt, name)?;
+            if let Some(why) = rt.rules.protected(name) {
+                return Err(ApiError::forbidden(rt, name, why));
+            }
             check_preconditions(rt, name, &old, options)?;
             let key: ObjectKey = (ns.to_string(), name.to_string());
             let mut obj = (*old).clone();
@@ -381,33 +384,37 @@ impl Registry {
                 }
                 _ => {}
             }
-            if rt.kind == "Namespace" {
-                obj["status"]["phase"] = json!("Terminating");
-                if obj["metadata"].get("deletionTimestamp").is_none() {
-                    obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
-                    obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            match rt.rules.deletion(&obj, options.grace_period_seconds) {
+                Deletion::Terminating => {
+                    obj["status"]["phase"] = json!("Terminating");
+                    if obj["metadata"].get("deletionTimestamp").is_none() {
+                        obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
+                        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                    }
+                    if !fins.is_empty() {
+                        obj["metadata"]["finalizers"] = json!(fins);
+                    }
+                    return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
                 }
-                if !fins.is_empty() {
-                    obj["metadata"]["finalizers"] = json!(fins);
+                Deletion::Graceful(grace) => {
+                    let deadline = now + jiff::SignedDuration::from_secs(grace);
+                    let current = obj["metadata"]["deletionTimestamp"]
+                        .as_str()
+                        .and_then(|s| s.parse::<Timestamp>().ok());
+                    if current.is_none_or(|c| deadline < c) {
+                        obj["metadata"]["deletionTimestamp"] = json!(rfc3339(deadline));
+                        obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+                    }
+                    if !fins.is_empty() {
+                        obj["metadata"]["finalizers"] = json!(fins);
+                    }
+                    // A copy of the current object, resourceVersion included: equal means unchanged.
+                    if obj == *old {
+                        return Ok((Vec::new(), Some(old)));
+                    }
+                    return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
                 }
-                return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
-            }
-            if let Some(grace) = pod_grace_period(rt, &obj, options) {
-                let deadline = now + jiff::SignedDuration::from_secs(grace);
-                let current =
-                    obj["metadata"]["deletionTimestamp"].as_str().and_then(|s| s.parse::<Timestamp>().ok());
-                if current.is_none_or(|c| deadline < c) {
-                    obj["metadata"]["deletionTimestamp"] = json!(rfc3339(deadline));
-                    obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-                }
-                if !fins.is_empty() {
-                    obj["metadata"]["finalizers"] = json!(fins);
-                }
-                // A copy of the current object, resourceVersion included: equal means unchanged.
-                if obj == *old {
-                    return Ok((Vec::new(), Some(old)));
-                }
-                return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
+                Deletion::Immediate => {}
             }
             if !fins.is_empty() {
                 if obj["metadata"].get("deletionTimestamp").is_none() {
@@ -499,47 +506,6 @@ impl Registry {
         }
         Ok(())
     }
-}
-
-/// Upstream's protected objects: the namespaces every cluster relies on and the built-in
-/// PriorityClasses (403 Forbidden, as its namespace lifecycle admission and PriorityClass
-/// strategy answer).
-fn refuse_protected(rt: &ResourceType, name: &str) -> ApiResult<()> {
-    let message = match (rt.group, rt.kind) {
-        ("", "Namespace") if ["default", "kube-system", "kube-public"].contains(&name) => {
-            "this namespace may not be deleted"
-        }
-        ("scheduling.k8s.io", "PriorityClass")
-            if ["system-node-critical", "system-cluster-critical"].contains(&name) =>
-        {
-            "this is a system priority class and cannot be deleted"
-        }
-        _ => return Ok(()),
-    };
-    Err(ApiError::forbidden(rt, name, message))
-}
-
-/// Whether a pod being deleted must stay until its kubelet (or its grace period) removes it.
-fn pod_awaits_kubelet(rt: &ResourceType, pod: &Value) -> bool {
-    rt.kind == "Pod" && pod["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0)
-}
-
-/// The grace period of a pod delete, or `None` where upstream deletes at once: pods not bound
-/// to a node, pods in a terminal phase, and a zero grace period.
-fn pod_grace_period(rt: &ResourceType, pod: &Value, options: &DeleteOptions) -> Option<i64> {
-    if rt.kind != "Pod" {
-        return None;
-    }
-    let bound = pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-    let terminal = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
-    if !bound || terminal {
-        return None;
-    }
-    let grace = options
-        .grace_period_seconds
-        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
-        .unwrap_or(30);
-    (grace > 0).then_some(grace)
 }
 
 fn check_preconditions(rt: &ResourceType, name: &str, obj: &Value, options: &DeleteOptions) -> ApiResult<()> {
@@ -644,8 +610,7 @@ pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch:
                     "error decoding patch: a strategic merge patch must be a JSON object",
                 ));
             }
-            let schema = apimachinery::strategic_merge::schema_for_kind(rt.group, rt.kind);
-            doc = apimachinery::strategic_merge::strategic_merge_patch(old, patch, schema)
+            doc = apimachinery::strategic_merge::strategic_merge_patch(old, patch, rt.rules.merge_schema())
                 .map_err(|e| patch_failed(rt, old, e))?;
         }
     }

@@ -1,6 +1,9 @@
 //! The resource types this API server serves: names, scope, short names, subresources and
 //! which field selectors each supports. Discovery, OpenAPI, routing and storage keys are all
-//! derived from this one table.
+//! derived from this one table; what each kind does beyond its names is its room in
+//! [`crate::kinds`].
+
+use crate::kinds::{self, Kind};
 
 /// A subresource such as `daemonsets/status` or `pods/eviction`.
 #[derive(Debug)]
@@ -30,6 +33,8 @@ pub struct ResourceType {
     pub field_labels: &'static [&'static str],
     /// The verbs upstream serves on the collection and its objects.
     pub verbs: &'static [&'static str],
+    /// The kind's own rules: decoding, defaults, validation, printing, deletion.
+    pub rules: &'static dyn Kind,
 }
 
 pub const VERBS: &[&str] =
@@ -109,6 +114,7 @@ pub static RESOURCES: &[ResourceType] = &[
         ],
         field_labels: &["status.phase"],
         verbs: NAMESPACE_VERBS,
+        rules: &kinds::namespace::Namespace,
     },
     ResourceType {
         group: "",
@@ -122,6 +128,7 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[status("", "v1", "Node")],
         field_labels: &["spec.unschedulable"],
         verbs: VERBS,
+        rules: &kinds::node::Node,
     },
     ResourceType {
         group: "",
@@ -154,6 +161,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "status.nominatedNodeName",
         ],
         verbs: VERBS,
+        rules: &kinds::pod::Pod,
     },
     ResourceType {
         group: "",
@@ -179,6 +187,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "type",
         ],
         verbs: VERBS,
+        rules: &kinds::event::Event,
     },
     ResourceType {
         group: "",
@@ -192,6 +201,7 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[],
         field_labels: &[],
         verbs: VERBS,
+        rules: &kinds::configmap::ConfigMap,
     },
     ResourceType {
         group: "apps",
@@ -205,6 +215,7 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[status("apps", "v1", "DaemonSet")],
         field_labels: &[],
         verbs: VERBS,
+        rules: &kinds::daemonset::DaemonSet,
     },
     ResourceType {
         group: "apps",
@@ -218,6 +229,7 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[],
         field_labels: &[],
         verbs: VERBS,
+        rules: &kinds::controllerrevision::ControllerRevision,
     },
     ResourceType {
         group: "scheduling.k8s.io",
@@ -231,6 +243,7 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[],
         field_labels: &[],
         verbs: VERBS,
+        rules: &kinds::priorityclass::PriorityClass,
     },
     ResourceType {
         group: "coordination.k8s.io",
@@ -244,6 +257,7 @@ pub static RESOURCES: &[ResourceType] = &[
         subresources: &[],
         field_labels: &[],
         verbs: VERBS,
+        rules: &kinds::lease::Lease,
     },
 ];
 

@@ -1,10 +1,9 @@
 //! `meta.k8s.io/v1 Table` replies: what `kubectl get` prints, built on the server from
-//! [`crate::printers`].
+//! each kind's columns and cells.
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::printers;
 use crate::resources::ResourceType;
 
 /// What each row carries besides its cells (`includeObject`).
@@ -26,7 +25,7 @@ impl IncludeObject {
 }
 
 fn row(rt: &ResourceType, obj: &Value, now: Timestamp, include: IncludeObject) -> Value {
-    let mut row = json!({ "cells": printers::row_cells(rt.group, rt.plural, obj, now) });
+    let mut row = json!({ "cells": rt.rules.cells(obj, now) });
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => {
@@ -57,7 +56,7 @@ pub fn table<'a>(
         metadata["resourceVersion"] = json!(rv.to_string());
     }
     let columns = if with_columns {
-        serde_json::to_value(printers::column_definitions(rt.group, rt.plural)).unwrap_or_else(|_| json!([]))
+        serde_json::to_value(rt.rules.columns()).unwrap_or_else(|_| json!([]))
     } else {
         json!([])
     };

@@ -1,0 +1,192 @@
+//! One room per kind: what the API server knows about each served kind beyond its name, as
+//! upstream keeps a `pkg/registry/<group>/<kind>/strategy.go` beside one generic store.
+//!
+//! A [`Kind`] decodes objects into its type's canonical form, names its OpenAPI schema,
+//! validates creates, updates and status updates (required: no kind is silently without), and
+//! may override defaults, create/update preparation, selectable fields, printer columns, its
+//! strategic-merge schema, protected names and delete behaviour. A kind without upstream
+//! behaviour of its own is [`Typed`]: its type's schema and the defaults here.
+
+use std::fmt::Debug;
+use std::marker::PhantomData;
+
+use apimachinery::strategic_merge::{self, Schema};
+use apimachinery::validation::FieldErrors;
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use schemars::generate::SchemaGenerator;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::printers::{AGE, ColumnDefinition, NAME, created, s};
+
+pub mod configmap;
+pub mod controllerrevision;
+pub mod daemonset;
+pub mod event;
+pub mod lease;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod priorityclass;
+
+/// How a DELETE of one object proceeds (finalizers aside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Removed at once.
+    Immediate,
+    /// Marked with a deletion timestamp this many seconds ahead; removed when it passes (or
+    /// when its kubelet says so).
+    Graceful(i64),
+    /// Marked as terminating now; removed once what it holds is gone (namespaces).
+    Terminating,
+}
+
+/// A served kind's rules.
+pub trait Kind: Send + Sync + Debug {
+    /// `obj` as the kind's type sees it: what the type lacks dropped, the rest in its form.
+    fn canonical(&self, obj: &Value) -> Result<Value, serde_json::Error>;
+
+    /// Registers the kind's schema (and those it refers to) and returns its name.
+    fn register_schema(&self, generator: &mut SchemaGenerator) -> String;
+
+    /// Validation of a new object, beyond its metadata.
+    fn validate(&self, obj: &Value) -> ApiResult<FieldErrors>;
+
+    /// Validation of an update of the main resource, beyond metadata and the name.
+    fn validate_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors>;
+
+    /// Validation of a `/status` update (only called for kinds with that subresource).
+    fn validate_status_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors>;
+
+    /// Upstream's `SetDefaults_*` for the kind; `apiVersion` and `kind` are kept by the caller.
+    fn set_defaults(&self, _obj: &mut Value) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// What create resets (status, generation), after the server's metadata is set.
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+
+    /// The kind's part of an update's preparation (status and server metadata are kept by the
+    /// caller): by default the generation stays.
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        if let Some(g) = old["metadata"].get("generation") {
+            new["metadata"]["generation"] = g.clone();
+        }
+    }
+
+    /// The value of a selectable field (labels are checked against the resource table first).
+    fn field_value(&self, obj: &Value, label: &str) -> Option<String> {
+        field_at(obj, label)
+    }
+
+    /// The columns of the kind's Table.
+    fn columns(&self) -> Vec<ColumnDefinition> {
+        vec![NAME, AGE]
+    }
+
+    /// One object's cells, in [`Kind::columns`] order.
+    fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
+        vec![json!(s(obj, &["metadata", "name"])), json!(created(obj, now))]
+    }
+
+    /// The lists a strategic merge patch merges by key.
+    fn merge_schema(&self) -> Schema {
+        strategic_merge::GENERIC
+    }
+
+    /// Why the object of this name may never be deleted, if it may not.
+    fn protected(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// How a delete proceeds, given the request's grace period.
+    fn deletion(&self, _obj: &Value, _grace_period_seconds: Option<i64>) -> Deletion {
+        Deletion::Immediate
+    }
+
+    /// Whether an object being deleted stays, finalizers gone, until something else (a pod's
+    /// kubelet) removes it.
+    fn awaits_removal(&self, _obj: &Value) -> bool {
+        false
+    }
+}
+
+/// A kind with no rules of its own: its type's canonical form and schema.
+pub struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub const NEW: Typed<T> = Typed(PhantomData);
+}
+
+impl<T> Debug for Typed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::any::type_name::<T>())
+    }
+}
+
+impl<T: DeserializeOwned + Serialize + JsonSchema> Kind for Typed<T> {
+    fn canonical(&self, obj: &Value) -> Result<Value, serde_json::Error> {
+        canonical::<T>(obj)
+    }
+
+    fn register_schema(&self, generator: &mut SchemaGenerator) -> String {
+        register::<T>(generator)
+    }
+
+    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
+        Ok(Vec::new())
+    }
+
+    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(Vec::new())
+    }
+
+    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(Vec::new())
+    }
+}
+
+/// The value as `T` sees it.
+pub fn canonical<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<Value, serde_json::Error> {
+    // Deserializing from a borrowed Value spares a copy of the whole tree.
+    serde_json::to_value(T::deserialize(obj)?)
+}
+
+/// Registers `T`'s schema and returns its name.
+pub fn register<T: JsonSchema>(generator: &mut SchemaGenerator) -> String {
+    generator.subschema_for::<T>();
+    T::schema_name().into_owned()
+}
+
+/// `obj` as `T` (it has been decoded as `T` already, so failing is the server's fault).
+pub fn typed<T: DeserializeOwned>(obj: &Value) -> ApiResult<T> {
+    T::deserialize(obj).map_err(ApiError::internal)
+}
+
+/// Replaces `obj` with `T`'s defaults applied by `set`.
+pub fn defaulted<T: DeserializeOwned + Serialize>(
+    obj: &mut Value,
+    set: impl FnOnce(&mut T),
+) -> ApiResult<()> {
+    let mut t: T = typed(obj)?;
+    set(&mut t);
+    *obj = serde_json::to_value(&t).map_err(ApiError::internal)?;
+    Ok(())
+}
+
+/// The scalar at a dotted path, as field selectors compare it.
+pub fn field_at(obj: &Value, path: &str) -> Option<String> {
+    let mut v = obj;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
