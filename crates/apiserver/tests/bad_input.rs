@@ -215,3 +215,38 @@ async fn requests_need_the_admin_token() {
     let ok = ts.client().await;
     assert!(Api::<ConfigMap>::namespaced(ok, "default").list(&ListParams::default()).await.is_ok());
 }
+
+/// Updates are validated for every kind: an immutable ConfigMap keeps its data, and a pod's
+/// status cannot carry an address that is not one.
+#[tokio::test]
+async fn updates_are_validated_for_every_kind() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Patch, PatchParams};
+    let ts = TestServer::start().await;
+    let c = ts.client().await;
+    let cms = Api::<ConfigMap>::namespaced(c.clone(), "default");
+    let cm: ConfigMap =
+        from_json(json!({"metadata": {"name": "frozen"}, "immutable": true, "data": {"a": "1"}}));
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let change = Patch::Merge(json!({"data": {"a": "2"}}));
+    let s = status(cms.patch("frozen", &PatchParams::default(), &change).await);
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+    assert_eq!(
+        s.message,
+        "ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    assert_eq!(cms.get("frozen").await.unwrap().data.unwrap()["a"], "1");
+
+    let pods = Api::<Pod>::namespaced(c.clone(), "default");
+    let pod: Pod =
+        from_json(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}));
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let bad = Patch::Merge(json!({"status": {"podIPs": [{"ip": "not-an-ip"}]}}));
+    let s = status(pods.patch_status("p", &PatchParams::default(), &bad).await);
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+    assert!(
+        s.message.contains("status.podIPs[0].ip: Invalid value: \"not-an-ip\": must be a valid IP address"),
+        "{}",
+        s.message
+    );
+}

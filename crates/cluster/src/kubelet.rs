@@ -476,7 +476,7 @@ impl Kubelets {
         let ready_now = all_ready && ready_delay == 0;
         let condition = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": now, "lastProbeTime": null});
         let phase = if any_pull_failure { "Pending" } else { "Running" };
-        let status = json!({"status": {
+        let mut status = json!({"status": {
             "phase": phase,
             "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
             "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
@@ -485,6 +485,13 @@ impl Kubelets {
                 condition("Ready", ready_now), condition("ContainersReady", ready_now), condition("PodScheduled", true)],
             "containerStatuses": statuses,
         }});
+        if host_ip.is_empty() {
+            // A node that has not reported its address yet: no host IP rather than an empty one
+            // (which pod status validation refuses).
+            let s = status["status"].as_object_mut().expect("status is an object");
+            s.remove("hostIP");
+            s.remove("hostIPs");
+        }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status)).await {
             tracing::debug!(pod = %name, error = %e, "starting a pod failed");

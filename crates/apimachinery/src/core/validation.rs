@@ -594,6 +594,63 @@ pub fn validate_configmap(cm: &ConfigMap) -> FieldErrors {
     errs
 }
 
+/// Upstream's `ValidateConfigMapUpdate`: an immutable ConfigMap keeps its data and stays
+/// immutable.
+pub fn validate_configmap_update(new: &ConfigMap, old: &ConfigMap) -> FieldErrors {
+    let mut errs = Vec::new();
+    if old.immutable == Some(true) {
+        const DETAIL: &str = "field is immutable when `immutable` is set";
+        if new.immutable != Some(true) {
+            errs.push(FieldError::forbidden(&Path::new("immutable"), DETAIL));
+        }
+        if new.data != old.data {
+            errs.push(FieldError::forbidden(&Path::new("data"), DETAIL));
+        }
+        if new.binary_data != old.binary_data {
+            errs.push(FieldError::forbidden(&Path::new("binaryData"), DETAIL));
+        }
+    }
+    errs.extend(validate_configmap(new));
+    errs
+}
+
+/// Upstream's `ValidatePodStatusUpdate`, the parts a status writer can get wrong: the
+/// nominated node's name and the pod's and host's IPs (valid, at most one per family).
+pub fn validate_pod_status_update(new: &Pod) -> FieldErrors {
+    let mut errs = Vec::new();
+    let Some(status) = &new.status else { return errs };
+    let path = Path::new("status");
+    if let Some(nominated) = status.nominated_node_name.as_deref().filter(|n| !n.is_empty()) {
+        for msg in is_dns1123_subdomain(nominated) {
+            errs.push(FieldError::invalid(&path.child("nominatedNodeName"), nominated, msg));
+        }
+    }
+    let families = [
+        ("podIPs", status.pod_ips.iter().flatten().map(|ip| ip.ip.as_str()).collect::<Vec<_>>()),
+        ("hostIPs", status.host_ips.iter().flatten().map(|ip| ip.ip.as_str()).collect::<Vec<_>>()),
+    ];
+    for (field, ips) in families {
+        let mut seen = BTreeSet::new();
+        for (i, ip) in ips.iter().enumerate() {
+            let p = path.child(field).index(i).child("ip");
+            match ip.parse::<std::net::IpAddr>() {
+                Err(_) => errs.push(FieldError::invalid(&p, *ip, "must be a valid IP address")),
+                Ok(addr) => {
+                    if !seen.insert(addr.is_ipv4()) {
+                        errs.push(FieldError::invalid(
+                            &path.child(field),
+                            json!(ips),
+                            "may specify no more than one IP for each IP family",
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    errs
+}
+
 pub fn validate_priority_class(pc: &PriorityClass) -> FieldErrors {
     let mut errs = Vec::new();
     let name = pc.metadata.name.as_deref().unwrap_or_default();
@@ -662,6 +719,39 @@ pub fn validate_event(event: &Event) -> FieldErrors {
         ));
     }
     errs
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    #[test]
+    fn immutable_configmaps_keep_their_data() {
+        let old: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "c"}, "immutable": true, "data": {"a": "1"}}))
+                .unwrap();
+        let mut new = old.clone();
+        assert!(validate_configmap_update(&new, &old).is_empty());
+        new.data = Some([("a".to_string(), "2".to_string())].into());
+        new.immutable = None;
+        let fields: Vec<String> =
+            validate_configmap_update(&new, &old).iter().map(|e| e.field.clone()).collect();
+        assert_eq!(fields, ["immutable", "data"]);
+        let mutable = ConfigMap { immutable: None, ..old };
+        assert!(validate_configmap_update(&new, &mutable).is_empty());
+    }
+
+    #[test]
+    fn pod_status_ips_are_checked() {
+        let pod: Pod = serde_json::from_value(
+            json!({"status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}], "nominatedNodeName": "n1"}}),
+        )
+        .unwrap();
+        assert!(validate_pod_status_update(&pod).is_empty());
+        let bad: Pod = serde_json::from_value(json!({"status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "hostIPs": [{"ip": "nope"}]}})).unwrap();
+        let fields: Vec<String> = validate_pod_status_update(&bad).iter().map(|e| e.field.clone()).collect();
+        assert_eq!(fields, ["status.podIPs", "status.hostIPs[0].ip"]);
+    }
 }
 
 #[cfg(test)]

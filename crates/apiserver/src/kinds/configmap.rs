@@ -26,10 +26,11 @@ impl Kind for ConfigMap {
         Ok(apimachinery::core::validate_configmap(&typed(obj)?))
     }
 
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
+    fn validate_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors> {
+        Ok(apimachinery::core::validate_configmap_update(&typed(new)?, &typed(old)?))
     }
 
+    /// ConfigMaps have no status subresource.
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
         Ok(Vec::new())
     }

@@ -32,6 +32,7 @@ impl Kind for ControllerRevision {
         Ok(validation::validate_controller_revision_update(&typed(new)?, &typed(old)?))
     }
 
+    /// No status subresource.
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
         Ok(Vec::new())
     }

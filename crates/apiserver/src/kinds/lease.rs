@@ -26,10 +26,11 @@ impl Kind for Lease {
         Ok(apimachinery::core::validate_lease(&typed(obj)?))
     }
 
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
+    fn validate_update(&self, new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(apimachinery::core::validate_lease(&typed(new)?))
     }
 
+    /// No status subresource.
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
         Ok(Vec::new())
     }

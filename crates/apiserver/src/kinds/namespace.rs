@@ -29,12 +29,12 @@ impl Kind for Namespace {
         Ok(apimachinery::core::validate_namespace(&typed(obj)?))
     }
 
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
+    fn validate_update(&self, new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(apimachinery::core::validate_namespace(&typed(new)?))
     }
 
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
+    fn validate_status_update(&self, new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(apimachinery::core::validate_namespace(&typed(new)?))
     }
 
     fn set_defaults(&self, obj: &mut Value) -> ApiResult<()> {

@@ -34,8 +34,8 @@ impl Kind for Node {
         Ok(apimachinery::core::validate_node(&typed(new)?))
     }
 
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
+    fn validate_status_update(&self, new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(apimachinery::core::validate_node(&typed(new)?))
     }
 
     fn set_defaults(&self, obj: &mut Value) -> ApiResult<()> {

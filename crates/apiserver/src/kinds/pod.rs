@@ -35,8 +35,8 @@ impl Kind for Pod {
         Ok(apimachinery::core::validate_pod_update(&typed(new)?, &typed(old)?))
     }
 
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
+    fn validate_status_update(&self, new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(apimachinery::core::validate_pod_status_update(&typed(new)?))
     }
 
     fn set_defaults(&self, obj: &mut Value) -> ApiResult<()> {

@@ -36,6 +36,7 @@ impl Kind for PriorityClass {
         Ok(errors)
     }
 
+    /// No status subresource.
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
         Ok(Vec::new())
     }
