@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::resources::{RESOURCES, ResourceType, group_versions};
+use crate::resources::{Catalog, ResourceType};
 
 /// The Content-Type of an aggregated discovery reply; client-go picks its decoder from it.
 pub const AGGREGATED_CONTENT_TYPE: &str =
@@ -29,8 +29,9 @@ pub fn api_versions(server_address: &str) -> Value {
 }
 
 /// `GET /apis`, legacy form.
-pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = group_versions()
+pub fn api_group_list(catalog: &Catalog) -> Value {
+    let groups: Vec<Value> = catalog
+        .group_versions()
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
         .map(|(group, version)| {
@@ -42,9 +43,8 @@ pub fn api_group_list() -> Value {
 }
 
 /// `GET /api/v1` or `GET /apis/<group>/<version>`; `None` for a group version not served.
-pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
-    let resources: Vec<&ResourceType> =
-        RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
+pub fn api_resource_list(catalog: &Catalog, group: &str, version: &str) -> Option<Value> {
+    let resources = catalog.in_group_version(group, version);
     if resources.is_empty() {
         return None;
     }
@@ -116,16 +116,14 @@ fn discovery_resource(r: &ResourceType) -> Value {
     entry
 }
 
-fn discovery_list(core: bool) -> Value {
-    let items: Vec<Value> = group_versions()
+fn discovery_list(catalog: &Catalog, core: bool) -> Value {
+    let items: Vec<Value> = catalog
+        .group_versions()
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(group, version)| {
-            let resources: Vec<Value> = RESOURCES
-                .iter()
-                .filter(|r| r.group == group && r.version == version)
-                .map(discovery_resource)
-                .collect();
+            let resources: Vec<Value> =
+                catalog.in_group_version(group, version).into_iter().map(discovery_resource).collect();
             json!({
                 "metadata": {"name": group},
                 "versions": [{"version": version, "freshness": "Current", "resources": resources}],
@@ -136,13 +134,13 @@ fn discovery_list(core: bool) -> Value {
 }
 
 /// `GET /api`, aggregated: the core group.
-pub fn aggregated_core() -> Value {
-    discovery_list(true)
+pub fn aggregated_core(catalog: &Catalog) -> Value {
+    discovery_list(catalog, true)
 }
 
 /// `GET /apis`, aggregated: every named group.
-pub fn aggregated_groups() -> Value {
-    discovery_list(false)
+pub fn aggregated_groups(catalog: &Catalog) -> Value {
+    discovery_list(catalog, false)
 }
 
 #[cfg(test)]
@@ -161,7 +159,7 @@ mod tests {
 
     #[test]
     fn daemonsets_are_discoverable_with_their_short_name() {
-        let apis = aggregated_groups();
+        let apis = aggregated_groups(&Catalog::new());
         let apps =
             apis["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "apps").unwrap();
         let ds = apps["versions"][0]["resources"]
@@ -173,21 +171,22 @@ mod tests {
         assert_eq!(ds["shortNames"], json!(["ds"]));
         assert_eq!(ds["scope"], "Namespaced");
         assert_eq!(ds["subresources"][0]["subresource"], "status");
-        let core = aggregated_core();
+        let core = aggregated_core(&Catalog::new());
         assert_eq!(core["items"][0]["metadata"]["name"], "");
     }
 
     #[test]
     fn legacy_lists_include_subresources_and_eviction_group() {
-        let v1 = api_resource_list("", "v1").unwrap();
+        let catalog = Catalog::new();
+        let v1 = api_resource_list(&catalog, "", "v1").unwrap();
         let names: Vec<&str> =
             v1["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
         assert!(names.contains(&"pods/status") && names.contains(&"pods/binding"));
         let eviction =
             v1["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods/eviction").unwrap();
         assert_eq!(eviction["group"], "policy");
-        assert!(api_resource_list("apps", "v2").is_none());
-        let groups = api_group_list();
+        assert!(api_resource_list(&catalog, "apps", "v2").is_none());
+        let groups = api_group_list(&catalog);
         assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "scheduling.k8s.io"));
     }
 }

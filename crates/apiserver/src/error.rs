@@ -89,10 +89,6 @@ impl ApiError {
             .with_details(details(rt, name))
     }
 
-    pub fn forbidden_plain(message: impl Into<String>) -> Self {
-        Self::new(403, "Forbidden", message)
-    }
-
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

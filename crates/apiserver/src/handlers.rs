@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult, success_status};
 use crate::openapi::OpenApi;
 use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry, parse_dry_run};
 use crate::request::{self, MAX_BODY, Query, ResourcePath};
-use crate::resources::ResourceType;
+use crate::resources::{Catalog, ResourceType};
 use crate::storage::Store;
 use crate::strategy::{self, FieldValidation};
 use crate::table::{self, IncludeObject};
@@ -41,6 +41,10 @@ pub struct ApiState {
 impl ApiState {
     fn store(&self) -> &Arc<Store> {
         &self.registry.store
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.registry.catalog
     }
 }
 
@@ -115,45 +119,46 @@ async fn dispatch(state: Arc<ApiState>, req: Request, path: &str) -> ApiResult<R
     match path.trim_end_matches('/') {
         "/api" => {
             return Ok(if discovery::accepts_aggregated(&accept) {
-                aggregated(discovery::aggregated_core())
+                aggregated(discovery::aggregated_core(state.catalog()))
             } else {
                 json_response(StatusCode::OK, &discovery::api_versions(&state.server_address))
             });
         }
         "/apis" => {
             return Ok(if discovery::accepts_aggregated(&accept) {
-                aggregated(discovery::aggregated_groups())
+                aggregated(discovery::aggregated_groups(state.catalog()))
             } else {
-                json_response(StatusCode::OK, &discovery::api_group_list())
+                json_response(StatusCode::OK, &discovery::api_group_list(state.catalog()))
             });
         }
-        "/openapi/v3" => return Ok(raw_json(state.openapi.index().to_vec())),
+        "/openapi/v3" => return Ok(raw_json(state.openapi.current(state.catalog()).index().to_vec())),
         p if p.starts_with("/openapi/v3/") => {
             return state
                 .openapi
+                .current(state.catalog())
                 .document(&p["/openapi/v3/".len()..])
                 .map(|d| raw_json(d.to_vec()))
                 .ok_or_else(ApiError::not_found_path);
         }
         _ => {}
     }
-    if let Some(list) = legacy_resource_list(path) {
+    if let Some(list) = legacy_resource_list(state.catalog(), path) {
         return Ok(json_response(StatusCode::OK, &list));
     }
-    let Some(target) = request::parse_resource_path(path) else {
+    let Some(target) = request::parse_resource_path(state.catalog(), path) else {
         return Err(ApiError::not_found_path());
     };
     let target = target?;
     resource_request(state, req, target, &accept).await
 }
 
-fn legacy_resource_list(path: &str) -> Option<Value> {
+fn legacy_resource_list(catalog: &Catalog, path: &str) -> Option<Value> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["api", version] => discovery::api_resource_list("", version),
-        ["apis", group, version] => discovery::api_resource_list(group, version),
+        ["api", version] => discovery::api_resource_list(catalog, "", version),
+        ["apis", group, version] => discovery::api_resource_list(catalog, group, version),
         ["apis", group] => {
-            let list = discovery::api_group_list();
+            let list = discovery::api_group_list(catalog);
             list["groups"].as_array()?.iter().find(|g| g["name"] == *group).cloned().map(|mut g| {
                 g["kind"] = json!("APIGroup");
                 g["apiVersion"] = json!("v1");

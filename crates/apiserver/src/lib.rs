@@ -3,21 +3,22 @@
 //! printing, over a crash-safe embedded store.
 #![forbid(unsafe_code)]
 
-pub mod discovery;
-pub mod error;
-pub mod handlers;
-pub mod kinds;
-pub mod openapi;
+mod discovery;
+mod error;
+mod handlers;
+mod kinds;
+mod openapi;
 pub mod pki;
-pub mod printers;
-pub mod protobuf;
-pub mod registry;
-pub mod request;
-pub mod resources;
-pub mod server;
-pub mod storage;
-pub mod strategy;
-pub mod table;
-pub mod watch;
+mod printers;
+mod protobuf;
+mod registry;
+mod request;
+mod resources;
+mod server;
+mod storage;
+mod strategy;
+mod table;
+mod watch;
 
+pub use handlers::KUBERNETES_MINOR;
 pub use server::{RunningServer, ServerConfig, start};

@@ -11,32 +11,60 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::resources::{RESOURCES, ResourceType, group_versions};
+use crate::resources::{Catalog, ResourceType};
 
-/// The prebuilt documents, serialized once at startup.
+/// The documents of what a catalog serves, built when first asked for and again whenever
+/// what is served changes.
+#[derive(Default)]
 pub struct OpenApi {
+    built: Mutex<Option<Built>>,
+}
+
+/// The catalog's list the documents were built from, and the documents.
+type Built = (Arc<Vec<&'static ResourceType>>, Arc<Documents>);
+
+impl OpenApi {
+    /// The documents of what `catalog` serves now.
+    pub fn current(&self, catalog: &Catalog) -> Arc<Documents> {
+        let served = catalog.all();
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        match &*built {
+            Some((from, documents)) if Arc::ptr_eq(from, &served) => documents.clone(),
+            _ => {
+                let documents = Arc::new(Documents::new(&served));
+                *built = Some((served, documents.clone()));
+                documents
+            }
+        }
+    }
+}
+
+/// The OpenAPI v3 documents of a set of resources, serialized once.
+pub struct Documents {
     index: Vec<u8>,
     documents: BTreeMap<String, Vec<u8>>,
 }
 
-impl Default for OpenApi {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl OpenApi {
-    pub fn new() -> Self {
+impl Documents {
+    pub fn new(served: &[&'static ResourceType]) -> Self {
         let mut documents = BTreeMap::new();
         let mut paths = Map::new();
-        for (group, version) in group_versions() {
+        let mut group_versions: Vec<(&str, &str)> = Vec::new();
+        for r in served {
+            if !group_versions.contains(&(r.group, r.version)) {
+                group_versions.push((r.group, r.version));
+            }
+        }
+        for (group, version) in group_versions {
             let gv_path =
                 if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") };
-            let bytes = serde_json::to_vec(&document(group, version)).expect("OpenAPI document serializes");
+            let resources = served.iter().filter(|r| r.group == group && r.version == version);
+            let bytes = serde_json::to_vec(&document(group, resources)).expect("OpenAPI document serializes");
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             bytes.hash(&mut hasher);
             paths.insert(
@@ -46,7 +74,7 @@ impl OpenApi {
             documents.insert(gv_path, bytes);
         }
         let index = serde_json::to_vec(&json!({ "paths": paths })).expect("index serializes");
-        OpenApi { index, documents }
+        Documents { index, documents }
     }
 
     /// `GET /openapi/v3`.
@@ -101,11 +129,11 @@ fn operation(r: &ResourceType, verb: &str, schema: &str) -> Value {
     })
 }
 
-fn document(group: &str, version: &str) -> Value {
+fn document<'a>(group: &str, resources: impl Iterator<Item = &'a &'static ResourceType>) -> Value {
     let mut generator = SchemaSettings::openapi3().into_generator();
     let mut kinds = Vec::new();
     let mut paths = Map::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for &r in resources {
         let schema = r.rules.register_schema(&mut generator);
         kinds.push((schema.clone(), r));
         paths.insert(
@@ -142,13 +170,17 @@ fn document(group: &str, version: &str) -> Value {
 mod tests {
     use super::*;
 
+    fn documents() -> Arc<Documents> {
+        OpenApi::default().current(&Catalog::new())
+    }
+
     fn doc(path: &str) -> Value {
-        serde_json::from_slice(OpenApi::new().document(path).unwrap()).unwrap()
+        serde_json::from_slice(documents().document(path).unwrap()).unwrap()
     }
 
     #[test]
     fn index_lists_every_group_version() {
-        let api = OpenApi::new();
+        let api = documents();
         let index: Value = serde_json::from_slice(api.index()).unwrap();
         for gv in ["api/v1", "apis/apps/v1", "apis/scheduling.k8s.io/v1", "apis/coordination.k8s.io/v1"] {
             let url = index["paths"][gv]["serverRelativeURL"].as_str().unwrap();

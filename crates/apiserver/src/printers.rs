@@ -52,7 +52,7 @@ pub fn created(obj: &Value, now: Timestamp) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::kinds::Kind;
-    use crate::resources::RESOURCES;
+    use crate::resources::BUILTIN;
     use serde_json::json;
 
     pub fn now() -> Timestamp {
@@ -71,7 +71,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_kind_has_a_cell_per_column() {
-        for rt in RESOURCES {
+        for rt in BUILTIN {
             assert_eq!(rt.rules.columns().len(), rt.rules.cells(&json!({}), now()).len(), "{}", rt.plural);
         }
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::kinds::Deletion;
-use crate::resources::{self, ResourceType};
+use crate::resources::{self, Catalog, ResourceType};
 use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store, Stored};
 use crate::strategy::{self, FieldValidation};
 
@@ -100,6 +100,8 @@ pub enum DeleteOutcome {
 
 pub struct Registry {
     pub store: Arc<Store>,
+    /// What this server serves.
+    pub catalog: Arc<Catalog>,
 }
 
 fn rfc3339(t: Timestamp) -> String {
@@ -127,7 +129,7 @@ fn finalizers(obj: &Value) -> Vec<String> {
 }
 
 fn namespaces() -> &'static ResourceType {
-    resources::find("", "v1", "namespaces").expect("namespaces are served")
+    resources::builtin("", "v1", "namespaces")
 }
 
 /// The object a single-put write stored.
@@ -152,7 +154,7 @@ pub fn parse_dry_run(options_kind: &str, values: &[String]) -> ApiResult<bool> {
 
 impl Registry {
     pub fn new(store: Arc<Store>) -> Self {
-        Registry { store }
+        Registry { store, catalog: Arc::new(Catalog::new()) }
     }
 
     /// Runs a write's decision, staging its mutations unless `dry_run`.
@@ -442,7 +444,7 @@ impl Registry {
     /// namespaces (their contents are removed, then the namespace). Returns how many objects
     /// were removed.
     pub fn sweep(&self, now: Timestamp) -> ApiResult<usize> {
-        let pods = resources::find("", "v1", "pods").expect("pods are served");
+        let pods = resources::builtin("", "v1", "pods");
         let (removed, ()) = self
             .store
             .write(|snap| {
@@ -461,10 +463,10 @@ impl Registry {
                     continue;
                 }
                 let name = meta_str(&ns, "name");
-                for rt in resources::RESOURCES.iter().filter(|r| r.namespaced) {
+                for &rt in self.catalog.all().iter().filter(|r| r.namespaced) {
                     for obj in snap.list(rt, Some(name)) {
                         let key = crate::storage::object_key(&obj);
-                        if !mutations.iter().any(|m| matches!(m, Mutation::Delete { resource, key: k } if std::ptr::eq(*resource, rt) && *k == key)) {
+                        if !mutations.iter().any(|m| matches!(m, Mutation::Delete { resource, key: k } if resource.storage_key() == rt.key && *k == key)) {
                             mutations.push(Mutation::Delete { resource: rt, key });
                         }
                     }
@@ -551,7 +553,7 @@ fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str)
 
 /// Resolves a pod's `priorityClassName` to `spec.priority` (upstream `Priority` admission).
 fn admit_priority(snap: &Snapshot<'_>, rt: &ResourceType, pod: &mut Value) -> ApiResult<()> {
-    let classes = resources::find("scheduling.k8s.io", "v1", "priorityclasses").expect("served");
+    let classes = resources::builtin("scheduling.k8s.io", "v1", "priorityclasses");
     let name = meta_str(pod, "name").to_string();
     let class_name = pod["spec"]["priorityClassName"].as_str().unwrap_or_default().to_string();
     let class = if class_name.is_empty() {

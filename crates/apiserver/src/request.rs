@@ -6,7 +6,7 @@ use apimachinery::labels::Selector;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::resources::{self, ResourceType};
+use crate::resources::{Catalog, ResourceType};
 
 /// Where a resource request points.
 #[derive(Debug)]
@@ -19,17 +19,17 @@ pub struct ResourcePath {
 
 /// Parses `/api/v1/...` and `/apis/<group>/<version>/...` resource paths. `None` when the path
 /// is not a resource path at all.
-pub fn parse_resource_path(path: &str) -> Option<ApiResult<ResourcePath>> {
+pub fn parse_resource_path(catalog: &Catalog, path: &str) -> Option<ApiResult<ResourcePath>> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] if !rest.is_empty() => ("", *version, rest),
         ["apis", group, version, rest @ ..] if !rest.is_empty() => (*group, *version, rest),
         _ => return None,
     };
-    let find = |plural: &str| resources::find(group, version, plural).ok_or_else(ApiError::not_found_path);
+    let find = |plural: &str| catalog.find(group, version, plural).ok_or_else(ApiError::not_found_path);
     let result = (|| {
         let (resource, namespace, rest) = match rest {
-            ["namespaces", ns, plural, rest @ ..] if resources::find(group, version, plural).is_some() => {
+            ["namespaces", ns, plural, rest @ ..] if catalog.find(group, version, plural).is_some() => {
                 let rt = find(plural)?;
                 if !rt.namespaced {
                     return Err(ApiError::not_found_path());
@@ -205,7 +205,7 @@ mod tests {
     use super::*;
 
     fn parse(p: &str) -> ResourcePath {
-        parse_resource_path(p).unwrap().unwrap()
+        parse_resource_path(&Catalog::new(), p).unwrap().unwrap()
     }
 
     #[test]
@@ -224,9 +224,10 @@ mod tests {
         assert_eq!(ns_status.subresource.as_deref(), Some("status"));
         let node = parse("/api/v1/nodes/k8s-worker-1");
         assert_eq!(node.name.as_deref(), Some("k8s-worker-1"));
-        assert!(parse_resource_path("/api/v1/widgets").unwrap().is_err());
-        assert!(parse_resource_path("/api/v1/nodes/a/bogus").unwrap().is_err());
-        assert!(parse_resource_path("/version").is_none());
+        let catalog = Catalog::new();
+        assert!(parse_resource_path(&catalog, "/api/v1/widgets").unwrap().is_err());
+        assert!(parse_resource_path(&catalog, "/api/v1/nodes/a/bogus").unwrap().is_err());
+        assert!(parse_resource_path(&catalog, "/version").is_none());
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! The resource types this API server serves: names, scope, short names, subresources and
 //! which field selectors each supports. Discovery, OpenAPI, routing and storage keys are all
-//! derived from this one table; what each kind does beyond its names is its room in
+//! derived from one server's [`Catalog`] (the built-in table, plus what its
+//! CustomResourceDefinitions add); what each kind does beyond its names is its room in
 //! [`crate::kinds`].
 
-use crate::kinds::{self, Kind};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use crate::kinds::{self, Kind, Typed};
+use crate::storage::{self, Selectable};
+use crate::strategy;
 
 /// A subresource such as `daemonsets/status` or `pods/eviction`.
 #[derive(Debug)]
@@ -35,6 +42,26 @@ pub struct ResourceType {
     pub verbs: &'static [&'static str],
     /// The kind's own rules: decoding, defaults, validation, printing, deletion.
     pub rules: &'static dyn Kind,
+    /// `apps/daemonsets` (`/pods` for the core group): where storage keeps its objects.
+    pub key: &'static str,
+}
+
+/// A built-in resource: its names and rules, then what differs from the defaults (namespaced,
+/// upstream's full verbs, no short names, categories, subresources or extra field labels).
+macro_rules! resource {
+    ($group:literal, $version:literal, $plural:literal, $singular:literal, $kind:literal, $rules:expr $(, { $($field:ident: $value:expr),* $(,)? })?) => {
+        ResourceType {
+            group: $group,
+            version: $version,
+            plural: $plural,
+            singular: $singular,
+            kind: $kind,
+            rules: $rules,
+            key: concat!($group, "/", $plural),
+            $($($field: $value,)*)?
+            ..ResourceType::DEFAULTS
+        }
+    };
 }
 
 pub const VERBS: &[&str] =
@@ -48,6 +75,23 @@ const fn status(group: &'static str, version: &'static str, kind: &'static str) 
 }
 
 impl ResourceType {
+    /// What a row of [`BUILTIN`] does not say.
+    const DEFAULTS: ResourceType = ResourceType {
+        group: "",
+        version: "",
+        plural: "",
+        singular: "",
+        kind: "",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        field_labels: &[],
+        verbs: VERBS,
+        rules: &Typed::<Value>::NEW,
+        key: "",
+    };
+
     /// `apps/v1`, or `v1` for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -76,19 +120,6 @@ impl ResourceType {
         format!("{}List", self.kind)
     }
 
-    /// The URL prefix of the group version: `/api/v1` or `/apis/apps/v1`.
-    pub fn group_version_path(&self) -> String {
-        if self.group.is_empty() {
-            format!("/api/{}", self.version)
-        } else {
-            format!("/apis/{}/{}", self.group, self.version)
-        }
-    }
-
-    pub fn subresource(&'static self, name: &str) -> Option<&'static Subresource> {
-        self.subresources.iter().find(|s| s.name == name)
-    }
-
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
     }
@@ -98,45 +129,25 @@ impl ResourceType {
     }
 }
 
-pub static RESOURCES: &[ResourceType] = &[
-    ResourceType {
-        group: "",
-        version: "v1",
-        plural: "namespaces",
-        singular: "namespace",
-        kind: "Namespace",
+/// Every built-in resource, core first.
+pub static BUILTIN: &[ResourceType] = &[
+    resource!("", "v1", "namespaces", "namespace", "Namespace", &kinds::namespace::Namespace, {
         namespaced: false,
         short_names: &["ns"],
-        categories: &[],
         subresources: &[
             status("", "v1", "Namespace"),
             Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] },
         ],
         field_labels: &["status.phase"],
         verbs: NAMESPACE_VERBS,
-        rules: &kinds::namespace::Namespace,
-    },
-    ResourceType {
-        group: "",
-        version: "v1",
-        plural: "nodes",
-        singular: "node",
-        kind: "Node",
+    }),
+    resource!("", "v1", "nodes", "node", "Node", &kinds::node::Node, {
         namespaced: false,
         short_names: &["no"],
-        categories: &[],
         subresources: &[status("", "v1", "Node")],
         field_labels: &["spec.unschedulable"],
-        verbs: VERBS,
-        rules: &kinds::node::Node,
-    },
-    ResourceType {
-        group: "",
-        version: "v1",
-        plural: "pods",
-        singular: "pod",
-        kind: "Pod",
-        namespaced: true,
+    }),
+    resource!("", "v1", "pods", "pod", "Pod", &kinds::pod::Pod, {
         short_names: &["po"],
         categories: &["all"],
         subresources: &[
@@ -160,19 +171,9 @@ pub static RESOURCES: &[ResourceType] = &[
             "status.podIP",
             "status.nominatedNodeName",
         ],
-        verbs: VERBS,
-        rules: &kinds::pod::Pod,
-    },
-    ResourceType {
-        group: "",
-        version: "v1",
-        plural: "events",
-        singular: "event",
-        kind: "Event",
-        namespaced: true,
+    }),
+    resource!("", "v1", "events", "event", "Event", &kinds::event::Event, {
         short_names: &["ev"],
-        categories: &[],
-        subresources: &[],
         field_labels: &[
             "involvedObject.kind",
             "involvedObject.namespace",
@@ -186,98 +187,94 @@ pub static RESOURCES: &[ResourceType] = &[
             "source",
             "type",
         ],
-        verbs: VERBS,
-        rules: &kinds::event::Event,
-    },
-    ResourceType {
-        group: "",
-        version: "v1",
-        plural: "configmaps",
-        singular: "configmap",
-        kind: "ConfigMap",
-        namespaced: true,
+    }),
+    resource!("", "v1", "configmaps", "configmap", "ConfigMap", &kinds::configmap::ConfigMap, {
         short_names: &["cm"],
-        categories: &[],
-        subresources: &[],
-        field_labels: &[],
-        verbs: VERBS,
-        rules: &kinds::configmap::ConfigMap,
-    },
-    ResourceType {
-        group: "apps",
-        version: "v1",
-        plural: "daemonsets",
-        singular: "daemonset",
-        kind: "DaemonSet",
-        namespaced: true,
+    }),
+    resource!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", &kinds::daemonset::DaemonSet, {
         short_names: &["ds"],
         categories: &["all"],
         subresources: &[status("apps", "v1", "DaemonSet")],
-        field_labels: &[],
-        verbs: VERBS,
-        rules: &kinds::daemonset::DaemonSet,
-    },
-    ResourceType {
-        group: "apps",
-        version: "v1",
-        plural: "controllerrevisions",
-        singular: "controllerrevision",
-        kind: "ControllerRevision",
-        namespaced: true,
-        short_names: &[],
-        categories: &[],
-        subresources: &[],
-        field_labels: &[],
-        verbs: VERBS,
-        rules: &kinds::controllerrevision::ControllerRevision,
-    },
-    ResourceType {
-        group: "scheduling.k8s.io",
-        version: "v1",
-        plural: "priorityclasses",
-        singular: "priorityclass",
-        kind: "PriorityClass",
+    }),
+    resource!(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        &kinds::controllerrevision::ControllerRevision
+    ),
+    resource!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", &kinds::priorityclass::PriorityClass, {
         namespaced: false,
         short_names: &["pc"],
-        categories: &[],
-        subresources: &[],
-        field_labels: &[],
-        verbs: VERBS,
-        rules: &kinds::priorityclass::PriorityClass,
-    },
-    ResourceType {
-        group: "coordination.k8s.io",
-        version: "v1",
-        plural: "leases",
-        singular: "lease",
-        kind: "Lease",
-        namespaced: true,
-        short_names: &[],
-        categories: &[],
-        subresources: &[],
-        field_labels: &[],
-        verbs: VERBS,
-        rules: &kinds::lease::Lease,
-    },
+    }),
+    resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", &kinds::lease::Lease),
 ];
 
-/// The served group versions, in the order discovery lists them (core first).
-pub fn group_versions() -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
-    for r in RESOURCES {
-        if !out.contains(&(r.group, r.version)) {
-            out.push((r.group, r.version));
-        }
+impl storage::Resource for ResourceType {
+    fn storage_key(&self) -> &'static str {
+        self.key
     }
-    out
+
+    fn selectable(&self, obj: &Value) -> Selectable {
+        let fields = ["metadata.name", "metadata.namespace"]
+            .iter()
+            .chain(self.field_labels)
+            .map(|&label| (label, strategy::field_value(self, obj, label)))
+            .collect();
+        Selectable::new(strategy::labels_of(obj), fields)
+    }
 }
 
-/// Finds a resource by group, version and plural name.
-pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
-    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+/// A built-in resource by group, version and plural name, for code that names one.
+pub fn builtin(group: &str, version: &str, plural: &str) -> &'static ResourceType {
+    BUILTIN
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .unwrap_or_else(|| panic!("{group}/{version} {plural} is built in"))
 }
 
-/// Finds a resource by group and kind.
-pub fn find_kind(group: &str, kind: &str) -> Option<&'static ResourceType> {
-    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
+/// The resources one server serves.
+#[derive(Debug)]
+pub struct Catalog {
+    served: RwLock<Arc<Vec<&'static ResourceType>>>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog::new()
+    }
+}
+
+impl Catalog {
+    /// The built-in resources.
+    pub fn new() -> Self {
+        Catalog { served: RwLock::new(Arc::new(BUILTIN.iter().collect())) }
+    }
+
+    /// Every served resource, in discovery order.
+    pub fn all(&self) -> Arc<Vec<&'static ResourceType>> {
+        self.served.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The served group versions, in the order discovery lists them (core first).
+    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+        for r in self.all().iter() {
+            if !out.contains(&(r.group, r.version)) {
+                out.push((r.group, r.version));
+            }
+        }
+        out
+    }
+
+    /// The resources of one group version.
+    pub fn in_group_version(&self, group: &str, version: &str) -> Vec<&'static ResourceType> {
+        self.all().iter().copied().filter(|r| r.group == group && r.version == version).collect()
+    }
+
+    /// Finds a resource by group, version and plural name.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&'static ResourceType> {
+        self.all().iter().copied().find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
 }

@@ -52,7 +52,7 @@ pub struct RunningServer {
     /// `https://127.0.0.1:PORT` (loopback when bound to all addresses).
     pub url: String,
     pub credentials: Credentials,
-    pub state: Arc<ApiState>,
+    state: Arc<ApiState>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -61,6 +61,17 @@ impl RunningServer {
     /// The kubeconfig that reaches this server as admin.
     pub fn kubeconfig(&self) -> String {
         pki::kubeconfig(&self.url, &self.credentials)
+    }
+
+    /// Creates the Nodes among `nodes` that do not exist yet (a new cluster's nodes, staged and
+    /// committed together).
+    pub async fn ensure_nodes(&self, nodes: Vec<Value>) -> anyhow::Result<()> {
+        let node_rt = resources::builtin("", "v1", "nodes");
+        let seeds: Vec<(&'static ResourceType, Value)> = nodes.into_iter().map(|n| (node_rt, n)).collect();
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.registry.ensure_exist(seeds, jiff::Timestamp::now()))
+            .await?
+            .map_err(|e| anyhow::anyhow!("creating the nodes: {e}"))
     }
 
     /// Stops accepting connections, ends open ones and the background work.
@@ -72,7 +83,7 @@ impl RunningServer {
 }
 
 fn rt(group: &str, plural: &str) -> &'static ResourceType {
-    resources::RESOURCES.iter().find(|r| r.group == group && r.plural == plural).expect("served resource")
+    resources::builtin(group, "v1", plural)
 }
 
 /// The objects every cluster starts with.
@@ -134,7 +145,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let url = format!("https://{}", SocketAddr::new(host, addr.port()));
     let state = Arc::new(ApiState {
         registry,
-        openapi: OpenApi::new(),
+        openapi: OpenApi::default(),
         token: credentials.token.clone(),
         server_address: SocketAddr::new(host, addr.port()).to_string(),
         bookmark_interval: config.bookmark_interval,

@@ -224,7 +224,7 @@ mod tests {
     use crate::resources;
 
     fn ds() -> &'static ResourceType {
-        resources::find("apps", "v1", "daemonsets").unwrap()
+        resources::builtin("apps", "v1", "daemonsets")
     }
 
     #[test]
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn main_resource_keeps_status_and_generation() {
-        let cm = resources::find("", "v1", "configmaps").unwrap();
+        let cm = resources::builtin("", "v1", "configmaps");
         let old = json!({"metadata": {"name": "x", "uid": "u", "generation": 2}, "status": {"b": 1}});
         let mut new = json!({"metadata": {"name": "x", "generation": 7}, "status": {"b": 2}});
         prepare_for_update(ds(), &mut new, &old);

@@ -115,7 +115,7 @@ pub async fn run(
             _ = tx.closed() => return,
             received = live.recv() => match received {
                 Ok(event) => {
-                    if !std::ptr::eq(event.resource, req.resource) {
+                    if event.resource != req.resource.key {
                         continue;
                     }
                     if let Some(t) = req.translate(&event)
@@ -133,7 +133,7 @@ pub async fn run(
                 loop {
                     match live.try_recv() {
                         Ok(event) => {
-                            if std::ptr::eq(event.resource, req.resource)
+                            if event.resource == req.resource.key
                                 && let Some(t) = req.translate(&event)
                                 && tx.send(req.encode(&event, t, &mut first)).await.is_err()
                             {

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use apiserver::ServerConfig;
-use apiserver::resources;
 use clap::Args;
-use serde_json::Value;
 
 use crate::progress::Progress;
 use crate::{controllers, nodes};
@@ -80,13 +78,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     config.port = args.port;
     let server = apiserver::start(config).await?;
 
-    let node_rt = resources::find("", "v1", "nodes").expect("nodes are served");
-    let seeds: Vec<(&'static resources::ResourceType, Value)> =
-        node_objects.into_iter().map(|n| (node_rt, n)).collect();
-    let state = server.state.clone();
-    tokio::task::spawn_blocking(move || state.registry.ensure_exist(seeds, jiff::Timestamp::now()))
-        .await?
-        .map_err(|e| anyhow::anyhow!("creating the nodes: {e}"))?;
+    server.ensure_nodes(node_objects).await?;
 
     // The kubeconfig is written only once the server answers through it.
     let kubeconfig_text = server.kubeconfig();
@@ -101,7 +93,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
     }
     if enabled.contains("kubelet") {
-        let version = format!("v1.{}.0+everynode", apiserver::handlers::KUBERNETES_MINOR);
+        let version = format!("v1.{}.0+everynode", apiserver::KUBERNETES_MINOR);
         // Kubelets renew four times per grace period, as upstream's 10 s against 40 s.
         let renew = std::time::Duration::from_millis(args.node_monitor_grace_period * 1000 / 4)
             .min(cluster::kubelet::LEASE_RENEW_INTERVAL);

@@ -1,38 +1,50 @@
 //! Crash-safe object storage with one global, strictly increasing resourceVersion, and the
-//! watch cache built on it.
+//! watch cache built on it. Storage names no kind: the API server hands in each
+//! [`Resource`] (its key prefix and what its selectors read).
 //!
-//! Every object lives twice: durably in a redb table (`<group>/<plural>/<namespace>/<name>` →
-//! JSON), and in memory as a sorted map per resource that serves every read. A write takes the
+//! Every object lives twice: durably in a [`Backend`] (redb: `<group>/<plural>/<namespace>/<name>`
+//! → JSON), and in memory as a sorted map per resource that serves every read. A write takes the
 //! writer lock, decides its mutations against the latest state (which includes writes staged
-//! but not yet durable), and stages them. The committer thread commits everything staged to
-//! redb in one transaction with one fsync (group commit), while the writers it carries wait
-//! without holding a thread ([`Pending`]): concurrent writers share the cost of the fsync and an
-//! acknowledged write still survives `kill -9`. Only then are the writes published: to the
-//! committed maps that serve reads, to a bounded history used to resume watches, and to a
-//! broadcast channel that live watchers read. Reads and watches never
-//! see a write before it is durable. An event keeps its object only as the JSON line watchers
-//! are sent (encoded once, with the bytes written to disk) and what selectors look at, so the
-//! history holds old versions at a fraction of their decoded size.
-//! A watcher that falls behind the channel is cut loose, never allowed to block writers; its
-//! client relists.
+//! but not yet durable), and stages them. The committer thread ([`commit`]) commits everything
+//! staged in one backend transaction with one fsync (group commit), while the writers it
+//! carries wait without holding a thread ([`Pending`]): concurrent writers share the cost of the
+//! fsync and an acknowledged write still survives `kill -9`. Only then are the writes
+//! published: to the committed maps that serve reads, to a bounded history used to resume
+//! watches ([`watch_cache`]), and to a broadcast channel that live watchers read. Reads and
+//! watches never see a write before it is durable. A watcher that falls behind the channel is
+//! cut loose, never allowed to block writers; its client relists.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Debug;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ApiResult};
-use crate::resources::{self, RESOURCES, ResourceType};
-use crate::strategy;
 
-const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const RV_KEY: &str = "resourceVersion";
+mod backend;
+mod commit;
+mod watch_cache;
+
+pub use backend::{Backend, Redb};
+pub use commit::Pending;
+use commit::{StopsWrites, Waiter};
+pub use watch_cache::{EventType, Selectable, WatchEvent};
+
+/// What storage knows of a resource: where its objects live and what selectors read of them.
+/// Storage names no kind; the API server hands its resources in.
+pub trait Resource: Sync + Debug {
+    /// `apps/daemonsets` (`/pods` for the core group): the prefix of its objects' keys on disk
+    /// and the name of its map in memory.
+    fn storage_key(&self) -> &'static str;
+
+    /// What label and field selectors read of one version of `obj`.
+    fn selectable(&self, obj: &Value) -> Selectable;
+}
 
 /// How many events are kept for watch resumption by default. Each event keeps the object's
 /// version at that point as JSON, so this bounds memory: 25,000 events of pods of a few
@@ -48,7 +60,7 @@ const BROADCAST_CAPACITY: usize = 25_000;
 /// resourceVersion) for a delete, `None` when a delete finds nothing.
 struct StagedWrite {
     rv: u64,
-    resource: &'static ResourceType,
+    resource: &'static dyn Resource,
     key: ObjectKey,
     object: Option<Arc<Value>>,
     json: Option<Bytes>,
@@ -57,8 +69,8 @@ struct StagedWrite {
 /// What a write stored, per mutation: the object, or `None` for a delete.
 pub type Stored = Vec<Option<Arc<Value>>>;
 
-/// Every object, per resource (`apps/daemonsets`), in list order.
-type Objects = HashMap<&'static str, BTreeMap<ObjectKey, Arc<Value>>>;
+/// Every object, per resource (by storage key: `apps/daemonsets`), in list order.
+type Objects = HashMap<Box<str>, BTreeMap<ObjectKey, Arc<Value>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -74,8 +86,6 @@ pub enum StorageError {
     Commit(#[from] redb::CommitError),
     #[error("stored object {key} is not valid JSON: {source}")]
     Corrupt { key: String, source: serde_json::Error },
-    #[error("stored object {0} belongs to no served resource")]
-    UnknownResource(String),
     #[error("starting the committer thread: {0}")]
     Thread(std::io::Error),
 }
@@ -90,147 +100,16 @@ impl From<StorageError> for ApiError {
 /// gives upstream's list order.
 pub type ObjectKey = (String, String);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    Added,
-    Modified,
-    Deleted,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
-/// What label and field selectors look at in one version of an object: its labels, and its
-/// name, namespace and the resource's other selectable fields.
-#[derive(Debug)]
-pub struct Selectable {
-    pub labels: BTreeMap<String, String>,
-    fields: Vec<(&'static str, Option<String>)>,
-}
-
-impl Selectable {
-    pub fn of(rt: &ResourceType, obj: &Value) -> Selectable {
-        let labels = strategy::labels_of(obj);
-        let fields = ["metadata.name", "metadata.namespace"]
-            .iter()
-            .chain(rt.field_labels)
-            .map(|&label| (label, strategy::field_value(rt, obj, label)))
-            .collect();
-        Selectable { labels, fields }
-    }
-
-    /// The value of a selectable field (`None` for one the resource does not select on).
-    pub fn field(&self, label: &str) -> Option<String> {
-        self.fields.iter().find(|(l, _)| *l == label).and_then(|(_, v)| v.clone())
-    }
-
-    pub fn namespace(&self) -> Option<&str> {
-        self.fields.iter().find(|(l, _)| *l == "metadata.namespace").and_then(|(_, v)| v.as_deref())
-    }
-}
-
-/// One change, as watchers see it.
-#[derive(Debug)]
-pub struct WatchEvent {
-    pub resource_version: u64,
-    pub resource: &'static ResourceType,
-    pub event_type: EventType,
-    /// The object after the change (for a delete: its last state), for selectors.
-    pub selectable: Selectable,
-    /// The object before the change, so selector watches can tell an object that stopped
-    /// matching.
-    pub previous: Option<Selectable>,
-    /// `{"type":"ADDED","object":{…}}\n`, shared by every watcher.
-    line: Bytes,
-}
-
-const LINE_SUFFIX: &[u8] = b"}\n";
-
-/// What precedes the object in a watch line of `event_type`.
-fn line_prefix(event_type: EventType) -> &'static [u8] {
-    match event_type {
-        EventType::Added => br#"{"type":"ADDED","object":"#,
-        EventType::Modified => br#"{"type":"MODIFIED","object":"#,
-        EventType::Deleted => br#"{"type":"DELETED","object":"#,
-    }
-}
-
-/// `{"type":…,"object":<object_json>}\n`.
-fn watch_line(event_type: EventType, object_json: &[u8]) -> Bytes {
-    let prefix = line_prefix(event_type);
-    let mut line = Vec::with_capacity(prefix.len() + object_json.len() + LINE_SUFFIX.len());
-    line.extend_from_slice(prefix);
-    line.extend_from_slice(object_json);
-    line.extend_from_slice(LINE_SUFFIX);
-    Bytes::from(line)
-}
-
-impl WatchEvent {
-    fn new(
-        resource_version: u64,
-        resource: &'static ResourceType,
-        event_type: EventType,
-        object_json: &[u8],
-        selectable: Selectable,
-        previous: Option<Selectable>,
-    ) -> Self {
-        let line = watch_line(event_type, object_json);
-        WatchEvent { resource_version, resource, event_type, selectable, previous, line }
-    }
-
-    /// An event for an object as it is now, encoding it.
-    fn of_object(
-        resource_version: u64,
-        resource: &'static ResourceType,
-        event_type: EventType,
-        obj: &Value,
-    ) -> Self {
-        let json = serde_json::to_vec(obj).unwrap_or_default();
-        WatchEvent::new(resource_version, resource, event_type, &json, Selectable::of(resource, obj), None)
-    }
-
-    /// The event as a watch line: `{"type":"ADDED","object":{…}}\n`.
-    pub fn json_line(&self) -> Bytes {
-        self.line.clone()
-    }
-
-    fn object_json(&self) -> &[u8] {
-        let start = line_prefix(self.event_type).len();
-        &self.line[start..self.line.len() - LINE_SUFFIX.len()]
-    }
-
-    /// The same object as a line of another event type (a selector watch sees an update that
-    /// starts or stops matching as ADDED or DELETED).
-    pub fn json_line_as(&self, event_type: EventType) -> Bytes {
-        if event_type == self.event_type {
-            return self.json_line();
-        }
-        watch_line(event_type, self.object_json())
-    }
-
-    /// The object, decoded again (for the rare watcher that needs more than its JSON).
-    pub fn object(&self) -> Value {
-        serde_json::from_slice(self.object_json()).unwrap_or(Value::Null)
-    }
-}
-
 /// A change a write wants to make.
 #[derive(Debug)]
 pub enum Mutation {
     /// Create or replace the object (its namespace and name come from its metadata).
     Put {
-        resource: &'static ResourceType,
+        resource: &'static dyn Resource,
         object: Value,
     },
     Delete {
-        resource: &'static ResourceType,
+        resource: &'static dyn Resource,
         key: ObjectKey,
     },
 }
@@ -259,80 +138,27 @@ struct Latest {
     stopped: bool,
 }
 
-/// Told once the writes staged before it are durable and published, or why they never will be.
-type Waiter = oneshot::Sender<Result<(), String>>;
-
-impl Latest {
-    fn waiter(&mut self) -> oneshot::Receiver<Result<(), String>> {
-        let (tx, rx) = oneshot::channel();
-        self.waiters.push(tx);
-        rx
-    }
-}
-
-/// The outcome of a write, to be answered once the write is durable: from then on reads and
-/// watches see it, and it survives a crash. Waiting holds no thread, so a server under load
-/// does not run out of them while commits are on their way to disk.
-#[must_use = "a write may be acknowledged only once it is durable"]
-pub struct Pending<T> {
-    value: T,
-    durable: Option<oneshot::Receiver<Result<(), String>>>,
-}
-
-impl<T> Pending<T> {
-    /// Transforms the outcome; the write stays the same.
-    pub fn and_then<U>(self, f: impl FnOnce(T) -> ApiResult<U>) -> ApiResult<Pending<U>> {
-        Ok(Pending { value: f(self.value)?, durable: self.durable })
-    }
-
-    /// The outcome, once the write is durable.
-    pub async fn durable(self) -> ApiResult<T> {
-        match self.durable {
-            None => Ok(self.value),
-            Some(rx) => settle(rx.await).map(|()| self.value),
-        }
-    }
-
-    /// The same, blocking the calling thread (not for async workers).
-    pub fn durable_blocking(self) -> ApiResult<T> {
-        match self.durable {
-            None => Ok(self.value),
-            Some(rx) => settle(rx.blocking_recv()).map(|()| self.value),
-        }
-    }
-}
-
-fn settle(outcome: Result<Result<(), String>, oneshot::error::RecvError>) -> ApiResult<()> {
-    match outcome {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ApiError::internal(format!("the write was not committed: {e}"))),
-        Err(_) => Err(ApiError::internal("the store closed before the write was committed")),
-    }
-}
-
 /// A read-only view of the store's latest state, given to write decisions.
 pub struct Snapshot<'a> {
     objects: &'a Objects,
-    resource_version: u64,
 }
 
 impl Snapshot<'_> {
-    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects.get(rt_key(rt)).and_then(|m| m.get(&(namespace.to_string(), name.to_string()))).cloned()
+    pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        self.objects
+            .get(rt.storage_key())
+            .and_then(|m| m.get(&(namespace.to_string(), name.to_string())))
+            .cloned()
     }
 
     /// Objects of a resource, in one namespace or (with `None`) all.
-    pub fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<Arc<Value>> {
+    pub fn list(&self, rt: &dyn Resource, namespace: Option<&str>) -> Vec<Arc<Value>> {
         list_in(self.objects, rt, namespace)
-    }
-
-    pub fn resource_version(&self) -> u64 {
-        self.resource_version
     }
 }
 
-fn list_in(objects: &Objects, rt: &ResourceType, namespace: Option<&str>) -> Vec<Arc<Value>> {
-    let Some(map) = objects.get(rt_key(rt)) else { return Vec::new() };
+fn list_in(objects: &Objects, rt: &dyn Resource, namespace: Option<&str>) -> Vec<Arc<Value>> {
+    let Some(map) = objects.get(rt.storage_key()) else { return Vec::new() };
     match namespace {
         None => map.values().cloned().collect(),
         Some(ns) => map
@@ -358,7 +184,7 @@ pub struct Store {
 
 /// What the store shares with its committer thread.
 struct Shared {
-    db: redb::Database,
+    backend: Box<dyn Backend>,
     writer: Mutex<Latest>,
     /// Signalled when a write is staged, a waiter registers, or the store closes.
     staged: Condvar,
@@ -371,22 +197,14 @@ struct Shared {
     history_limit: usize,
 }
 
-/// The key of a resource in the in-memory map and the redb table: `apps/daemonsets`.
-fn rt_key(rt: &ResourceType) -> &'static str {
-    // Resources come from the static table, so their plural names are 'static; the key is
-    // the group-qualified plural, precomputed for each entry.
-    static KEYS: OnceLock<HashMap<(&'static str, &'static str), &'static str>> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| {
-        RESOURCES
-            .iter()
-            .map(|r| ((r.group, r.plural), &*Box::leak(format!("{}/{}", r.group, r.plural).into_boxed_str())))
-            .collect()
-    });
-    keys.get(&(rt.group, rt.plural)).copied().unwrap_or("")
+/// The map of a resource's objects, made on its first write.
+fn objects_of<'a>(objects: &'a mut Objects, rt: &dyn Resource) -> &'a mut BTreeMap<ObjectKey, Arc<Value>> {
+    objects.entry(rt.storage_key().into()).or_default()
 }
 
-fn db_key(rt: &ResourceType, key: &ObjectKey) -> String {
-    format!("{}/{}/{}", rt_key(rt), key.0, key.1)
+/// An object's key on disk: `<group>/<plural>/<namespace>/<name>`.
+fn db_key(rt: &dyn Resource, key: &ObjectKey) -> String {
+    format!("{}/{}/{}", rt.storage_key(), key.0, key.1)
 }
 
 /// The `(namespace, name)` of an object.
@@ -399,44 +217,30 @@ pub fn object_key(obj: &Value) -> ObjectKey {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, loading every object into memory.
+    /// Opens (or creates) a redb store at `path`, loading every object into memory.
     pub fn open(path: &Path, history_limit: usize) -> Result<Store, StorageError> {
-        let db = redb::Database::create(path)?;
+        Store::with_backend(Box::new(Redb::open(path)?), history_limit)
+    }
+
+    /// A store over `backend`, loading every object into memory.
+    pub fn with_backend(backend: Box<dyn Backend>, history_limit: usize) -> Result<Store, StorageError> {
         let mut objects: Objects = HashMap::new();
-        for rt in RESOURCES {
-            objects.insert(rt_key(rt), BTreeMap::new());
-        }
-        let mut resource_version = 0;
-        {
-            let txn = db.begin_write()?;
-            txn.open_table(OBJECTS)?;
-            txn.open_table(META)?;
-            txn.commit()?;
-        }
-        {
-            let txn = db.begin_read()?;
-            let meta = txn.open_table(META)?;
-            if let Some(rv) = meta.get(RV_KEY)? {
-                resource_version = rv.value();
+        let resource_version = backend.load(&mut |key, json| {
+            let value: Value = serde_json::from_slice(json)
+                .map_err(|source| StorageError::Corrupt { key: key.to_string(), source })?;
+            // `<group>/<plural>/<namespace>/<name>`: the resource is the part before the second
+            // slash.
+            let resource = key.match_indices('/').nth(1).map_or(key, |(i, _)| &key[..i]);
+            match objects.get_mut(resource) {
+                Some(map) => map,
+                None => objects.entry(resource.into()).or_default(),
             }
-            let table = txn.open_table(OBJECTS)?;
-            for entry in table.iter()? {
-                let (k, v) = entry?;
-                let key = k.value().to_string();
-                let value: Value = serde_json::from_slice(v.value())
-                    .map_err(|source| StorageError::Corrupt { key: key.clone(), source })?;
-                let mut parts = key.splitn(3, '/');
-                let (group, plural) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                let rt = RESOURCES
-                    .iter()
-                    .find(|r| r.group == group && r.plural == plural)
-                    .ok_or_else(|| StorageError::UnknownResource(key.clone()))?;
-                objects.entry(rt_key(rt)).or_default().insert(object_key(&value), Arc::new(value));
-            }
-        }
+            .insert(object_key(&value), Arc::new(value));
+            Ok(())
+        })?;
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let shared = Arc::new(Shared {
-            db,
+            backend,
             writer: Mutex::new(Latest {
                 resource_version,
                 objects: objects.clone(),
@@ -482,14 +286,13 @@ impl Store {
         self.read().compacted_through
     }
 
-    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Arc<Value>> {
         let state = self.read();
-        Snapshot { objects: &state.objects, resource_version: state.resource_version }
-            .get(rt, namespace, name)
+        Snapshot { objects: &state.objects }.get(rt, namespace, name)
     }
 
     /// The objects of a resource and the resourceVersion they are current at.
-    pub fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+    pub fn list(&self, rt: &dyn Resource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let state = self.read();
         (list_in(&state.objects, rt, namespace), state.resource_version)
     }
@@ -508,8 +311,7 @@ impl Store {
         if latest.stopped {
             return Err(ApiError::internal("the store's committer stopped; writes are refused"));
         }
-        let (mutations, extra) =
-            decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
+        let (mutations, extra) = decide(&Snapshot { objects: &latest.objects })?;
         if mutations.is_empty() {
             // What it decided on may still be on its way to disk: answer once it is there.
             let durable = (latest.resource_version > shared.durable.load(Ordering::Acquire)).then(|| {
@@ -543,10 +345,12 @@ impl Store {
                     let last = staged
                         .iter()
                         .rev()
-                        .find(|w: &&StagedWrite| std::ptr::eq(w.resource, resource) && w.key == key)
+                        .find(|w: &&StagedWrite| {
+                            w.resource.storage_key() == resource.storage_key() && w.key == key
+                        })
                         .map(|w| w.object.clone())
                         .unwrap_or_else(|| {
-                            latest.objects.get(rt_key(resource)).and_then(|m| m.get(&key)).cloned()
+                            latest.objects.get(resource.storage_key()).and_then(|m| m.get(&key)).cloned()
                         });
                     let json = match last {
                         Some(last) => {
@@ -562,7 +366,7 @@ impl Store {
         }
         let mut stored = Vec::with_capacity(staged.len());
         for w in &staged {
-            let map = latest.objects.entry(rt_key(w.resource)).or_default();
+            let map = objects_of(&mut latest.objects, w.resource);
             match &w.object {
                 Some(object) => {
                     map.insert(w.key.clone(), object.clone());
@@ -593,8 +397,7 @@ impl Store {
         if latest.stopped {
             return Err(ApiError::internal("the store's committer stopped; writes are refused"));
         }
-        let (mutations, extra) =
-            decide(&Snapshot { objects: &latest.objects, resource_version: latest.resource_version })?;
+        let (mutations, extra) = decide(&Snapshot { objects: &latest.objects })?;
         drop(latest);
         let stored = mutations
             .into_iter()
@@ -611,7 +414,7 @@ impl Store {
     /// A resourceVersion older than the retained history is `410 Gone`.
     pub fn watch(
         &self,
-        rt: &ResourceType,
+        rt: &'static dyn Resource,
         namespace: Option<&str>,
         from: Option<u64>,
     ) -> ApiResult<WatchStart> {
@@ -625,7 +428,7 @@ impl Store {
                 .map(|o| {
                     let rv =
                         o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                    Arc::new(WatchEvent::of_object(rv, resources_static(rt), EventType::Added, &o))
+                    Arc::new(WatchEvent::of_object(rv, rt, EventType::Added, &o))
                 })
                 .collect(),
             Some(rv) if rv < state.compacted_through => {
@@ -636,7 +439,7 @@ impl Store {
             }
             Some(rv) => {
                 let start = state.history.partition_point(|e| e.resource_version <= rv);
-                state.history.range(start..).filter(|e| std::ptr::eq(e.resource, rt)).cloned().collect()
+                state.history.range(start..).filter(|e| e.resource == rt.storage_key()).cloned().collect()
             }
         };
         Ok(WatchStart { backlog, live })
@@ -653,25 +456,6 @@ impl Drop for Store {
     }
 }
 
-/// Should the committer thread panic (a bug), fails every write waiting
-/// for it and every later one, rather than leave their requests hanging.
-struct StopsWrites<'a>(&'a Shared);
-
-impl Drop for StopsWrites<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        tracing::error!("the storage committer stopped; the API server refuses writes from now on");
-        let mut latest = self.0.lock_writer();
-        latest.stopped = true;
-        latest.queue.clear();
-        for waiter in latest.waiters.drain(..) {
-            let _ = waiter.send(Err("the committer stopped".to_string()));
-        }
-    }
-}
-
 impl Shared {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
@@ -680,123 +464,6 @@ impl Shared {
     fn lock_writer(&self) -> MutexGuard<'_, Latest> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// The committer: takes everything staged, commits it in one transaction with one fsync,
-    /// publishes it, and tells the waiting writers, over and over. Writes staged meanwhile form
-    /// the next group, so the busier the server, the more each fsync carries.
-    fn run_committer(&self) {
-        loop {
-            let (group, waiters) = {
-                let mut latest = self.lock_writer();
-                while latest.queue.is_empty() && latest.waiters.is_empty() && !latest.closing {
-                    latest = self.staged.wait(latest).unwrap_or_else(|e| e.into_inner());
-                }
-                if latest.queue.is_empty() && latest.waiters.is_empty() {
-                    return;
-                }
-                (std::mem::take(&mut latest.queue), std::mem::take(&mut latest.waiters))
-            };
-            let outcome = match group.last().map(|w| w.rv) {
-                None => Ok(()),
-                Some(last) => self.commit(&group, last).map(|()| self.publish(group, last)),
-            };
-            match outcome {
-                Ok(()) => {
-                    for waiter in waiters {
-                        let _ = waiter.send(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "committing staged writes failed; they are discarded");
-                    // Nothing of the group is durable: forget every staged write, the group's
-                    // and those staged since (they were decided against it).
-                    let since = {
-                        let mut latest = self.lock_writer();
-                        let state = self.read();
-                        latest.objects = state.objects.clone();
-                        latest.resource_version = state.resource_version;
-                        latest.queue.clear();
-                        std::mem::take(&mut latest.waiters)
-                    };
-                    for waiter in waiters.into_iter().chain(since) {
-                        let _ = waiter.send(Err(e.to_string()));
-                    }
-                }
-            }
-        }
-    }
-
-    fn commit(&self, staged: &[StagedWrite], rv: u64) -> Result<(), StorageError> {
-        #[cfg(test)]
-        if staged.iter().any(|w| w.key.1 == tests::PANICS_IN_COMMIT) {
-            panic!("injected failure");
-        }
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(OBJECTS)?;
-            for w in staged {
-                let k = db_key(w.resource, &w.key);
-                match (&w.object, &w.json) {
-                    (Some(_), Some(json)) => {
-                        table.insert(k.as_str(), json.as_ref())?;
-                    }
-                    _ => {
-                        table.remove(k.as_str())?;
-                    }
-                }
-            }
-            let mut meta = txn.open_table(META)?;
-            meta.insert(RV_KEY, rv)?;
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    fn publish(&self, staged: Vec<StagedWrite>, rv: u64) {
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for StagedWrite { rv: event_rv, resource: rt, key, object, json } in staged {
-            let map = state.objects.entry(rt_key(rt)).or_default();
-            let event = match (object, json) {
-                (Some(object), Some(json)) => {
-                    let previous = map.insert(key, object.clone());
-                    let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
-                    let previous = previous.map(|p| Selectable::of(rt, &p));
-                    WatchEvent::new(event_rv, rt, event_type, &json, Selectable::of(rt, &object), previous)
-                }
-                (None, Some(json)) => {
-                    let Some(previous) = map.remove(&key) else { continue };
-                    // The last state is the state before: one Selectable says both.
-                    WatchEvent::new(
-                        event_rv,
-                        rt,
-                        EventType::Deleted,
-                        &json,
-                        Selectable::of(rt, &previous),
-                        None,
-                    )
-                }
-                _ => {
-                    map.remove(&key);
-                    continue;
-                }
-            };
-            let event = Arc::new(event);
-            state.history.push_back(event.clone());
-            // No receivers is fine: nobody is watching.
-            let _ = self.events.send(event);
-        }
-        state.resource_version = rv;
-        while state.history.len() > self.history_limit {
-            if let Some(old) = state.history.pop_front() {
-                state.compacted_through = old.resource_version;
-            }
-        }
-        self.durable.store(rv, Ordering::Release);
-    }
-}
-
-fn resources_static(rt: &ResourceType) -> &'static ResourceType {
-    resources::find(rt.group, rt.version, rt.plural).expect("served resource")
 }
 
 #[cfg(test)]
@@ -804,8 +471,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn configmaps() -> &'static ResourceType {
-        resources::find("", "v1", "configmaps").expect("served")
+    /// A resource as the API server would hand it in: ConfigMaps, selectable by name and
+    /// namespace.
+    #[derive(Debug)]
+    struct ConfigMaps;
+
+    impl Resource for ConfigMaps {
+        fn storage_key(&self) -> &'static str {
+            "/configmaps"
+        }
+
+        fn selectable(&self, obj: &Value) -> Selectable {
+            let field = |f: &str| obj["metadata"][f].as_str().map(str::to_string);
+            Selectable::new(
+                BTreeMap::new(),
+                vec![("metadata.name", field("name")), ("metadata.namespace", field("namespace"))],
+            )
+        }
+    }
+
+    fn configmaps() -> &'static dyn Resource {
+        &ConfigMaps
     }
 
     /// Stages a ConfigMap `name` in `default`.
