@@ -8,7 +8,12 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
-use crate::kinds::{self, Kind, Typed};
+use k8s_openapi::api::admissionregistration::v1 as admission;
+use k8s_openapi::api::flowcontrol::v1 as flowcontrol;
+use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core};
+use k8s_openapi::api::{networking::v1 as networking, rbac::v1 as rbac, storage::v1 as storage_k8s};
+
+use crate::kinds::{self, DefaultTable, Kind, Typed};
 use crate::storage::{self, Selectable};
 use crate::strategy;
 
@@ -69,6 +74,11 @@ pub const VERBS: &[&str] =
 /// Namespaces have no `deletecollection` upstream: one request must never delete them all.
 const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+
+/// `scale`, in `autoscaling/v1 Scale` terms, for workloads with replicas.
+const fn scale() -> Subresource {
+    Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: STATUS_VERBS }
+}
 
 const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
     Subresource { name: "status", group, version, kind, verbs: STATUS_VERBS }
@@ -191,6 +201,40 @@ pub static BUILTIN: &[ResourceType] = &[
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", &kinds::configmap::ConfigMap, {
         short_names: &["cm"],
     }),
+    resource!("", "v1", "endpoints", "endpoints", "Endpoints", &Typed::<core::Endpoints>::NEW, {
+        short_names: &["ep"],
+    }),
+    resource!("", "v1", "limitranges", "limitrange", "LimitRange", &DefaultTable::<core::LimitRange>::NEW, {
+        short_names: &["limits"],
+    }),
+    resource!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", &Typed::<core::PersistentVolumeClaim>::NEW, {
+        short_names: &["pvc"],
+        subresources: &[status("", "v1", "PersistentVolumeClaim")],
+    }),
+    resource!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", &Typed::<core::PersistentVolume>::NEW, {
+        namespaced: false,
+        short_names: &["pv"],
+        subresources: &[status("", "v1", "PersistentVolume")],
+    }),
+    resource!("", "v1", "podtemplates", "podtemplate", "PodTemplate", &Typed::<core::PodTemplate>::NEW),
+    resource!("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", &Typed::<core::ReplicationController>::NEW, {
+        short_names: &["rc"],
+        categories: &["all"],
+        subresources: &[scale(), status("", "v1", "ReplicationController")],
+    }),
+    resource!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", &Typed::<core::ResourceQuota>::NEW, {
+        short_names: &["quota"],
+        subresources: &[status("", "v1", "ResourceQuota")],
+    }),
+    resource!("", "v1", "secrets", "secret", "Secret", &Typed::<core::Secret>::NEW),
+    resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", &Typed::<core::ServiceAccount>::NEW, {
+        short_names: &["sa"],
+    }),
+    resource!("", "v1", "services", "service", "Service", &Typed::<core::Service>::NEW, {
+        short_names: &["svc"],
+        categories: &["all"],
+        subresources: &[status("", "v1", "Service")],
+    }),
     resource!("apps", "v1", "daemonsets", "daemonset", "DaemonSet", &kinds::daemonset::DaemonSet, {
         short_names: &["ds"],
         categories: &["all"],
@@ -204,6 +248,144 @@ pub static BUILTIN: &[ResourceType] = &[
         "ControllerRevision",
         &kinds::controllerrevision::ControllerRevision
     ),
+    resource!("apps", "v1", "deployments", "deployment", "Deployment", &Typed::<apps::Deployment>::NEW, {
+        short_names: &["deploy"],
+        categories: &["all"],
+        subresources: &[scale(), status("apps", "v1", "Deployment")],
+    }),
+    resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", &Typed::<apps::ReplicaSet>::NEW, {
+        short_names: &["rs"],
+        categories: &["all"],
+        subresources: &[scale(), status("apps", "v1", "ReplicaSet")],
+    }),
+    resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", &Typed::<apps::StatefulSet>::NEW, {
+        short_names: &["sts"],
+        categories: &["all"],
+        subresources: &[scale(), status("apps", "v1", "StatefulSet")],
+    }),
+    resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", &Typed::<batch::CronJob>::NEW, {
+        short_names: &["cj"],
+        categories: &["all"],
+        subresources: &[status("batch", "v1", "CronJob")],
+    }),
+    resource!("batch", "v1", "jobs", "job", "Job", &Typed::<batch::Job>::NEW, {
+        categories: &["all"],
+        subresources: &[status("batch", "v1", "Job")],
+    }),
+    resource!("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", &Typed::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::NEW, {
+        short_names: &["hpa"],
+        categories: &["all"],
+        subresources: &[status("autoscaling", "v2", "HorizontalPodAutoscaler")],
+    }),
+    resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &Typed::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::NEW, {
+        short_names: &["pdb"],
+        subresources: &[status("policy", "v1", "PodDisruptionBudget")],
+    }),
+    resource!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", &Typed::<rbac::ClusterRoleBinding>::NEW, {
+        namespaced: false,
+    }),
+    resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", &DefaultTable::<rbac::ClusterRole>::NEW, {
+        namespaced: false,
+    }),
+    resource!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        &Typed::<rbac::RoleBinding>::NEW
+    ),
+    resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", &DefaultTable::<rbac::Role>::NEW),
+    resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", &Typed::<networking::IngressClass>::NEW, {
+        namespaced: false,
+    }),
+    resource!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", &Typed::<networking::Ingress>::NEW, {
+        short_names: &["ing"],
+        subresources: &[status("networking.k8s.io", "v1", "Ingress")],
+    }),
+    resource!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", &Typed::<networking::NetworkPolicy>::NEW, {
+        short_names: &["netpol"],
+    }),
+    resource!("networking.k8s.io", "v1", "ipaddresses", "ipaddress", "IPAddress", &Typed::<networking::IPAddress>::NEW, {
+        namespaced: false,
+        short_names: &["ip"],
+    }),
+    resource!("networking.k8s.io", "v1", "servicecidrs", "servicecidr", "ServiceCIDR", &Typed::<networking::ServiceCIDR>::NEW, {
+        namespaced: false,
+        subresources: &[status("networking.k8s.io", "v1", "ServiceCIDR")],
+    }),
+    resource!("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", &Typed::<storage_k8s::CSIDriver>::NEW, {
+        namespaced: false,
+    }),
+    resource!("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", &Typed::<storage_k8s::CSINode>::NEW, {
+        namespaced: false,
+    }),
+    resource!(
+        "storage.k8s.io",
+        "v1",
+        "csistoragecapacities",
+        "csistoragecapacity",
+        "CSIStorageCapacity",
+        &Typed::<storage_k8s::CSIStorageCapacity>::NEW
+    ),
+    resource!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", &Typed::<storage_k8s::StorageClass>::NEW, {
+        namespaced: false,
+        short_names: &["sc"],
+    }),
+    resource!("storage.k8s.io", "v1", "volumeattachments", "volumeattachment", "VolumeAttachment", &Typed::<storage_k8s::VolumeAttachment>::NEW, {
+        namespaced: false,
+        subresources: &[status("storage.k8s.io", "v1", "VolumeAttachment")],
+    }),
+    resource!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", &Typed::<k8s_openapi::api::node::v1::RuntimeClass>::NEW, {
+        namespaced: false,
+    }),
+    resource!(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        &Typed::<k8s_openapi::api::discovery::v1::EndpointSlice>::NEW
+    ),
+    resource!("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "mutatingwebhookconfiguration", "MutatingWebhookConfiguration", &Typed::<admission::MutatingWebhookConfiguration>::NEW, {
+        namespaced: false,
+        categories: &["api-extensions"],
+    }),
+    resource!("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validatingwebhookconfiguration", "ValidatingWebhookConfiguration", &Typed::<admission::ValidatingWebhookConfiguration>::NEW, {
+        namespaced: false,
+        categories: &["api-extensions"],
+    }),
+    resource!("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "validatingadmissionpolicy", "ValidatingAdmissionPolicy", &Typed::<admission::ValidatingAdmissionPolicy>::NEW, {
+        namespaced: false,
+        categories: &["api-extensions"],
+        subresources: &[status("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy")],
+    }),
+    resource!("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "validatingadmissionpolicybinding", "ValidatingAdmissionPolicyBinding", &Typed::<admission::ValidatingAdmissionPolicyBinding>::NEW, {
+        namespaced: false,
+        categories: &["api-extensions"],
+    }),
+    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &DefaultTable::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::NEW, {
+        namespaced: false,
+        short_names: &["crd", "crds"],
+        categories: &["api-extensions"],
+        subresources: &[status("apiextensions.k8s.io", "v1", "CustomResourceDefinition")],
+    }),
+    resource!("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", &Typed::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::NEW, {
+        namespaced: false,
+        short_names: &["csr"],
+        subresources: &[
+            Subresource { name: "approval", group: "certificates.k8s.io", version: "v1", kind: "CertificateSigningRequest", verbs: STATUS_VERBS },
+            status("certificates.k8s.io", "v1", "CertificateSigningRequest"),
+        ],
+    }),
+    resource!("flowcontrol.apiserver.k8s.io", "v1", "flowschemas", "flowschema", "FlowSchema", &Typed::<flowcontrol::FlowSchema>::NEW, {
+        namespaced: false,
+        subresources: &[status("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema")],
+    }),
+    resource!("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations", "prioritylevelconfiguration", "PriorityLevelConfiguration", &Typed::<flowcontrol::PriorityLevelConfiguration>::NEW, {
+        namespaced: false,
+        subresources: &[status("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration")],
+    }),
     resource!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", &kinds::priorityclass::PriorityClass, {
         namespaced: false,
         short_names: &["pc"],

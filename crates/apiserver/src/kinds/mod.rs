@@ -149,6 +149,72 @@ impl<T: DeserializeOwned + Serialize + JsonSchema> Kind for Typed<T> {
     }
 }
 
+/// A kind with no rules of its own that upstream prints with its default table: `NAME` and
+/// `CREATED AT` (roles, cluster roles, limit ranges, CustomResourceDefinitions).
+pub struct DefaultTable<T>(PhantomData<fn() -> T>);
+
+impl<T> DefaultTable<T> {
+    pub const NEW: DefaultTable<T> = DefaultTable(PhantomData);
+}
+
+impl<T> Debug for DefaultTable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::any::type_name::<T>())
+    }
+}
+
+impl<T: DeserializeOwned + Serialize + JsonSchema> Kind for DefaultTable<T> {
+    fn canonical(&self, obj: &Value) -> Result<Value, serde_json::Error> {
+        canonical::<T>(obj)
+    }
+
+    fn register_schema(&self, generator: &mut SchemaGenerator) -> String {
+        register::<T>(generator)
+    }
+
+    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
+        Ok(Vec::new())
+    }
+
+    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(Vec::new())
+    }
+
+    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
+        Ok(Vec::new())
+    }
+
+    fn columns(&self) -> Vec<ColumnDefinition> {
+        default_table::columns()
+    }
+
+    fn cells(&self, obj: &Value, _now: Timestamp) -> Vec<Value> {
+        default_table::cells(obj)
+    }
+}
+
+/// Upstream's default table (`rest.NewDefaultTableConvertor`).
+pub mod default_table {
+    use serde_json::{Value, json};
+
+    use crate::printers::{ColumnDefinition, NAME, col, s};
+
+    pub fn columns() -> Vec<ColumnDefinition> {
+        let mut created = col(
+            "Created At",
+            "date",
+            0,
+            "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        );
+        created.format = "";
+        vec![NAME, created]
+    }
+
+    pub fn cells(obj: &Value) -> Vec<Value> {
+        vec![json!(s(obj, &["metadata", "name"])), json!(s(obj, &["metadata", "creationTimestamp"]))]
+    }
+}
+
 /// The value as `T` sees it.
 pub fn canonical<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<Value, serde_json::Error> {
     // Deserializing from a borrowed Value spares a copy of the whole tree.
