@@ -102,8 +102,35 @@ fn pod_template(field: &str) -> Schema {
     }
 }
 
-fn daemonset_spec(field: &str) -> Schema {
+/// The spec of a kind that runs pods from `spec.template` (DaemonSet, Deployment, ReplicaSet,
+/// StatefulSet, ReplicationController, Job).
+fn workload_spec(field: &str) -> Schema {
     match field {
+        "template" => Schema::Object(pod_template),
+        _ => Schema::Opaque,
+    }
+}
+
+/// A CronJob's `spec.jobTemplate`: a Job's metadata and spec.
+fn job_template(field: &str) -> Schema {
+    match field {
+        "metadata" => Schema::Object(object_meta),
+        "spec" => Schema::Object(workload_spec),
+        _ => Schema::Opaque,
+    }
+}
+
+fn cronjob_spec(field: &str) -> Schema {
+    match field {
+        "jobTemplate" => Schema::Object(job_template),
+        _ => Schema::Opaque,
+    }
+}
+
+/// A v1 PodTemplate: its own metadata and the pod template at `template`.
+fn pod_template_kind(field: &str) -> Schema {
+    match field {
+        "metadata" => Schema::Object(object_meta),
         "template" => Schema::Object(pod_template),
         _ => Schema::Opaque,
     }
@@ -144,14 +171,22 @@ macro_rules! kind_schema {
     };
 }
 
-kind_schema!(daemonset, spec: Schema::Object(daemonset_spec), status: Schema::Object(conditions));
+kind_schema!(workload, spec: Schema::Object(workload_spec), status: Schema::Object(conditions));
+kind_schema!(cronjob, spec: Schema::Object(cronjob_spec), status: Schema::Opaque);
 kind_schema!(pod, spec: Schema::Object(pod_spec), status: Schema::Object(pod_status));
 kind_schema!(node, spec: Schema::Object(node_spec), status: Schema::Object(node_status));
 kind_schema!(namespace, spec: Schema::Opaque, status: Schema::Object(conditions));
 kind_schema!(generic, spec: Schema::Opaque, status: Schema::Opaque);
 
-/// The patch schema of a DaemonSet.
-pub const DAEMONSET: Schema = Schema::Object(daemonset);
+/// The patch schema of a kind that runs pods from `spec.template` and reports conditions merged
+/// by type: Deployment, ReplicaSet, StatefulSet, ReplicationController and Job.
+pub const WORKLOAD: Schema = Schema::Object(workload);
+/// The patch schema of a DaemonSet (a [`WORKLOAD`]).
+pub const DAEMONSET: Schema = WORKLOAD;
+/// The patch schema of a CronJob: the pod template of `spec.jobTemplate.spec.template`.
+pub const CRONJOB: Schema = Schema::Object(cronjob);
+/// The patch schema of a v1 PodTemplate: the pod template at `template`.
+pub const POD_TEMPLATE: Schema = Schema::Object(pod_template_kind);
 /// The patch schema of a Pod.
 pub const POD: Schema = Schema::Object(pod);
 /// The patch schema of a Node.
@@ -512,6 +547,55 @@ mod tests {
             json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"$patch": "delete", "name": "b"}]}}}}),
         );
         assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "a"}]));
+    }
+
+    /// A container with ports and env, and a second container; the patch changes one image.
+    fn two_containers() -> Value {
+        json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "1", "ports": [{"containerPort": 80, "protocol": "TCP"}],
+             "env": [{"name": "A", "value": "x"}]},
+            {"name": "b", "image": "1"}],
+            "volumes": [{"name": "v", "emptyDir": {}}]}}}})
+    }
+
+    fn image_patch() -> Value {
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "2"}]}}}})
+    }
+
+    #[test]
+    fn workload_kinds_merge_their_pod_template() {
+        let out = strategic_merge_patch(&two_containers(), &image_patch(), WORKLOAD).unwrap();
+        let mut expected = two_containers();
+        expected["spec"]["template"]["spec"]["containers"][0]["image"] = json!("2");
+        assert_eq!(out, expected);
+        let status = json!({"status": {"conditions": [{"type": "Available", "status": "True"}, {"type": "Progressing", "status": "True"}]}});
+        let out = strategic_merge_patch(
+            &status,
+            &json!({"status": {"conditions": [{"type": "Available", "status": "False"}]}}),
+            WORKLOAD,
+        )
+        .unwrap();
+        assert_eq!(out["status"]["conditions"][1]["type"], "Progressing");
+        assert_eq!(out["status"]["conditions"][0]["status"], "False");
+    }
+
+    #[test]
+    fn cronjob_merges_the_job_template_pod_template() {
+        let wrap = |v: Value| json!({"spec": {"jobTemplate": v}});
+        let out = strategic_merge_patch(&wrap(two_containers()), &wrap(image_patch()), CRONJOB).unwrap();
+        let mut expected = two_containers();
+        expected["spec"]["template"]["spec"]["containers"][0]["image"] = json!("2");
+        assert_eq!(out, wrap(expected));
+    }
+
+    #[test]
+    fn pod_template_merges_its_template() {
+        let original = json!({"template": two_containers()["spec"]["template"].clone()});
+        let patch = json!({"template": image_patch()["spec"]["template"].clone()});
+        let out = strategic_merge_patch(&original, &patch, POD_TEMPLATE).unwrap();
+        assert_eq!(out["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
+        assert_eq!(out["template"]["spec"]["containers"][0]["image"], "2");
+        assert_eq!(out["template"]["spec"]["containers"][1]["name"], "b");
     }
 
     #[test]

@@ -48,6 +48,30 @@ pub fn created(obj: &Value, now: Timestamp) -> String {
     age(parse_time(s(obj, &["metadata", "creationTimestamp"])), now)
 }
 
+/// The wide `Containers` column of the kinds that run pods from a template.
+pub const CONTAINERS: ColumnDefinition =
+    col("Containers", "string", 1, "Names of each container in the template.");
+/// The wide `Images` column beside [`CONTAINERS`].
+pub const IMAGES: ColumnDefinition =
+    col("Images", "string", 1, "Images referenced by each container in the template.");
+
+/// Upstream's `layoutContainerCells`: the names and the images of a pod spec's containers, each
+/// joined by `,`.
+pub fn container_cells(pod_spec: &Value) -> (String, String) {
+    let containers = pod_spec["containers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let join = |field: &str| containers.iter().map(|c| s(c, &[field])).collect::<Vec<_>>().join(",");
+    (join("name"), join("image"))
+}
+
+/// Upstream's `printBoolPtr`: `True`, `False`, or `<unset>`.
+pub fn bool_ptr(v: &Value) -> &'static str {
+    match v.as_bool() {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "<unset>",
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -196,13 +196,14 @@ impl Registry {
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(rfc3339(now)));
-        rt.rules.prepare_for_create(&mut obj);
-        strategy::set_defaults(rt, &mut obj)?;
         let generate = meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty();
         if generate {
-            // A placeholder that passes name validation; the real name is chosen under the lock.
+            // Generated before the kind's preparation, which may use the name (a Job labels its
+            // pods with it); chosen again under the lock only if it is taken.
             obj["metadata"]["name"] = json!(generate_name(meta_str(&obj, "generateName")));
         }
+        rt.rules.prepare_for_create(&mut obj);
+        strategy::set_defaults(rt, &mut obj)?;
         let errors = strategy::validate_create(rt, &obj)?;
         if !errors.is_empty() {
             let name = if generate { meta_str(&obj, "generateName") } else { meta_str(&obj, "name") };

@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 
 use k8s_openapi::api::admissionregistration::v1 as admission;
+use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::flowcontrol::v1 as flowcontrol;
-use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core};
 use k8s_openapi::api::{networking::v1 as networking, rbac::v1 as rbac, storage::v1 as storage_k8s};
 
 use crate::kinds::{self, DefaultTable, Kind, Typed};
@@ -216,11 +216,12 @@ pub static BUILTIN: &[ResourceType] = &[
         short_names: &["pv"],
         subresources: &[status("", "v1", "PersistentVolume")],
     }),
-    resource!("", "v1", "podtemplates", "podtemplate", "PodTemplate", &Typed::<core::PodTemplate>::NEW),
-    resource!("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", &Typed::<core::ReplicationController>::NEW, {
+    resource!("", "v1", "podtemplates", "podtemplate", "PodTemplate", &kinds::podtemplate::PodTemplate),
+    resource!("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", &kinds::replicationcontroller::ReplicationController, {
         short_names: &["rc"],
         categories: &["all"],
         subresources: &[scale(), status("", "v1", "ReplicationController")],
+        field_labels: &["status.replicas"],
     }),
     resource!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", &Typed::<core::ResourceQuota>::NEW, {
         short_names: &["quota"],
@@ -248,29 +249,31 @@ pub static BUILTIN: &[ResourceType] = &[
         "ControllerRevision",
         &kinds::controllerrevision::ControllerRevision
     ),
-    resource!("apps", "v1", "deployments", "deployment", "Deployment", &Typed::<apps::Deployment>::NEW, {
+    resource!("apps", "v1", "deployments", "deployment", "Deployment", &kinds::deployment::Deployment, {
         short_names: &["deploy"],
         categories: &["all"],
         subresources: &[scale(), status("apps", "v1", "Deployment")],
     }),
-    resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", &Typed::<apps::ReplicaSet>::NEW, {
+    resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", &kinds::replicaset::ReplicaSet, {
         short_names: &["rs"],
         categories: &["all"],
         subresources: &[scale(), status("apps", "v1", "ReplicaSet")],
+        field_labels: &["status.replicas"],
     }),
-    resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", &Typed::<apps::StatefulSet>::NEW, {
+    resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", &kinds::statefulset::StatefulSet, {
         short_names: &["sts"],
         categories: &["all"],
         subresources: &[scale(), status("apps", "v1", "StatefulSet")],
     }),
-    resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", &Typed::<batch::CronJob>::NEW, {
+    resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", &kinds::cronjob::CronJob, {
         short_names: &["cj"],
         categories: &["all"],
         subresources: &[status("batch", "v1", "CronJob")],
     }),
-    resource!("batch", "v1", "jobs", "job", "Job", &Typed::<batch::Job>::NEW, {
+    resource!("batch", "v1", "jobs", "job", "Job", &kinds::job::Job, {
         categories: &["all"],
         subresources: &[status("batch", "v1", "Job")],
+        field_labels: &["status.successful"],
     }),
     resource!("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", &Typed::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::NEW, {
         short_names: &["hpa"],

@@ -8,22 +8,28 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-const NON_NEGATIVE: &str = "must be greater than or equal to 0";
+pub const NON_NEGATIVE: &str = "must be greater than or equal to 0";
 const PERCENT_FORMAT: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
 
-/// The value of an int-or-percent as upstream validates it: `Ok(None)` for a valid percent,
-/// `Ok(Some(n))` for an int, or the error.
-fn validate_int_or_percent(v: &IntOrString, path: &Path, errs: &mut FieldErrors) {
+/// Upstream's `ValidatePositiveIntOrPercent`: a non-negative int, or a percent string.
+pub fn validate_positive_int_or_percent(v: &IntOrString, path: &Path) -> FieldErrors {
     match v {
-        IntOrString::Int(i) if *i < 0 => errs.push(FieldError::invalid(path, *i, NON_NEGATIVE)),
-        IntOrString::Int(_) => {}
-        IntOrString::String(s) => match parse_percent(s) {
-            None => errs.push(FieldError::invalid(path, s.as_str(), PERCENT_FORMAT)),
-            Some(p) if p > 100 => {
-                errs.push(FieldError::invalid(path, s.as_str(), "must not be greater than 100%"))
-            }
-            Some(_) => {}
-        },
+        IntOrString::Int(i) if *i < 0 => vec![FieldError::invalid(path, *i, NON_NEGATIVE)],
+        IntOrString::Int(_) => Vec::new(),
+        IntOrString::String(s) if parse_percent(s).is_none() => {
+            vec![FieldError::invalid(path, s.as_str(), PERCENT_FORMAT)]
+        }
+        IntOrString::String(_) => Vec::new(),
+    }
+}
+
+/// Upstream's `IsNotMoreThan100Percent`: a percent string is at most `100%`.
+pub fn is_not_more_than_100_percent(v: &IntOrString, path: &Path) -> FieldErrors {
+    match v {
+        IntOrString::String(s) if parse_percent(s).is_some_and(|p| p > 100) => {
+            vec![FieldError::invalid(path, s.as_str(), "must not be greater than 100%")]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -36,13 +42,17 @@ pub fn parse_percent(s: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Whether an int-or-percent is zero (`0` or `"0%"`), as upstream's `getIntOrPercentValue`
-/// reads it for the both-zero and both-non-zero checks.
-fn is_zero(v: Option<&IntOrString>) -> bool {
+/// Whether an int-or-percent is zero as upstream's `getIntOrPercentValue` reads it for the
+/// both-zero and both-non-zero checks: `0`, `"0%"`, or a string that is neither a percent nor
+/// a number.
+pub fn int_or_percent_is_zero(v: Option<&IntOrString>) -> bool {
     match v {
         None => true,
         Some(IntOrString::Int(i)) => *i == 0,
-        Some(IntOrString::String(s)) => parse_percent(s) == Some(0),
+        Some(IntOrString::String(s)) => match parse_percent(s) {
+            Some(p) => p == 0,
+            None => s.parse::<i64>().unwrap_or(0) == 0,
+        },
     }
 }
 
@@ -145,14 +155,17 @@ pub fn validate_daemonset_spec(spec: &DaemonSetSpec, path: &Path) -> FieldErrors
                 let ru_path = strategy_path.child("rollingUpdate");
                 let (unavailable_path, surge_path) =
                     (ru_path.child("maxUnavailable"), ru_path.child("maxSurge"));
-                if let Some(v) = &ru.max_unavailable {
-                    validate_int_or_percent(v, &unavailable_path, &mut errs);
+                let fields = [(&ru.max_unavailable, &unavailable_path), (&ru.max_surge, &surge_path)];
+                for (v, p) in fields {
+                    errs.extend(v.iter().flat_map(|v| validate_positive_int_or_percent(v, p)));
                 }
-                if let Some(v) = &ru.max_surge {
-                    validate_int_or_percent(v, &surge_path, &mut errs);
+                for (v, p) in fields {
+                    errs.extend(v.iter().flat_map(|v| is_not_more_than_100_percent(v, p)));
                 }
-                let (unavailable_zero, surge_zero) =
-                    (is_zero(ru.max_unavailable.as_ref()), is_zero(ru.max_surge.as_ref()));
+                let (unavailable_zero, surge_zero) = (
+                    int_or_percent_is_zero(ru.max_unavailable.as_ref()),
+                    int_or_percent_is_zero(ru.max_surge.as_ref()),
+                );
                 if !unavailable_zero && !surge_zero {
                     errs.push(FieldError::invalid(
                         &surge_path,

@@ -30,6 +30,20 @@ fn push_all(errs: &mut FieldErrors, path: &Path, value: &str, messages: Vec<Stri
     errs.extend(messages.into_iter().map(|m| FieldError::invalid(path, value, m)));
 }
 
+/// `ValidateAnnotations`: each key a qualified name (case aside), all of them at most 256 KiB.
+pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &Path) -> FieldErrors {
+    let mut errs = Vec::new();
+    let mut total = 0;
+    for (k, v) in annotations {
+        push_all(&mut errs, path, k, is_qualified_name(&k.to_lowercase()));
+        total += k.len() + v.len();
+    }
+    if total > TOTAL_ANNOTATION_SIZE_LIMIT {
+        errs.push(FieldError::too_long(path, TOTAL_ANNOTATION_SIZE_LIMIT));
+    }
+    errs
+}
+
 /// `ValidateObjectMeta`: name (or generateName), namespace scope, labels, annotations, owner
 /// references and finalizers.
 pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, path: &Path) -> FieldErrors {
@@ -54,14 +68,7 @@ pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, path: &Path) ->
         errs.extend(validate_labels(labels, &path.child("labels")));
     }
     if let Some(annotations) = &meta.annotations {
-        let mut total = 0;
-        for (k, v) in annotations {
-            push_all(&mut errs, &path.child("annotations"), k, is_qualified_name(&k.to_lowercase()));
-            total += k.len() + v.len();
-        }
-        if total > TOTAL_ANNOTATION_SIZE_LIMIT {
-            errs.push(FieldError::too_long(&path.child("annotations"), TOTAL_ANNOTATION_SIZE_LIMIT));
-        }
+        errs.extend(validate_annotations(annotations, &path.child("annotations")));
     }
     let refs = meta.owner_references.as_deref().unwrap_or_default();
     for (i, r) in refs.iter().enumerate() {
@@ -456,13 +463,8 @@ pub fn validate_pod_template_spec(template: &PodTemplateSpec, path: &Path) -> Fi
         if let Some(labels) = &meta.labels {
             errs.extend(validate_labels(labels, &path.child("metadata").child("labels")));
         }
-        for k in meta.annotations.iter().flat_map(|a| a.keys()) {
-            push_all(
-                &mut errs,
-                &path.child("metadata").child("annotations"),
-                k,
-                is_qualified_name(&k.to_lowercase()),
-            );
+        if let Some(annotations) = &meta.annotations {
+            errs.extend(validate_annotations(annotations, &path.child("metadata").child("annotations")));
         }
     }
     match &template.spec {

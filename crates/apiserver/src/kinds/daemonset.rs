@@ -10,26 +10,16 @@ use k8s_openapi::api::apps::v1::DaemonSet as Type;
 use schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
+use super::workload::spec_of;
 use super::{Kind, canonical, defaulted, register, typed};
 use crate::error::ApiResult;
-use crate::printers::{AGE, ColumnDefinition, NAME, col, created, i, s};
+use crate::printers::{AGE, CONTAINERS, ColumnDefinition, IMAGES, NAME, col, container_cells, created, i, s};
 
 /// The annotation upstream keeps the template's generation in.
 pub const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
 
 #[derive(Debug)]
 pub struct DaemonSet;
-
-/// Everything of an object but its metadata and status.
-fn spec_of(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o.as_object_mut() {
-        for field in ["metadata", "status", "apiVersion", "kind"] {
-            m.remove(field);
-        }
-    }
-    o
-}
 
 impl Kind for DaemonSet {
     fn canonical(&self, obj: &Value) -> Result<Value, serde_json::Error> {
@@ -110,8 +100,8 @@ impl Kind for DaemonSet {
             ),
             col("Node Selector", "string", 0, "The node selector of the pod template."),
             AGE,
-            col("Containers", "string", 1, "Names of each container in the template."),
-            col("Images", "string", 1, "Images referenced by each container in the template."),
+            CONTAINERS,
+            IMAGES,
             col("Selector", "string", 1, "A label query over pods that are managed by the daemon set."),
         ]
     }
@@ -120,8 +110,7 @@ impl Kind for DaemonSet {
         let status = |f: &str| json!(i(obj, &["status", f]));
         let pod_spec = &obj["spec"]["template"]["spec"];
         let node_selector = serde_json::from_value(pod_spec["nodeSelector"].clone()).ok();
-        let containers = pod_spec["containers"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let join = |field: &str| containers.iter().map(|c| s(c, &[field])).collect::<Vec<_>>().join(",");
+        let (names, images) = container_cells(pod_spec);
         let selector = serde_json::from_value(obj["spec"]["selector"].clone()).ok();
         vec![
             json!(s(obj, &["metadata", "name"])),
@@ -132,8 +121,8 @@ impl Kind for DaemonSet {
             status("numberAvailable"),
             json!(format_labels(node_selector.as_ref())),
             json!(created(obj, now)),
-            json!(join("name")),
-            json!(join("image")),
+            json!(names),
+            json!(images),
             json!(format_label_selector(selector.as_ref())),
         ]
     }

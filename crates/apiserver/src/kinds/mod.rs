@@ -24,13 +24,21 @@ use crate::printers::{AGE, ColumnDefinition, NAME, created, s};
 
 pub mod configmap;
 pub mod controllerrevision;
+pub mod cronjob;
 pub mod daemonset;
+pub mod deployment;
 pub mod event;
+pub mod job;
 pub mod lease;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod podtemplate;
 pub mod priorityclass;
+pub mod replicaset;
+pub mod replicationcontroller;
+pub mod statefulset;
+pub mod workload;
 
 /// How a DELETE of one object proceeds (finalizers aside).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
