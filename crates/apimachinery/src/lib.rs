@@ -11,4 +11,5 @@ pub mod fields;
 pub mod labels;
 pub mod quantity;
 pub mod strategic_merge;
+pub mod structural;
 pub mod validation;

@@ -96,6 +96,16 @@ impl FieldError {
         Self::new(ErrorType::TooLong, field, None, format!("must have at most {max} bytes"))
     }
 
+    /// `Too many: 5: must have at most 3 items`.
+    pub fn too_many(field: &Path, actual: usize, max: usize) -> Self {
+        Self::new(
+            ErrorType::TooMany,
+            field,
+            Some(Value::from(actual)),
+            format!("must have at most {max} items"),
+        )
+    }
+
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: &Path, value: impl Into<Value>, supported: &[&str]) -> Self {
         let detail = if supported.is_empty() {
