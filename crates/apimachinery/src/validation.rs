@@ -317,6 +317,113 @@ pub fn validate_labels(labels: &std::collections::BTreeMap<String, String>, path
     errs
 }
 
+/// Upstream `IsDNS1035Label`: a DNS label that starts with a letter (service names).
+pub fn is_dns1035_label(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > DNS1123_LABEL_MAX_LENGTH {
+        errs.push(format!("must be no more than {DNS1123_LABEL_MAX_LENGTH} characters"));
+    }
+    let valid = s.starts_with(|c: char| c.is_ascii_lowercase()) && is_dns1123_label_syntax(s);
+    if !valid {
+        errs.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')".to_string());
+    }
+    errs
+}
+
+/// Upstream `IsWildcardDNS1123Subdomain`: `*.` followed by a DNS subdomain.
+pub fn is_wildcard_dns1123_subdomain(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(format!("must be no more than {DNS1123_SUBDOMAIN_MAX_LENGTH} characters"));
+    }
+    let valid = s.strip_prefix("*.").is_some_and(|rest| rest.split('.').all(is_dns1123_label_syntax));
+    if !valid {
+        errs.push("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. '*.example.com', regex used for validation is '\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string());
+    }
+    errs
+}
+
+/// Upstream `IsValidPortNum`: 1 to 65535.
+pub fn is_valid_port_num(port: i64) -> Vec<String> {
+    if (1..=65535).contains(&port) {
+        Vec::new()
+    } else {
+        vec!["must be between 1 and 65535, inclusive".to_string()]
+    }
+}
+
+/// Upstream `IsValidPortName` (an IANA service name).
+pub fn is_valid_port_name(port: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if port.len() > 15 {
+        errs.push("must be no more than 15 characters".to_string());
+    }
+    if port.is_empty() || !port.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+    }
+    if !port.chars().any(|c| c.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)".to_string());
+    }
+    if port.contains("--") {
+        errs.push("must not contain consecutive hyphens".to_string());
+    }
+    if port.starts_with('-') || port.ends_with('-') {
+        errs.push("must not begin or end with a hyphen".to_string());
+    }
+    errs
+}
+
+/// Upstream `IsConfigMapKey`: the keys of config maps and secrets.
+pub fn is_config_map_key(key: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if key.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(format!("must be no more than {DNS1123_SUBDOMAIN_MAX_LENGTH} characters"));
+    }
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+        errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
+    }
+    if key == "." {
+        errs.push("must not be '.'".to_string());
+    } else if key == ".." {
+        errs.push("must not be '..'".to_string());
+    } else if key.starts_with("..") {
+        errs.push("must not start with '..'".to_string());
+    }
+    errs
+}
+
+/// Upstream `IsValidPercent`: digits and a trailing `%`.
+pub fn is_valid_percent(s: &str) -> Vec<String> {
+    let valid = s.strip_suffix('%').is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    if valid {
+        Vec::new()
+    } else {
+        vec!["a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')".to_string()]
+    }
+}
+
+/// Upstream `IsValidPathSegmentName`: what any object name must be to sit in a URL path.
+pub fn is_valid_path_segment_name(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"].iter().filter(|c| name.contains(*c)).map(|c| format!("may not contain '{c}'")).collect()
+}
+
+/// Upstream's message for a string that is not an IP address (`IsValidIPForLegacyField`).
+pub const INVALID_IP: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+/// Upstream's message for a string that is not a CIDR (`IsValidCIDRForLegacyField`).
+pub const INVALID_CIDR: &str = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
+
+/// The address and prefix length of a CIDR such as `10.0.0.0/8`.
+pub fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (ip, bits) = s.split_once('/')?;
+    let ip: std::net::IpAddr = ip.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (bits <= max && !s.contains('+')).then_some((ip, bits))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +463,16 @@ mod tests {
         assert!(!is_qualified_name("a/b/c").is_empty());
         assert!(is_valid_label_value("").is_empty());
         assert!(!is_valid_label_value("a b").is_empty());
+        assert!(is_dns1035_label("web-1").is_empty());
+        assert!(!is_dns1035_label("1web").is_empty());
+        assert!(is_wildcard_dns1123_subdomain("*.example.com").is_empty());
+        assert!(!is_wildcard_dns1123_subdomain("*.*.example.com").is_empty());
+        assert_eq!(is_valid_port_name("http").len(), 0);
+        assert_eq!(is_valid_port_name("-8080").len(), 2);
+        assert_eq!(is_config_map_key("..a"), vec!["must not start with '..'"]);
+        assert!(is_valid_percent("50%").is_empty() && !is_valid_percent("5.5%").is_empty());
+        assert_eq!(is_valid_path_segment_name("a/b%c").len(), 2);
+        assert_eq!(parse_cidr("10.0.0.0/8").map(|c| c.1), Some(8));
+        assert!(parse_cidr("10.0.0.0/33").is_none());
     }
 }

@@ -201,17 +201,17 @@ pub static BUILTIN: &[ResourceType] = &[
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", &kinds::configmap::ConfigMap, {
         short_names: &["cm"],
     }),
-    resource!("", "v1", "endpoints", "endpoints", "Endpoints", &Typed::<core::Endpoints>::NEW, {
+    resource!("", "v1", "endpoints", "endpoints", "Endpoints", &kinds::endpoints::Endpoints, {
         short_names: &["ep"],
     }),
     resource!("", "v1", "limitranges", "limitrange", "LimitRange", &DefaultTable::<core::LimitRange>::NEW, {
         short_names: &["limits"],
     }),
-    resource!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", &Typed::<core::PersistentVolumeClaim>::NEW, {
+    resource!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", &kinds::persistentvolumeclaim::PersistentVolumeClaim, {
         short_names: &["pvc"],
         subresources: &[status("", "v1", "PersistentVolumeClaim")],
     }),
-    resource!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", &Typed::<core::PersistentVolume>::NEW, {
+    resource!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", &kinds::persistentvolume::PersistentVolume, {
         namespaced: false,
         short_names: &["pv"],
         subresources: &[status("", "v1", "PersistentVolume")],
@@ -223,15 +223,15 @@ pub static BUILTIN: &[ResourceType] = &[
         subresources: &[scale(), status("", "v1", "ReplicationController")],
         field_labels: &["status.replicas"],
     }),
-    resource!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", &Typed::<core::ResourceQuota>::NEW, {
+    resource!("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", &kinds::resourcequota::ResourceQuota, {
         short_names: &["quota"],
         subresources: &[status("", "v1", "ResourceQuota")],
     }),
-    resource!("", "v1", "secrets", "secret", "Secret", &Typed::<core::Secret>::NEW),
-    resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", &Typed::<core::ServiceAccount>::NEW, {
+    resource!("", "v1", "secrets", "secret", "Secret", &kinds::secret::Secret),
+    resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", &kinds::serviceaccount::ServiceAccount, {
         short_names: &["sa"],
     }),
-    resource!("", "v1", "services", "service", "Service", &Typed::<core::Service>::NEW, {
+    resource!("", "v1", "services", "service", "Service", &kinds::service::Service, {
         short_names: &["svc"],
         categories: &["all"],
         subresources: &[status("", "v1", "Service")],
@@ -275,16 +275,16 @@ pub static BUILTIN: &[ResourceType] = &[
         subresources: &[status("batch", "v1", "Job")],
         field_labels: &["status.successful"],
     }),
-    resource!("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", &Typed::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::NEW, {
+    resource!("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", &kinds::horizontalpodautoscaler::HorizontalPodAutoscaler, {
         short_names: &["hpa"],
         categories: &["all"],
         subresources: &[status("autoscaling", "v2", "HorizontalPodAutoscaler")],
     }),
-    resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &Typed::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::NEW, {
+    resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &kinds::poddisruptionbudget::PodDisruptionBudget, {
         short_names: &["pdb"],
         subresources: &[status("policy", "v1", "PodDisruptionBudget")],
     }),
-    resource!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", &Typed::<rbac::ClusterRoleBinding>::NEW, {
+    resource!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", &kinds::rolebinding::ClusterRoleBinding, {
         namespaced: false,
     }),
     resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", &DefaultTable::<rbac::ClusterRole>::NEW, {
@@ -296,17 +296,17 @@ pub static BUILTIN: &[ResourceType] = &[
         "rolebindings",
         "rolebinding",
         "RoleBinding",
-        &Typed::<rbac::RoleBinding>::NEW
+        &kinds::rolebinding::RoleBinding
     ),
     resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", &DefaultTable::<rbac::Role>::NEW),
-    resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", &Typed::<networking::IngressClass>::NEW, {
+    resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", &kinds::ingressclass::IngressClass, {
         namespaced: false,
     }),
-    resource!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", &Typed::<networking::Ingress>::NEW, {
+    resource!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", &kinds::ingress::Ingress, {
         short_names: &["ing"],
         subresources: &[status("networking.k8s.io", "v1", "Ingress")],
     }),
-    resource!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", &Typed::<networking::NetworkPolicy>::NEW, {
+    resource!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", &kinds::networkpolicy::NetworkPolicy, {
         short_names: &["netpol"],
     }),
     resource!("networking.k8s.io", "v1", "ipaddresses", "ipaddress", "IPAddress", &Typed::<networking::IPAddress>::NEW, {
@@ -317,10 +317,10 @@ pub static BUILTIN: &[ResourceType] = &[
         namespaced: false,
         subresources: &[status("networking.k8s.io", "v1", "ServiceCIDR")],
     }),
-    resource!("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", &Typed::<storage_k8s::CSIDriver>::NEW, {
+    resource!("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", &kinds::csidriver::CSIDriver, {
         namespaced: false,
     }),
-    resource!("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", &Typed::<storage_k8s::CSINode>::NEW, {
+    resource!("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", &kinds::csinode::CSINode, {
         namespaced: false,
     }),
     resource!(
@@ -331,15 +331,15 @@ pub static BUILTIN: &[ResourceType] = &[
         "CSIStorageCapacity",
         &Typed::<storage_k8s::CSIStorageCapacity>::NEW
     ),
-    resource!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", &Typed::<storage_k8s::StorageClass>::NEW, {
+    resource!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", &kinds::storageclass::StorageClass, {
         namespaced: false,
         short_names: &["sc"],
     }),
-    resource!("storage.k8s.io", "v1", "volumeattachments", "volumeattachment", "VolumeAttachment", &Typed::<storage_k8s::VolumeAttachment>::NEW, {
+    resource!("storage.k8s.io", "v1", "volumeattachments", "volumeattachment", "VolumeAttachment", &kinds::volumeattachment::VolumeAttachment, {
         namespaced: false,
         subresources: &[status("storage.k8s.io", "v1", "VolumeAttachment")],
     }),
-    resource!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", &Typed::<k8s_openapi::api::node::v1::RuntimeClass>::NEW, {
+    resource!("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", &kinds::runtimeclass::RuntimeClass, {
         namespaced: false,
     }),
     resource!(
@@ -348,13 +348,13 @@ pub static BUILTIN: &[ResourceType] = &[
         "endpointslices",
         "endpointslice",
         "EndpointSlice",
-        &Typed::<k8s_openapi::api::discovery::v1::EndpointSlice>::NEW
+        &kinds::endpointslice::EndpointSlice
     ),
-    resource!("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "mutatingwebhookconfiguration", "MutatingWebhookConfiguration", &Typed::<admission::MutatingWebhookConfiguration>::NEW, {
+    resource!("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "mutatingwebhookconfiguration", "MutatingWebhookConfiguration", &kinds::webhookconfiguration::MutatingWebhookConfiguration, {
         namespaced: false,
         categories: &["api-extensions"],
     }),
-    resource!("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validatingwebhookconfiguration", "ValidatingWebhookConfiguration", &Typed::<admission::ValidatingWebhookConfiguration>::NEW, {
+    resource!("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "validatingwebhookconfiguration", "ValidatingWebhookConfiguration", &kinds::webhookconfiguration::ValidatingWebhookConfiguration, {
         namespaced: false,
         categories: &["api-extensions"],
     }),
@@ -373,7 +373,7 @@ pub static BUILTIN: &[ResourceType] = &[
         categories: &["api-extensions"],
         subresources: &[status("apiextensions.k8s.io", "v1", "CustomResourceDefinition")],
     }),
-    resource!("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", &Typed::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::NEW, {
+    resource!("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", &kinds::certificatesigningrequest::CertificateSigningRequest, {
         namespaced: false,
         short_names: &["csr"],
         subresources: &[

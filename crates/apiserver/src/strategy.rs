@@ -166,7 +166,8 @@ fn keep_server_metadata(new: &mut Value, old: &Value) {
 fn meta_errors(rt: &ResourceType, obj: &Value) -> FieldErrors {
     let meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta::deserialize(&obj["metadata"])
         .unwrap_or_default();
-    apimachinery::core::validate_object_meta(&meta, rt.namespaced, &Path::new("metadata"))
+    let name_rule = |name: &str| rt.rules.name_errors(name);
+    apimachinery::core::validate_object_meta_with(&meta, rt.namespaced, &name_rule, &Path::new("metadata"))
 }
 
 /// Validation of a new object.

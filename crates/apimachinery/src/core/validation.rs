@@ -47,6 +47,18 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &Path)
 /// `ValidateObjectMeta`: name (or generateName), namespace scope, labels, annotations, owner
 /// references and finalizers.
 pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, path: &Path) -> FieldErrors {
+    validate_object_meta_with(meta, namespaced, &is_dns1123_subdomain, path)
+}
+
+/// [`validate_object_meta`] with the kind's own name rule (upstream's `ValidateNameFunc`: a DNS
+/// label for services, a path segment for RBAC objects), which returns the messages for a bad
+/// name.
+pub fn validate_object_meta_with(
+    meta: &ObjectMeta,
+    namespaced: bool,
+    name_rule: &dyn Fn(&str) -> Vec<String>,
+    path: &Path,
+) -> FieldErrors {
     let mut errs = Vec::new();
     let name = meta.name.as_deref().unwrap_or_default();
     if name.is_empty() {
@@ -54,7 +66,7 @@ pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, path: &Path) ->
             errs.push(FieldError::required(&path.child("name"), "name or generateName is required"));
         }
     } else {
-        push_all(&mut errs, &path.child("name"), name, is_dns1123_subdomain(name));
+        push_all(&mut errs, &path.child("name"), name, name_rule(name));
     }
     let namespace = meta.namespace.as_deref().unwrap_or_default();
     if namespaced && namespace.is_empty() {

@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 
 use apimachinery::strategic_merge::{self, Schema};
-use apimachinery::validation::FieldErrors;
+use apimachinery::validation::{FieldError, FieldErrors, Path};
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use schemars::generate::SchemaGenerator;
@@ -22,22 +22,43 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::printers::{AGE, ColumnDefinition, NAME, created, s};
 
+pub mod certificatesigningrequest;
 pub mod configmap;
 pub mod controllerrevision;
 pub mod cronjob;
+pub mod csidriver;
+pub mod csinode;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod event;
+pub mod horizontalpodautoscaler;
+pub mod ingress;
+pub mod ingressclass;
 pub mod job;
 pub mod lease;
 pub mod namespace;
+pub mod networkpolicy;
 pub mod node;
+pub mod persistentvolume;
+pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod poddisruptionbudget;
 pub mod podtemplate;
 pub mod priorityclass;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod resourcequota;
+pub mod rolebinding;
+pub mod runtimeclass;
+pub mod secret;
+pub mod service;
+pub mod serviceaccount;
 pub mod statefulset;
+pub mod storageclass;
+pub mod volumeattachment;
+pub mod webhookconfiguration;
 pub mod workload;
 
 /// How a DELETE of one object proceeds (finalizers aside).
@@ -59,6 +80,12 @@ pub trait Kind: Send + Sync + Debug {
 
     /// Registers the kind's schema (and those it refers to) and returns its name.
     fn register_schema(&self, generator: &mut SchemaGenerator) -> String;
+
+    /// The messages for a bad `metadata.name` (upstream's per-kind name rule): by default a DNS
+    /// subdomain.
+    fn name_errors(&self, name: &str) -> Vec<String> {
+        apimachinery::validation::is_dns1123_subdomain(name)
+    }
 
     /// Validation of a new object, beyond its metadata.
     fn validate(&self, obj: &Value) -> ApiResult<FieldErrors>;
@@ -221,6 +248,66 @@ pub mod default_table {
     pub fn cells(obj: &Value) -> Vec<Value> {
         vec![json!(s(obj, &["metadata", "name"])), json!(s(obj, &["metadata", "creationTimestamp"]))]
     }
+}
+
+/// The `canonical` and `register_schema` of a kind whose type is `$t`.
+macro_rules! typed_as {
+    ($t:ty) => {
+        fn canonical(&self, obj: &serde_json::Value) -> Result<serde_json::Value, serde_json::Error> {
+            $crate::kinds::canonical::<$t>(obj)
+        }
+
+        fn register_schema(&self, generator: &mut schemars::generate::SchemaGenerator) -> String {
+            $crate::kinds::register::<$t>(generator)
+        }
+    };
+}
+pub(crate) use typed_as;
+
+/// Generation 1, as upstream's `PrepareForCreate` sets it for kinds that track their spec.
+pub fn first_generation(obj: &mut Value) {
+    obj["metadata"]["generation"] = json!(1);
+}
+
+/// The old generation, one more when `changed` (upstream's `PrepareForUpdate` for kinds that
+/// track their spec).
+pub fn next_generation(new: &mut Value, old: &Value, changed: bool) {
+    match old["metadata"].get("generation").and_then(Value::as_i64) {
+        Some(g) => new["metadata"]["generation"] = json!(if changed { g + 1 } else { g }),
+        None if changed => new["metadata"]["generation"] = json!(1),
+        None => {
+            if let Some(m) = new["metadata"].as_object_mut() {
+                m.remove("generation");
+            }
+        }
+    }
+}
+
+/// Upstream's `ValidateImmutableField`: `field is immutable` when the value changed.
+pub fn immutable<T: PartialEq + Serialize>(new: &T, old: &T, path: &Path) -> Option<FieldError> {
+    (new != old).then(|| {
+        FieldError::invalid(path, serde_json::to_value(new).unwrap_or(Value::Null), "field is immutable")
+    })
+}
+
+/// Upstream's load-balancer status stringer (server-side tables are always wide): each
+/// ingress point's IP, else its hostname, deduplicated, sorted and joined with commas.
+pub fn load_balancer_ingress(status: &Value) -> String {
+    let points: std::collections::BTreeSet<&str> = status["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let ip = i["ip"].as_str().filter(|s| !s.is_empty());
+            ip.or_else(|| i["hostname"].as_str().filter(|s| !s.is_empty()))
+        })
+        .collect();
+    points.into_iter().collect::<Vec<_>>().join(",")
+}
+
+/// The strings of a JSON array of strings.
+pub fn strings(v: &Value) -> Vec<&str> {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str).collect()
 }
 
 /// The value as `T` sees it.
