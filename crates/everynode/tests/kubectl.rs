@@ -376,3 +376,95 @@ fn server_dry_runs_change_nothing_and_system_namespaces_stay() {
     );
     assert_eq!(k.ok(&["get", "namespace", "default", "-o", "jsonpath={.status.phase}"]), "Active");
 }
+
+/// kubectl's typed generators send `application/vnd.kubernetes.protobuf`: every object they
+/// create decodes to the fields they set.
+#[test]
+fn create_generators_send_protobuf_that_decodes() {
+    let (_dir, k) = start();
+    let get = |kind: &str, name: &str| json(&k.ok(&["get", kind, name, "-o", "json"]));
+
+    assert_eq!(
+        k.ok(&["create", "deployment", "web", "--image=nginx", "--port=80"]),
+        "deployment.apps/web created\n"
+    );
+    let d = get("deployment", "web");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "nginx");
+    assert_eq!(c["ports"][0]["containerPort"], 80);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "web");
+    assert_eq!(d["spec"]["replicas"], 1);
+    k.ok(&["create", "deployment", "idle", "--image=nginx", "--replicas=0"]);
+    assert_eq!(get("deployment", "idle")["spec"]["replicas"], 0, "an explicit zero in a pointer field stays");
+
+    k.ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
+    let s = get("service", "web");
+    assert_eq!(s["spec"]["ports"][0]["port"], 80);
+    assert_eq!(s["spec"]["ports"][0]["targetPort"], 8080);
+    assert_eq!(s["spec"]["type"], "ClusterIP");
+    k.ok(&["create", "service", "nodeport", "np", "--tcp=81:8081"]);
+    assert_eq!(get("service", "np")["spec"]["type"], "NodePort");
+    k.ok(&["create", "service", "externalname", "ext", "--external-name=example.com"]);
+    assert_eq!(get("service", "ext")["spec"]["externalName"], "example.com");
+
+    k.ok(&["create", "secret", "generic", "s", "--from-literal=a=b"]);
+    let secret = get("secret", "s");
+    assert_eq!(secret["data"]["a"], "Yg==");
+    k.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "reg",
+        "--docker-server=r.example",
+        "--docker-username=u",
+        "--docker-password=p",
+    ]);
+    assert_eq!(get("secret", "reg")["type"], "kubernetes.io/dockerconfigjson");
+
+    k.ok(&["create", "configmap", "cm", "--from-literal=k=v"]);
+    assert_eq!(get("configmap", "cm")["data"]["k"], "v");
+
+    k.ok(&["create", "serviceaccount", "sa1"]);
+    assert_eq!(get("serviceaccount", "sa1")["metadata"]["name"], "sa1");
+
+    k.ok(&["create", "role", "r", "--verb=get", "--resource=pods"]);
+    let role = get("role", "r");
+    assert_eq!(role["rules"][0]["verbs"], serde_json::json!(["get"]));
+    assert_eq!(role["rules"][0]["resources"], serde_json::json!(["pods"]));
+    k.ok(&["create", "rolebinding", "rb", "--role=r", "--serviceaccount=default:sa1"]);
+    let rb = get("rolebinding", "rb");
+    assert_eq!(rb["roleRef"]["name"], "r");
+    assert_eq!(rb["subjects"][0]["kind"], "ServiceAccount");
+    assert_eq!(rb["subjects"][0]["name"], "sa1");
+    k.ok(&["create", "clusterrole", "cr", "--verb=list", "--resource=nodes"]);
+    assert_eq!(get("clusterrole", "cr")["rules"][0]["verbs"], serde_json::json!(["list"]));
+    k.ok(&["create", "clusterrolebinding", "crb", "--clusterrole=cr", "--user=jane"]);
+    assert_eq!(get("clusterrolebinding", "crb")["subjects"][0]["name"], "jane");
+
+    k.ok(&["create", "job", "j", "--image=busybox"]);
+    assert_eq!(get("job", "j")["spec"]["template"]["spec"]["containers"][0]["image"], "busybox");
+    k.ok(&["create", "cronjob", "c", "--image=busybox", "--schedule=*/1 * * * *"]);
+    let cj = get("cronjob", "c");
+    assert_eq!(cj["spec"]["schedule"], "*/1 * * * *");
+    assert_eq!(cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"], "busybox");
+
+    k.ok(&["create", "quota", "q", "--hard=pods=10"]);
+    assert_eq!(get("resourcequota", "q")["spec"]["hard"]["pods"], "10");
+    k.ok(&["create", "pdb", "p", "--selector=app=web", "--min-available=1"]);
+    let pdb = get("pdb", "p");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"]["app"], "web");
+
+    k.ok(&["create", "ingress", "ing", "--rule=foo.example/bar=web:80"]);
+    let ing = get("ingress", "ing");
+    assert_eq!(ing["spec"]["rules"][0]["host"], "foo.example");
+    assert_eq!(ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["number"], 80);
+
+    k.ok(&["create", "priorityclass", "pc", "--value=7"]);
+    assert_eq!(get("priorityclass", "pc")["value"], 7);
+
+    k.ok(&["run", "pod1", "--image=nginx", "--labels=app=pod1"]);
+    let pod = get("pod", "pod1");
+    assert_eq!(pod["spec"]["containers"][0]["image"], "nginx");
+    assert_eq!(pod["metadata"]["labels"]["app"], "pod1");
+}
