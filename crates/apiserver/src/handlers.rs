@@ -131,6 +131,16 @@ async fn dispatch(state: Arc<ApiState>, req: Request, path: &str) -> ApiResult<R
                 json_response(StatusCode::OK, &discovery::api_group_list(state.catalog()))
             });
         }
+        "/openapi/v2" => {
+            let documents = state.openapi.current(state.catalog());
+            return Ok(if accept.contains("protobuf") {
+                let content_type = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+                let bytes = documents.v2_protobuf().to_vec();
+                (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+            } else {
+                raw_json(documents.v2_json().to_vec())
+            });
+        }
         "/openapi/v3" => return Ok(raw_json(state.openapi.current(state.catalog()).index().to_vec())),
         p if p.starts_with("/openapi/v3/") => {
             return state

@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 mod kinds;
 mod openapi;
+mod openapi_v2;
 pub mod pki;
 mod printers;
 mod protobuf;

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
@@ -48,6 +48,8 @@ impl OpenApi {
 pub struct Documents {
     index: Vec<u8>,
     documents: BTreeMap<String, Vec<u8>>,
+    /// The OpenAPI v2 document derived from them (protobuf, JSON), made when first asked for.
+    v2: OnceLock<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Documents {
@@ -74,7 +76,30 @@ impl Documents {
             documents.insert(gv_path, bytes);
         }
         let index = serde_json::to_vec(&json!({ "paths": paths })).expect("index serializes");
-        Documents { index, documents }
+        Documents { index, documents, v2: OnceLock::new() }
+    }
+
+    /// `GET /openapi/v2` as gnostic's protobuf `Document` (what kubectl 1.27 and 1.28 read).
+    pub fn v2_protobuf(&self) -> &[u8] {
+        &self.v2().0
+    }
+
+    /// `GET /openapi/v2` as Swagger 2.0 JSON.
+    pub fn v2_json(&self) -> &[u8] {
+        &self.v2().1
+    }
+
+    fn v2(&self) -> &(Vec<u8>, Vec<u8>) {
+        self.v2.get_or_init(|| {
+            let v3: Vec<Value> =
+                self.documents.values().filter_map(|d| serde_json::from_slice(d).ok()).collect();
+            let version = format!("v1.{}.0", crate::handlers::KUBERNETES_MINOR);
+            let json = crate::openapi_v2::json_document(&v3, &version);
+            (
+                crate::openapi_v2::protobuf_document(&v3, &version),
+                serde_json::to_vec(&json).expect("OpenAPI v2 document serializes"),
+            )
+        })
     }
 
     /// `GET /openapi/v3`.

@@ -30,7 +30,8 @@ fn set_defaults(obj: &mut Value) {
     for subject in obj["subjects"].as_array_mut().into_iter().flatten() {
         if s(subject, &["apiGroup"]).is_empty() {
             match s(subject, &["kind"]) {
-                "ServiceAccount" => subject["apiGroup"] = json!(""),
+                // Upstream's "" is omitted when serialized: nothing to write.
+                "ServiceAccount" => {}
                 "User" | "Group" => subject["apiGroup"] = json!(GROUP),
                 _ => {}
             }
