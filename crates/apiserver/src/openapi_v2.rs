@@ -693,7 +693,7 @@ mod tests {
 
     #[test]
     fn converts_the_served_documents() {
-        let api = crate::openapi::OpenApi::new();
+        let api = crate::openapi::OpenApi::default().current(&crate::resources::Catalog::new());
         let index: Value = serde_json::from_slice(api.index()).unwrap();
         let documents: Vec<Value> = index["paths"]
             .as_object()
