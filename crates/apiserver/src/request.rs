@@ -28,16 +28,22 @@ pub fn parse_resource_path(catalog: &Catalog, path: &str) -> Option<ApiResult<Re
     };
     let find = |plural: &str| catalog.find(group, version, plural).ok_or_else(ApiError::not_found_path);
     let result = (|| {
-        let (resource, namespace, rest) = match rest {
-            ["namespaces", ns, plural, rest @ ..] if catalog.find(group, version, plural).is_some() => {
-                let rt = find(plural)?;
+        // `namespaces/NS/PLURAL/...` when PLURAL is served; otherwise `namespaces` itself.
+        let in_namespace = match rest {
+            ["namespaces", ns, plural, rest @ ..] => {
+                catalog.find(group, version, plural).map(|rt| (rt, *ns, rest))
+            }
+            _ => None,
+        };
+        let (resource, namespace, rest) = match (in_namespace, rest) {
+            (Some((rt, ns, rest)), _) => {
                 if !rt.namespaced {
                     return Err(ApiError::not_found_path());
                 }
-                (rt, Some((*ns).to_string()), rest)
+                (rt, Some(ns.to_string()), rest)
             }
-            [plural, rest @ ..] => (find(plural)?, None, rest),
-            [] => return Err(ApiError::not_found_path()),
+            (None, [plural, rest @ ..]) => (find(plural)?, None, rest),
+            (None, []) => return Err(ApiError::not_found_path()),
         };
         let (name, subresource) = match rest {
             [] => (None, None),

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::flowcontrol::v1 as flowcontrol;
 use k8s_openapi::api::{networking::v1 as networking, rbac::v1 as rbac, storage::v1 as storage_k8s};
 
-use crate::kinds::{self, DefaultTable, Kind, Typed};
+use crate::kinds::{self, Kind, Typed};
 use crate::storage::{self, Selectable};
 use crate::strategy;
 
@@ -204,7 +204,7 @@ pub static BUILTIN: &[ResourceType] = &[
     resource!("", "v1", "endpoints", "endpoints", "Endpoints", &kinds::endpoints::Endpoints, {
         short_names: &["ep"],
     }),
-    resource!("", "v1", "limitranges", "limitrange", "LimitRange", &DefaultTable::<core::LimitRange>::NEW, {
+    resource!("", "v1", "limitranges", "limitrange", "LimitRange", &Typed::<core::LimitRange>::DEFAULT_TABLE, {
         short_names: &["limits"],
     }),
     resource!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", &kinds::persistentvolumeclaim::PersistentVolumeClaim, {
@@ -287,7 +287,7 @@ pub static BUILTIN: &[ResourceType] = &[
     resource!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", &kinds::rolebinding::ClusterRoleBinding, {
         namespaced: false,
     }),
-    resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", &DefaultTable::<rbac::ClusterRole>::NEW, {
+    resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", &Typed::<rbac::ClusterRole>::DEFAULT_TABLE, {
         namespaced: false,
     }),
     resource!(
@@ -298,7 +298,14 @@ pub static BUILTIN: &[ResourceType] = &[
         "RoleBinding",
         &kinds::rolebinding::RoleBinding
     ),
-    resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", &DefaultTable::<rbac::Role>::NEW),
+    resource!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        &Typed::<rbac::Role>::DEFAULT_TABLE
+    ),
     resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", &kinds::ingressclass::IngressClass, {
         namespaced: false,
     }),
@@ -367,7 +374,7 @@ pub static BUILTIN: &[ResourceType] = &[
         namespaced: false,
         categories: &["api-extensions"],
     }),
-    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &DefaultTable::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::NEW, {
+    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &Typed::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::DEFAULT_TABLE, {
         namespaced: false,
         short_names: &["crd", "crds"],
         categories: &["api-extensions"],

@@ -124,7 +124,7 @@ pub trait Kind: Send + Sync + Debug {
 
     /// One object's cells, in [`Kind::columns`] order.
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
-        vec![json!(s(obj, &["metadata", "name"])), json!(created(obj, now))]
+        name_and_age(obj, now)
     }
 
     /// The lists a strategic merge patch merges by key.
@@ -149,11 +149,17 @@ pub trait Kind: Send + Sync + Debug {
     }
 }
 
-/// A kind with no rules of its own: its type's canonical form and schema.
-pub struct Typed<T>(PhantomData<fn() -> T>);
+/// A kind with no rules of its own: its type's canonical form and schema, printed as
+/// `NAME AGE` or, where upstream has no printer for it, with upstream's default table
+/// (`NAME CREATED AT`: roles, cluster roles, limit ranges, CustomResourceDefinitions).
+pub struct Typed<T> {
+    default_table: bool,
+    _type: PhantomData<fn() -> T>,
+}
 
 impl<T> Typed<T> {
-    pub const NEW: Typed<T> = Typed(PhantomData);
+    pub const NEW: Typed<T> = Typed { default_table: false, _type: PhantomData };
+    pub const DEFAULT_TABLE: Typed<T> = Typed { default_table: true, _type: PhantomData };
 }
 
 impl<T> Debug for Typed<T> {
@@ -182,50 +188,19 @@ impl<T: DeserializeOwned + Serialize + JsonSchema> Kind for Typed<T> {
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
         Ok(Vec::new())
     }
-}
-
-/// A kind with no rules of its own that upstream prints with its default table: `NAME` and
-/// `CREATED AT` (roles, cluster roles, limit ranges, CustomResourceDefinitions).
-pub struct DefaultTable<T>(PhantomData<fn() -> T>);
-
-impl<T> DefaultTable<T> {
-    pub const NEW: DefaultTable<T> = DefaultTable(PhantomData);
-}
-
-impl<T> Debug for DefaultTable<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(std::any::type_name::<T>())
-    }
-}
-
-impl<T: DeserializeOwned + Serialize + JsonSchema> Kind for DefaultTable<T> {
-    fn canonical(&self, obj: &Value) -> Result<Value, serde_json::Error> {
-        canonical::<T>(obj)
-    }
-
-    fn register_schema(&self, generator: &mut SchemaGenerator) -> String {
-        register::<T>(generator)
-    }
-
-    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
 
     fn columns(&self) -> Vec<ColumnDefinition> {
-        default_table::columns()
+        if self.default_table { default_table::columns() } else { vec![NAME, AGE] }
     }
 
-    fn cells(&self, obj: &Value, _now: Timestamp) -> Vec<Value> {
-        default_table::cells(obj)
+    fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
+        if self.default_table { default_table::cells(obj) } else { name_and_age(obj, now) }
     }
+}
+
+/// The cells of `NAME AGE`.
+fn name_and_age(obj: &Value, now: Timestamp) -> Vec<Value> {
+    vec![json!(s(obj, &["metadata", "name"])), json!(created(obj, now))]
 }
 
 /// Upstream's default table (`rest.NewDefaultTableConvertor`).

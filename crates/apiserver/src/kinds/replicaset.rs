@@ -75,11 +75,7 @@ impl Kind for ReplicaSet {
     /// The spec as on create, and (in apps/v1) a selector that never changes.
     fn validate_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors> {
         let mut errs = validate(new)?;
-        errs.extend(workload::immutable_selector(
-            workload::given_selector(new).as_ref(),
-            workload::given_selector(old).as_ref(),
-            &Path::new("spec").child("selector"),
-        ));
+        errs.extend(workload::apps_selector_unchanged(new, old));
         Ok(errs)
     }
 

@@ -221,6 +221,15 @@ pub fn immutable_selector(
     vec![FieldError::invalid(path, serde_json::to_value(new).unwrap_or_default(), "field is immutable")]
 }
 
+/// An apps/v1 update's `spec.selector`, as given (absent or not), unchanged.
+pub fn apps_selector_unchanged(new: &Value, old: &Value) -> FieldErrors {
+    immutable_selector(
+        given_selector(new).as_ref(),
+        given_selector(old).as_ref(),
+        &Path::new("spec").child("selector"),
+    )
+}
+
 /// The counts a replicated kind's status reports and upstream checks on `/status` updates.
 pub struct ReplicaCounts {
     /// Each non-negative.
