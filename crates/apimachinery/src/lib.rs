@@ -8,8 +8,10 @@
 pub mod core;
 pub mod duration;
 pub mod fields;
+pub mod jsonpath;
 pub mod labels;
 pub mod quantity;
 pub mod strategic_merge;
 pub mod structural;
 pub mod validation;
+pub mod version;

@@ -28,15 +28,30 @@ pub fn api_versions(server_address: &str) -> Value {
     })
 }
 
+/// The served groups, each with its versions, in the catalog's order (its first version is
+/// the preferred one).
+fn groups(catalog: &Catalog) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for (group, version) in catalog.group_versions() {
+        match out.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, versions)) => versions.push(version),
+            None => out.push((group, vec![version])),
+        }
+    }
+    out
+}
+
 /// `GET /apis`, legacy form.
 pub fn api_group_list(catalog: &Catalog) -> Value {
-    let groups: Vec<Value> = catalog
-        .group_versions()
+    let groups: Vec<Value> = groups(catalog)
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
-        .map(|(group, version)| {
-            let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-            json!({"name": group, "versions": [gv], "preferredVersion": gv})
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|version| json!({"groupVersion": format!("{group}/{version}"), "version": version}))
+                .collect();
+            json!({"name": group, "preferredVersion": versions[0], "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -117,17 +132,22 @@ fn discovery_resource(r: &ResourceType) -> Value {
 }
 
 fn discovery_list(catalog: &Catalog, core: bool) -> Value {
-    let items: Vec<Value> = catalog
-        .group_versions()
+    let items: Vec<Value> = groups(catalog)
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
-        .map(|(group, version)| {
-            let resources: Vec<Value> =
-                catalog.in_group_version(group, version).into_iter().map(discovery_resource).collect();
-            json!({
-                "metadata": {"name": group},
-                "versions": [{"version": version, "freshness": "Current", "resources": resources}],
-            })
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|version| {
+                    let resources: Vec<Value> = catalog
+                        .in_group_version(group, version)
+                        .into_iter()
+                        .map(discovery_resource)
+                        .collect();
+                    json!({"version": version, "freshness": "Current", "resources": resources})
+                })
+                .collect();
+            json!({"metadata": {"name": group}, "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})

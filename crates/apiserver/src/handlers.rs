@@ -2,6 +2,7 @@
 //! OpenAPI), and the resource verbs, answered in JSON — or as Tables or watch streams where the
 //! client asks.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::openapi::OpenApi;
 use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry, parse_dry_run};
 use crate::request::{self, MAX_BODY, Query, ResourcePath};
 use crate::resources::{Catalog, ResourceType};
+use crate::scale::SCALE;
 use crate::storage::Store;
 use crate::strategy::{self, FieldValidation};
 use crate::table::{self, IncludeObject};
@@ -224,9 +226,50 @@ async fn resource_request(
     let method = req.method().clone();
     let table = request::wants_table(accept).then(|| IncludeObject::parse(query.get("includeObject")));
     let ns = target.namespace.clone();
-    match (&method, target.name.as_deref(), target.subresource.as_deref()) {
+    // A write to a CustomResourceDefinition changes what is served once it is durable.
+    let definitions = (method != Method::GET && rt.key == DEFINITIONS).then(|| state.clone());
+    let response = match (&method, target.name.as_deref(), target.subresource.as_deref()) {
         (&Method::GET, None, None) if query.flag("watch") => watch(state, rt, ns, &query, table),
         (&Method::GET, None, None) => list(&state, rt, ns.as_deref(), &query, table),
+        (&Method::GET, Some(name), Some("scale")) => {
+            let obj =
+                state.store().get(rt, ns_for(rt, &ns), name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            let paths = rt.rules.scale().ok_or_else(|| ApiError::not_found(rt, name))?;
+            Ok(json_response(StatusCode::OK, &paths.scale_of(&obj)))
+        }
+        (&Method::PUT, Some(name), Some("scale")) => {
+            let dry_run = dry_run(&query, "UpdateOptions")?;
+            let (headers, body) = read_body(req).await?;
+            let scale = decode_body(&headers, body).await?;
+            let (scale, _) = strategy::decode(&SCALE, scale, FieldValidation::Ignore)?;
+            let name = name.to_string();
+            let updated = write(move || {
+                state.registry.update_scale(rt, ns_for(rt, &ns), &name, |_| Ok(scale), dry_run)
+            })
+            .await?;
+            scale_response(rt, &updated)
+        }
+        (&Method::PATCH, Some(name), Some("scale")) => {
+            let dry_run = dry_run(&query, "PatchOptions")?;
+            let (headers, body) = read_body(req).await?;
+            let content_type = header_str(&headers, header::CONTENT_TYPE);
+            let patch_type = PatchType::from_content_type(content_type)
+                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+            let body: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let name = name.to_string();
+            let updated = write(move || {
+                state.registry.update_scale(
+                    rt,
+                    ns_for(rt, &ns),
+                    &name,
+                    |current| crate::registry::apply_patch(&SCALE, current, patch_type, &body),
+                    dry_run,
+                )
+            })
+            .await?;
+            scale_response(rt, &updated)
+        }
         (&Method::GET, Some(name), sub) => {
             if sub.is_some_and(|s| s != "status") {
                 return Err(ApiError::method_not_allowed(format!(
@@ -241,7 +284,7 @@ async fn resource_request(
                     StatusCode::OK,
                     &table::table(rt, [&*obj], None, Timestamp::now(), include, true),
                 ),
-                None => json_response(StatusCode::OK, &obj),
+                None => object_response(StatusCode::OK, rt, &obj),
             })
         }
         (&Method::POST, None, None) => {
@@ -253,7 +296,7 @@ async fn resource_request(
             let created =
                 write(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now(), dry_run))
                     .await?;
-            Ok(with_warnings(json_response(StatusCode::CREATED, &created), &warnings))
+            Ok(with_warnings(object_response(StatusCode::CREATED, rt, &created), &warnings))
         }
         (&Method::POST, Some(name), Some("binding")) => {
             let dry_run = dry_run(&query, "CreateOptions")?;
@@ -301,7 +344,7 @@ async fn resource_request(
             let updated =
                 write(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only, dry_run))
                     .await?;
-            Ok(with_warnings(json_response(StatusCode::OK, &updated), &warnings))
+            Ok(with_warnings(object_response(StatusCode::OK, rt, &updated), &warnings))
         }
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
@@ -318,7 +361,7 @@ async fn resource_request(
             let patched =
                 write(move || state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, dry_run))
                     .await?;
-            Ok(json_response(StatusCode::OK, &patched))
+            Ok(object_response(StatusCode::OK, rt, &patched))
         }
         (&Method::DELETE, Some(name), None) => {
             let options = delete_options(&query, req).await?;
@@ -335,7 +378,7 @@ async fn resource_request(
                         last["metadata"]["uid"].as_str().unwrap_or_default(),
                     ),
                 ),
-                DeleteOutcome::Pending(obj) => json_response(StatusCode::OK, &obj),
+                DeleteOutcome::Pending(obj) => object_response(StatusCode::OK, rt, &obj),
             })
         }
         (&Method::DELETE, None, None) if rt.supports("deletecollection") => {
@@ -363,7 +406,7 @@ async fn resource_request(
             let mut deleted = Vec::with_capacity(pending.len());
             for outcome in pending {
                 let (DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) = outcome.durable().await?;
-                deleted.push((*o).clone());
+                deleted.push(as_served(rt, &o).into_owned());
             }
             Ok(json_response(
                 StatusCode::OK,
@@ -373,7 +416,41 @@ async fn resource_request(
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource: {method}"
         ))),
+    };
+    if let Some(state) = definitions {
+        blocking(move || {
+            state.registry.serve_definitions();
+            Ok(())
+        })
+        .await?;
     }
+    response
+}
+
+fn scale_response(rt: &ResourceType, obj: &Value) -> ApiResult<Response> {
+    let paths = rt.rules.scale().ok_or_else(|| ApiError::internal("a scaled kind has no scale"))?;
+    Ok(json_response(StatusCode::OK, &paths.scale_of(obj)))
+}
+
+/// Where CustomResourceDefinitions are stored.
+const DEFINITIONS: &str = "apiextensions.k8s.io/customresourcedefinitions";
+
+/// `obj` as the requested version shows it: where versions share storage (a custom resource
+/// with several versions), its `apiVersion` is the one asked for.
+fn as_served<'a>(rt: &ResourceType, obj: &'a Value) -> Cow<'a, Value> {
+    if rt.rules.versions_share_storage() {
+        let api_version = rt.api_version();
+        if obj["apiVersion"].as_str() != Some(&api_version) {
+            let mut converted = obj.clone();
+            converted["apiVersion"] = json!(api_version);
+            return Cow::Owned(converted);
+        }
+    }
+    Cow::Borrowed(obj)
+}
+
+fn object_response(status: StatusCode, rt: &ResourceType, obj: &Value) -> Response {
+    json_response(status, &as_served(rt, obj))
 }
 
 fn ns_for<'a>(rt: &ResourceType, ns: &'a Option<String>) -> &'a str {
@@ -481,12 +558,16 @@ fn list(
     }
     // Encoded straight from the stored objects: a list of thousands of pods is never copied
     // into a second tree of values first.
-    let body = ListBody {
-        kind: &rt.list_kind(),
-        api_version: &rt.api_version(),
-        metadata: &metadata,
-        items: &items,
+    let converted: Vec<Cow<'_, Value>>;
+    let served: Vec<&Value>;
+    let items = if rt.rules.versions_share_storage() {
+        converted = items.iter().map(|o| as_served(rt, o)).collect();
+        served = converted.iter().map(|o| &**o).collect();
+        &served
+    } else {
+        &items
     };
+    let body = ListBody { kind: &rt.list_kind(), api_version: &rt.api_version(), metadata: &metadata, items };
     Ok(serialized_response(StatusCode::OK, &body))
 }
 

@@ -15,6 +15,7 @@ mod protobuf;
 mod registry;
 mod request;
 mod resources;
+mod scale;
 mod server;
 mod storage;
 mod strategy;

@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::kinds::Deletion;
+use crate::kinds::custom_resource;
+use crate::kinds::customresourcedefinition::CLEANUP_FINALIZER;
 use crate::resources::{self, Catalog, ResourceType};
 use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store, Stored};
 use crate::strategy::{self, FieldValidation};
@@ -132,6 +134,10 @@ fn namespaces() -> &'static ResourceType {
     resources::builtin("", "v1", "namespaces")
 }
 
+fn definitions() -> &'static ResourceType {
+    resources::builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+}
+
 /// The object a single-put write stored.
 fn the_object(stored: Stored) -> ApiResult<Arc<Value>> {
     stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("the write stored nothing"))
@@ -153,8 +159,28 @@ pub fn parse_dry_run(options_kind: &str, values: &[String]) -> ApiResult<bool> {
 }
 
 impl Registry {
+    /// A registry over `store`, serving the built-in resources and what its stored
+    /// CustomResourceDefinitions define.
     pub fn new(store: Arc<Store>) -> Self {
-        Registry { store, catalog: Arc::new(Catalog::new()) }
+        let registry = Registry { store, catalog: Arc::new(Catalog::new()) };
+        registry.serve_definitions();
+        registry
+    }
+
+    /// Serves what the stored CustomResourceDefinitions define (called after each write to
+    /// one): custom groups in name order, each group's versions in upstream's priority order,
+    /// so the first is the preferred one.
+    pub fn serve_definitions(&self) {
+        let (definitions, _) = self.store.list(definitions(), None);
+        let mut custom: Vec<&'static ResourceType> =
+            definitions.iter().flat_map(|crd| custom_resource::served(crd)).collect();
+        custom.sort_by(|a, b| {
+            a.group
+                .cmp(b.group)
+                .then_with(|| apimachinery::version::compare(a.version, b.version))
+                .then_with(|| a.plural.cmp(b.plural))
+        });
+        self.catalog.serve_custom(custom);
     }
 
     /// Runs a write's decision, staging its mutations unless `dry_run`.
@@ -292,6 +318,28 @@ impl Registry {
         )
     }
 
+    /// Changes an object through its `scale` subresource: `change` turns its current Scale
+    /// into the one asked for, whose replicas the object then takes (an update of the main
+    /// resource otherwise, generation included). Returns the updated object.
+    pub fn update_scale(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&Value) -> ApiResult<Value>,
+        dry_run: bool,
+    ) -> ApiResult<Pending<Arc<Value>>> {
+        let paths = rt.rules.scale().ok_or_else(|| ApiError::not_found(rt, name))?;
+        self.modify(
+            rt,
+            namespace,
+            name,
+            |old| paths.apply(old, &change(&paths.scale_of(old))?),
+            false,
+            dry_run,
+        )
+    }
+
     /// The shared path of update and patch: computes the new object from the current one under
     /// the writer lock, applies the strategy, validates, and stores it (or deletes it, when the
     /// last finalizer of an object being deleted goes).
@@ -389,13 +437,16 @@ impl Registry {
             }
             match rt.rules.deletion(&obj, options.grace_period_seconds) {
                 Deletion::Terminating => {
-                    obj["status"]["phase"] = json!("Terminating");
                     if obj["metadata"].get("deletionTimestamp").is_none() {
                         obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
                         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                     }
                     if !fins.is_empty() {
                         obj["metadata"]["finalizers"] = json!(fins);
+                    }
+                    rt.rules.mark_terminating(&mut obj);
+                    if obj == *old {
+                        return Ok((Vec::new(), Some(old)));
                     }
                     return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
                 }
@@ -446,7 +497,7 @@ impl Registry {
     /// were removed.
     pub fn sweep(&self, now: Timestamp) -> ApiResult<usize> {
         let pods = resources::builtin("", "v1", "pods");
-        let (removed, ()) = self
+        let (removed, definitions_changed) = self
             .store
             .write(|snap| {
             let mut mutations = Vec::new();
@@ -476,9 +527,37 @@ impl Registry {
                     mutations.push(Mutation::Delete { resource: namespaces(), key: (String::new(), name.to_string()) });
                 }
             }
-            Ok((mutations, ()))
+            let mut definitions_changed = false;
+            for crd in snap.list(definitions(), None) {
+                if crd["metadata"].get("deletionTimestamp").is_none()
+                    || !finalizers(&crd).iter().any(|f| f == CLEANUP_FINALIZER)
+                {
+                    continue;
+                }
+                // Its custom resources first (every version shares their storage), then the
+                // finalizer; the definition goes with it when it was the last.
+                let key = format!("{}/{}", crd["spec"]["group"].as_str().unwrap_or_default(), crd["spec"]["names"]["plural"].as_str().unwrap_or_default());
+                if let Some(rt) = self.catalog.all().iter().copied().find(|r| r.key == key) {
+                    for obj in snap.list(rt, None) {
+                        mutations.push(Mutation::Delete { resource: rt, key: crate::storage::object_key(&obj) });
+                    }
+                }
+                definitions_changed = true;
+                let mut done = (*crd).clone();
+                let rest: Vec<String> = finalizers(&crd).into_iter().filter(|f| f != CLEANUP_FINALIZER).collect();
+                if rest.is_empty() {
+                    mutations.push(Mutation::Delete { resource: definitions(), key: crate::storage::object_key(&crd) });
+                } else {
+                    done["metadata"]["finalizers"] = json!(rest);
+                    mutations.push(Mutation::Put { resource: definitions(), object: done });
+                }
+            }
+            Ok((mutations, definitions_changed))
         })?
             .durable_blocking()?;
+        if definitions_changed {
+            self.serve_definitions();
+        }
         Ok(removed.len())
     }
 
@@ -608,6 +687,13 @@ pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch:
             json_patch::merge(&mut doc, patch);
         }
         PatchType::Strategic => {
+            if !rt.rules.strategic_merge() {
+                return Err(ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
+                ));
+            }
             if !patch.is_object() {
                 return Err(ApiError::bad_request(
                     "error decoding patch: a strategic merge patch must be a JSON object",

@@ -86,7 +86,7 @@ const fn status(group: &'static str, version: &'static str, kind: &'static str) 
 
 impl ResourceType {
     /// What a row of [`BUILTIN`] does not say.
-    const DEFAULTS: ResourceType = ResourceType {
+    pub(crate) const DEFAULTS: ResourceType = ResourceType {
         group: "",
         version: "",
         plural: "",
@@ -374,7 +374,7 @@ pub static BUILTIN: &[ResourceType] = &[
         namespaced: false,
         categories: &["api-extensions"],
     }),
-    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &Typed::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::DEFAULT_TABLE, {
+    resource!("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", &kinds::customresourcedefinition::CustomResourceDefinition, {
         namespaced: false,
         short_names: &["crd", "crds"],
         categories: &["api-extensions"],
@@ -442,6 +442,17 @@ impl Catalog {
     /// The built-in resources.
     pub fn new() -> Self {
         Catalog { served: RwLock::new(Arc::new(BUILTIN.iter().collect())) }
+    }
+
+    /// Serves the built-in resources and `custom` (what CustomResourceDefinitions add), in
+    /// that order. Unchanged when it already serves exactly these.
+    pub fn serve_custom(&self, custom: Vec<&'static ResourceType>) {
+        let mut served = self.served.write().unwrap_or_else(|e| e.into_inner());
+        let current = &served[BUILTIN.len()..];
+        if current.len() == custom.len() && current.iter().zip(&custom).all(|(a, b)| std::ptr::eq(*a, *b)) {
+            return;
+        }
+        *served = Arc::new(BUILTIN.iter().chain(custom).collect());
     }
 
     /// Every served resource, in discovery order.

@@ -150,3 +150,37 @@ async fn a_job_selects_its_own_pods() {
         "Job.batch \"always\" is invalid: spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""
     );
 }
+
+#[tokio::test]
+async fn a_deployment_scales_through_its_scale_subresource() {
+    let ts = TestServer::start().await;
+    let deployments = Api::<Deployment>::namespaced(ts.client().await, "default");
+    deployments.create(&PostParams::default(), &deployment("web", "web")).await.expect("create");
+    let scale = deployments.get_scale("web").await.expect("scale");
+    assert_eq!(scale.spec.as_ref().and_then(|s| s.replicas), Some(1));
+    assert_eq!(scale.status.as_ref().and_then(|s| s.selector.as_deref()), Some("app=web"));
+
+    // What `kubectl scale` sends: a merge patch of the Scale.
+    let scaled = deployments
+        .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .await
+        .expect("patch scale");
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(4));
+    let d = deployments.get("web").await.expect("get");
+    assert_eq!(d.spec.unwrap().replicas, Some(4));
+    assert_eq!(d.metadata.generation, Some(2), "scaling changes the spec");
+
+    let mut stale = scale.clone();
+    stale.spec.as_mut().unwrap().replicas = Some(2);
+    let refused = status(deployments.replace_scale("web", &PostParams::default(), &stale).await);
+    assert_eq!(refused.code, 409, "the Scale's resourceVersion is a precondition: {refused:?}");
+    let refused = status(
+        deployments
+            .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": -1}})))
+            .await,
+    );
+    assert_eq!(
+        refused.message,
+        "Scale.autoscaling \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    );
+}

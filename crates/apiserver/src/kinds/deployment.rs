@@ -174,6 +174,10 @@ impl Kind for Deployment {
 
     /// `generation` moves with the spec, and with the annotations (which the deployment
     /// controller copies to its replica sets).
+    fn scale(&self) -> Option<crate::scale::ScalePaths> {
+        Some(crate::scale::ScalePaths::apps_workload())
+    }
+
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         let changed = workload::spec_changed(self, new, old)
             || new["metadata"]["annotations"] != old["metadata"]["annotations"];

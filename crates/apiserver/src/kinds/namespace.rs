@@ -70,4 +70,8 @@ impl Kind for Namespace {
     fn deletion(&self, _obj: &Value, _grace_period_seconds: Option<i64>) -> Deletion {
         Deletion::Terminating
     }
+
+    fn mark_terminating(&self, obj: &mut Value) {
+        obj["status"]["phase"] = json!("Terminating");
+    }
 }

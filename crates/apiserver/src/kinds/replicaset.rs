@@ -91,6 +91,10 @@ impl Kind for ReplicaSet {
         workload::reset_for_create(obj, Some(json!({"replicas": 0})));
     }
 
+    fn scale(&self) -> Option<crate::scale::ScalePaths> {
+        Some(crate::scale::ScalePaths::apps_workload())
+    }
+
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         let changed = workload::spec_changed(self, new, old);
         workload::next_generation(new, old, changed);

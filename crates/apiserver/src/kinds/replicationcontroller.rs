@@ -103,6 +103,10 @@ impl Kind for ReplicationController {
         workload::reset_for_create(obj, Some(json!({"replicas": 0})));
     }
 
+    fn scale(&self) -> Option<crate::scale::ScalePaths> {
+        Some(crate::scale::ScalePaths::replication_controller())
+    }
+
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         let changed = workload::spec_changed(self, new, old);
         workload::next_generation(new, old, changed);

@@ -241,6 +241,10 @@ impl Kind for StatefulSet {
         workload::reset_for_create(obj, Some(json!({"replicas": 0, "availableReplicas": 0})));
     }
 
+    fn scale(&self) -> Option<crate::scale::ScalePaths> {
+        Some(crate::scale::ScalePaths::apps_workload())
+    }
+
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         let changed = workload::spec_changed(self, new, old);
         workload::next_generation(new, old, changed);
