@@ -8,3 +8,7 @@ mod validation;
 
 pub use defaults::*;
 pub use validation::*;
+
+/// The description upstream's `root-ca-cert-publisher` gives the `kube-root-ca.crt` ConfigMap
+/// it keeps in every namespace.
+pub const ROOT_CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";

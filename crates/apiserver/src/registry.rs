@@ -247,7 +247,8 @@ impl Registry {
             if rt.namespaced {
                 admit_namespace(snap, rt, &ns, &name)?;
             }
-            if rt.kind == "Pod" {
+            if rt.kind == "Pod" && rt.group.is_empty() {
+                admit_service_account(snap, rt, &ns, &mut obj)?;
                 admit_priority(snap, rt, &mut obj)?;
             }
             if snap.get(rt, &ns, &name).is_some() {
@@ -629,6 +630,29 @@ fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str)
         )),
         Some(_) => Ok(()),
     }
+}
+
+/// Defaults a pod's `serviceAccountName` to `default`, mirrors it into the deprecated
+/// `serviceAccount`, and refuses a pod whose ServiceAccount does not exist (upstream
+/// `ServiceAccount` admission).
+fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: &mut Value) -> ApiResult<()> {
+    let spec = &mut pod["spec"];
+    let account = match spec["serviceAccountName"].as_str().filter(|s| !s.is_empty()) {
+        Some(name) => name.to_string(),
+        None => spec["serviceAccount"].as_str().filter(|s| !s.is_empty()).unwrap_or("default").to_string(),
+    };
+    spec["serviceAccountName"] = json!(account);
+    spec["serviceAccount"] = json!(account);
+    if snap.get(resources::builtin("", "v1", "serviceaccounts"), ns, &account).is_none() {
+        return Err(ApiError::forbidden(
+            rt,
+            meta_str(pod, "name"),
+            &format!(
+                "error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves a pod's `priorityClassName` to `spec.priority` (upstream `Priority` admission).

@@ -87,17 +87,28 @@ fn rt(group: &str, plural: &str) -> &'static ResourceType {
 }
 
 /// The objects every cluster starts with.
-fn seed_objects() -> Vec<(&'static ResourceType, Value)> {
-    let mut objs: Vec<(&'static ResourceType, Value)> =
-        ["default", "kube-system", "kube-public", "kube-node-lease"]
-            .into_iter()
-            .map(|ns| {
-                (
-                    rt("", "namespaces"),
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-                )
-            })
-            .collect();
+/// What a new cluster has: its namespaces, each with the `default` ServiceAccount and the
+/// `kube-root-ca.crt` ConfigMap the controllers keep in every namespace (present before any
+/// pod is admitted), and the built-in priority classes.
+fn seed_objects(ca_pem: &str) -> Vec<(&'static ResourceType, Value)> {
+    let mut objs: Vec<(&'static ResourceType, Value)> = Vec::new();
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        objs.push((
+            rt("", "namespaces"),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        ));
+        objs.push((
+            rt("", "serviceaccounts"),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
+        ));
+        objs.push((
+            rt("", "configmaps"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "kube-root-ca.crt", "namespace": ns,
+                                "annotations": {"kubernetes.io/description": apimachinery::core::ROOT_CA_DESCRIPTION}},
+                   "data": {"ca.crt": ca_pem}}),
+        ));
+    }
     for (name, value, description) in [
         (
             "system-node-critical",
@@ -129,13 +140,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             .with_context(|| format!("opening {}", store_path.display()))?,
     );
     let registry = Registry::new(store);
-    let now = jiff::Timestamp::now();
-    let registry =
-        tokio::task::spawn_blocking(move || registry.ensure_exist(seed_objects(), now).map(|()| registry))
-            .await?
-            .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
-
     let credentials = pki::ensure_credentials(&config.data_dir, &[config.bind])?;
+    let now = jiff::Timestamp::now();
+    let seeds = seed_objects(&credentials.ca_pem);
+    let registry = tokio::task::spawn_blocking(move || registry.ensure_exist(seeds, now).map(|()| registry))
+        .await?
+        .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
+
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(pki::server_config(&credentials)?));
     let listener = TcpListener::bind((config.bind, config.port))
         .await

@@ -151,3 +151,30 @@ async fn services_print_upstreams_columns() {
     assert_eq!(cells[4], "53/UDP,53/TCP");
     assert_eq!(cells[6], "k8s-app=dns");
 }
+
+#[tokio::test]
+async fn pods_get_the_default_service_account_and_need_theirs_to_exist() {
+    let ts = TestServer::start().await;
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(ts.client().await, "default");
+    let created = pods.create(&PostParams::default(), &common::pod("plain", None)).await.expect("create");
+    let spec = created.spec.expect("spec");
+    assert_eq!(spec.service_account_name.as_deref(), Some("default"));
+    assert_eq!(spec.service_account.as_deref(), Some("default"));
+
+    let mut named = common::pod("named", None);
+    named.spec.as_mut().unwrap().service_account_name = Some("agent".into());
+    let refused = status(pods.create(&PostParams::default(), &named).await);
+    assert_eq!((refused.code, refused.reason.as_str()), (403, "Forbidden"), "{refused:?}");
+    assert_eq!(
+        refused.message,
+        "pods \"named\" is forbidden: error looking up service account default/agent: serviceaccount \"agent\" not found"
+    );
+    let accounts =
+        Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(ts.client().await, "default");
+    accounts
+        .create(&PostParams::default(), &from_json(json!({"metadata": {"name": "agent"}})))
+        .await
+        .expect("service account");
+    let created = pods.create(&PostParams::default(), &named).await.expect("admitted once it exists");
+    assert_eq!(created.spec.unwrap().service_account.as_deref(), Some("agent"));
+}

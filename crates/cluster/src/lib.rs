@@ -3,6 +3,7 @@
 //! so each could run against a real cluster too.
 #![forbid(unsafe_code)]
 
+pub mod every_namespace;
 pub mod garbage_collector;
 pub mod informer;
 pub mod kubelet;

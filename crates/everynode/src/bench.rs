@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde::{Deserialize, Serialize};
@@ -302,6 +302,12 @@ async fn baseline(client: &kube::Client, n: usize) -> anyhow::Result<Duration> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": BASELINE_NAMESPACE}}))?;
     namespaces.create(&PostParams::default(), &ns).await?;
+    // Pods are admitted once their namespace's `default` ServiceAccount exists (the
+    // serviceaccount controller creates it; timing starts after it has).
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), BASELINE_NAMESPACE);
+    while accounts.get_opt("default").await?.is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let pods: Api<Pod> = Api::namespaced(client.clone(), BASELINE_NAMESPACE);
     let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
     // The watch is established before the first pod exists.

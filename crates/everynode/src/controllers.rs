@@ -11,6 +11,8 @@ pub const KNOWN: &[(&str, &[&str])] = &[
     ("garbagecollector", &["garbagecollector", "garbage-collector-controller"]),
     ("nodelifecycle", &["nodelifecycle", "node-lifecycle-controller"]),
     ("podgc", &["podgc", "pod-garbage-collector-controller"]),
+    ("serviceaccount", &["serviceaccount", "serviceaccount-controller"]),
+    ("root-ca-cert-publisher", &["root-ca-cert-publisher", "root-ca-certificate-publisher-controller"]),
     ("scheduler", &["scheduler"]),
     ("kubelet", &["kubelet"]),
 ];

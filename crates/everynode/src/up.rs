@@ -109,6 +109,13 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     if enabled.contains("scheduler") {
         tokio::spawn(cluster::Scheduler::new(client.clone(), &informers).run());
     }
+    if enabled.contains("serviceaccount") {
+        tokio::spawn(cluster::every_namespace::service_accounts(client.clone()).run());
+    }
+    if enabled.contains("root-ca-cert-publisher") {
+        let ca = server.credentials.ca_pem.clone();
+        tokio::spawn(cluster::every_namespace::root_ca_publisher(client.clone(), ca).run());
+    }
     if enabled.contains("daemonset") {
         spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?;
     }

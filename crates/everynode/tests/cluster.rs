@@ -228,3 +228,41 @@ fn simulation_rules_show_in_kubectl_get_pods() {
     });
     k.eventually("fine", || row(&k, "fine")[1..3] == ["1/1".to_string(), "Running".to_string()]);
 }
+
+#[test]
+fn every_namespace_gets_its_service_account_and_root_ca_and_pods_wait_for_theirs() {
+    let (_dir, k) = start(&["--workers", "2"]);
+    k.ok(&["create", "namespace", "agents"]);
+    k.eventually("the default ServiceAccount and kube-root-ca.crt in a new namespace", || {
+        k.kubectl(&["get", "serviceaccount", "default", "-n", "agents"]).status.success()
+            && k.kubectl(&["get", "configmap", "kube-root-ca.crt", "-n", "agents"]).status.success()
+    });
+    let ca =
+        k.ok(&["get", "configmap", "kube-root-ca.crt", "-n", "agents", "-o", "jsonpath={.data.ca\\.crt}"]);
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    // Deleted, they come back.
+    k.ok(&["delete", "serviceaccount", "default", "-n", "agents"]);
+    k.eventually("the default ServiceAccount is created again", || {
+        k.kubectl(&["get", "serviceaccount", "default", "-n", "agents"]).status.success()
+    });
+
+    // A DaemonSet naming a ServiceAccount that does not exist yet gets no pods, and says why.
+    k.apply(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  namespace: agents\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      serviceAccountName: agent\n      containers:\n      - name: a\n        image: agent:1\n",
+    );
+    k.eventually("a FailedCreate event naming the missing ServiceAccount", || {
+        get(&k, &["get", "events", "-n", "agents", "--field-selector", "reason=FailedCreate"])
+            .contains("error looking up service account agents/agent: serviceaccount \"agent\" not found")
+    });
+    assert_eq!(get(&k, &["get", "pods", "-n", "agents", "--no-headers"]).lines().count(), 0);
+    k.ok(&["create", "serviceaccount", "agent", "-n", "agents"]);
+    k.eventually("a pod on each of the three nodes once the ServiceAccount exists", || {
+        get(&k, &["get", "pods", "-n", "agents", "--no-headers"])
+            .lines()
+            .filter(|l| l.contains("Running"))
+            .count()
+            == 3
+    });
+    let account = k.ok(&["get", "pods", "-n", "agents", "-o", "jsonpath={.items[0].spec.serviceAccount}"]);
+    assert_eq!(account, "agent", "serviceAccount mirrors serviceAccountName");
+}
