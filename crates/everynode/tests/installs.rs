@@ -86,3 +86,46 @@ fn a_node_exporter_install_applies_rolls_out_and_deletes_with_every_kubectl_mino
     });
     assert!(!cluster.kubectl(&["get", "clusterrole", "node-exporter"]).status.success());
 }
+
+#[test]
+fn a_definition_and_its_first_resource_apply_from_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), &["--workers", "2"]);
+    let file = manifest("crd-agent.yaml");
+    // As against any cluster: kubectl maps every object before it applies the first, so the
+    // first run creates the definition and says the kind is not known yet; the second applies
+    // the rest.
+    let first = cluster.kubectl(&["apply", "-f", &file]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains("customresourcedefinition.apiextensions.k8s.io/nodeconfigs.agent.example.io created"),
+        "{stdout}"
+    );
+    if !first.status.success() {
+        assert!(String::from_utf8_lossy(&first.stderr).contains("ensure CRDs are installed first"));
+    }
+    cluster.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/nodeconfigs.agent.example.io",
+        "--timeout=30s",
+    ]);
+    let second = cluster.ok(&["apply", "-f", &file]);
+    assert!(second.contains("nodeconfig.agent.example.io/cluster-default"), "{second}");
+    let unchanged = cluster.ok(&["apply", "-f", &file]);
+    let changed: Vec<&str> = unchanged.lines().filter(|l| !l.ends_with(" unchanged")).collect();
+    assert!(changed.is_empty(), "re-apply changed {changed:?}");
+
+    let got = cluster.ok(&["get", "-f", &file, "--no-headers"]);
+    assert_eq!(got.lines().filter(|l| !l.trim().is_empty()).count(), 4, "{got}");
+    let listed = cluster.ok(&["get", "nc"]);
+    assert!(listed.starts_with("NAME") && listed.contains("INTERVAL"), "{listed}");
+    assert!(listed.contains("cluster-default   30s"), "the schema's default shows in its column: {listed}");
+    cluster.ok(&["rollout", "status", "ds/node-agent", "-n", "kube-system", "--timeout=30s"]);
+
+    // The definition takes its resources with it, so the resource may be gone when its turn comes.
+    cluster.ok(&["delete", "-f", &file, "--ignore-not-found"]);
+    assert!(!cluster.kubectl(&["get", "crd", "nodeconfigs.agent.example.io"]).status.success());
+    assert!(!cluster.kubectl(&["get", "ds", "node-agent", "-n", "kube-system"]).status.success());
+}
