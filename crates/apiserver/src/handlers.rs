@@ -251,12 +251,7 @@ async fn resource_request(
         }
         (&Method::PATCH, Some(name), Some("scale")) => {
             let dry_run = dry_run(&query, "PatchOptions")?;
-            let (headers, body) = read_body(req).await?;
-            let content_type = header_str(&headers, header::CONTENT_TYPE);
-            let patch_type = PatchType::from_content_type(content_type)
-                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
-            let body: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let (patch_type, body) = read_patch(req).await?;
             let name = name.to_string();
             let updated = write(move || {
                 state.registry.update_scale(
@@ -349,12 +344,7 @@ async fn resource_request(
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
             let dry_run = dry_run(&query, "PatchOptions")?;
-            let (headers, body) = read_body(req).await?;
-            let content_type = header_str(&headers, header::CONTENT_TYPE);
-            let patch_type = PatchType::from_content_type(content_type)
-                .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
-            let body: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let (patch_type, body) = read_patch(req).await?;
             let patch = Patch { patch_type, body, field_validation: validation };
             let status_only = sub == Some("status");
             let name = name.to_string();
@@ -451,6 +441,17 @@ fn as_served<'a>(rt: &ResourceType, obj: &'a Value) -> Cow<'a, Value> {
 
 fn object_response(status: StatusCode, rt: &ResourceType, obj: &Value) -> Response {
     json_response(status, &as_served(rt, obj))
+}
+
+/// A PATCH body and its type, from the request's content type.
+async fn read_patch(req: Request) -> ApiResult<(PatchType, Value)> {
+    let (headers, body) = read_body(req).await?;
+    let content_type = header_str(&headers, header::CONTENT_TYPE);
+    let patch_type = PatchType::from_content_type(content_type)
+        .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+    let body = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    Ok((patch_type, body))
 }
 
 fn ns_for<'a>(rt: &ResourceType, ns: &'a Option<String>) -> &'a str {

@@ -146,10 +146,6 @@ impl Kind for CustomResource {
         next_generation(new, old, changed);
     }
 
-    fn field_value(&self, obj: &Value, label: &str) -> Option<String> {
-        super::field_at(obj, label)
-    }
-
     fn columns(&self) -> Vec<ColumnDefinition> {
         let mut columns = vec![NAME];
         if self.columns.is_empty() {
