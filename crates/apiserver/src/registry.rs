@@ -1,5 +1,5 @@
 //! The write verbs with upstream's object semantics — create, update, patch, delete — and the
-//! admission rules that need the store (namespace lifecycle, pod priority). Synchronous: each
+//! admission rules that need the store (namespace lifecycle here; each kind's own in its room). Synchronous: each
 //! call is one store write; the HTTP layer runs it off the async runtime.
 
 use std::sync::Arc;
@@ -247,10 +247,7 @@ impl Registry {
             if rt.namespaced {
                 admit_namespace(snap, rt, &ns, &name)?;
             }
-            if rt.kind == "Pod" && rt.group.is_empty() {
-                admit_service_account(snap, rt, &ns, &mut obj)?;
-                admit_priority(snap, rt, &mut obj)?;
-            }
+            rt.rules.admit(rt, snap, &mut obj, None)?;
             if snap.get(rt, &ns, &name).is_some() {
                 return Err(ApiError::already_exists(rt, &name));
             }
@@ -369,6 +366,9 @@ impl Registry {
             let errors = strategy::validate_update(rt, &new, &old, status_only)?;
             if !errors.is_empty() {
                 return Err(ApiError::invalid(rt, name, &errors));
+            }
+            if !status_only {
+                rt.rules.admit(rt, snap, &mut new, Some(&old))?;
             }
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
             // The same resourceVersion now, so equal means the write changes nothing.
@@ -630,67 +630,6 @@ fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str)
         )),
         Some(_) => Ok(()),
     }
-}
-
-/// Defaults a pod's `serviceAccountName` to `default`, mirrors it into the deprecated
-/// `serviceAccount`, and refuses a pod whose ServiceAccount does not exist (upstream
-/// `ServiceAccount` admission).
-fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: &mut Value) -> ApiResult<()> {
-    let spec = &mut pod["spec"];
-    let account = match spec["serviceAccountName"].as_str().filter(|s| !s.is_empty()) {
-        Some(name) => name.to_string(),
-        None => spec["serviceAccount"].as_str().filter(|s| !s.is_empty()).unwrap_or("default").to_string(),
-    };
-    spec["serviceAccountName"] = json!(account);
-    spec["serviceAccount"] = json!(account);
-    if snap.get(resources::builtin("", "v1", "serviceaccounts"), ns, &account).is_none() {
-        return Err(ApiError::forbidden(
-            rt,
-            meta_str(pod, "name"),
-            &format!(
-                "error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Resolves a pod's `priorityClassName` to `spec.priority` (upstream `Priority` admission).
-fn admit_priority(snap: &Snapshot<'_>, rt: &ResourceType, pod: &mut Value) -> ApiResult<()> {
-    let classes = resources::builtin("scheduling.k8s.io", "v1", "priorityclasses");
-    let name = meta_str(pod, "name").to_string();
-    let class_name = pod["spec"]["priorityClassName"].as_str().unwrap_or_default().to_string();
-    let class = if class_name.is_empty() {
-        snap.list(classes, None)
-            .into_iter()
-            .filter(|c| c["globalDefault"].as_bool() == Some(true))
-            .max_by_key(|c| c["value"].as_i64().unwrap_or(0))
-    } else {
-        Some(snap.get(classes, "", &class_name).ok_or_else(|| {
-            ApiError::forbidden(rt, &name, &format!("no PriorityClass with name {class_name} was found"))
-        })?)
-    };
-    let priority = class.as_ref().and_then(|c| c["value"].as_i64()).unwrap_or(0);
-    if let Some(given) = pod["spec"]["priority"].as_i64()
-        && given != priority
-    {
-        return Err(ApiError::forbidden(
-            rt,
-            &name,
-            &format!(
-                "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
-            ),
-        ));
-    }
-    pod["spec"]["priority"] = json!(priority);
-    if let Some(class) = class {
-        pod["spec"]["priorityClassName"] = class["metadata"]["name"].clone();
-        if pod["spec"].get("preemptionPolicy").is_none() {
-            pod["spec"]["preemptionPolicy"] =
-                class.get("preemptionPolicy").cloned().unwrap_or(json!("PreemptLowerPriority"));
-        }
-    }
-    Ok(())
 }
 
 /// Applies a patch body to an object's JSON.

@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::printers::{AGE, ColumnDefinition, NAME, created, s};
+use crate::resources::ResourceType;
+use crate::storage::Snapshot;
 
 pub mod certificatesigningrequest;
 pub mod configmap;
@@ -148,6 +150,20 @@ pub trait Kind: Send + Sync + Debug {
     /// What marks an object [`Deletion::Terminating`] besides its deletion timestamp (a
     /// namespace's phase; a definition's cleanup finalizer and condition).
     fn mark_terminating(&self, _obj: &mut Value) {}
+
+    /// Admission against the rest of the cluster, under the store's writer lock, after
+    /// validation: what upstream's admission plugins and its REST storage do with other
+    /// objects (a pod's ServiceAccount and priority; a service's cluster IPs and node ports).
+    /// May complete `obj` or refuse it; `old` is the current object on an update.
+    fn admit(
+        &self,
+        _rt: &ResourceType,
+        _cluster: &Snapshot<'_>,
+        _obj: &mut Value,
+        _old: Option<&Value>,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
 
     /// Where its `scale` subresource reads and writes replicas, if it has one.
     fn scale(&self) -> Option<crate::scale::ScalePaths> {

@@ -12,8 +12,10 @@ use schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
 use super::{Deletion, Kind, canonical, defaulted, field_at, register, typed};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::printers::{AGE, ColumnDefinition, NAME, col, created, i, or_none, s};
+use crate::resources::{self, ResourceType};
+use crate::storage::Snapshot;
 
 #[derive(Debug)]
 pub struct Pod;
@@ -46,6 +48,22 @@ impl Kind for Pod {
     fn prepare_for_create(&self, obj: &mut Value) {
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+    }
+
+    /// Upstream's `ServiceAccount` and `Priority` admission, on create.
+    fn admit(
+        &self,
+        rt: &ResourceType,
+        cluster: &Snapshot<'_>,
+        pod: &mut Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()> {
+        if old.is_some() {
+            return Ok(());
+        }
+        let ns = s(pod, &["metadata", "namespace"]).to_string();
+        admit_service_account(cluster, rt, &ns, pod)?;
+        admit_priority(cluster, rt, pod)
     }
 
     fn field_value(&self, obj: &Value, label: &str) -> Option<String> {
@@ -96,6 +114,67 @@ impl Kind for Pod {
     fn awaits_removal(&self, pod: &Value) -> bool {
         pod["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g > 0)
     }
+}
+
+/// Defaults a pod's `serviceAccountName` to `default`, mirrors it into the deprecated
+/// `serviceAccount`, and refuses a pod whose ServiceAccount does not exist (upstream
+/// `ServiceAccount` admission).
+fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: &mut Value) -> ApiResult<()> {
+    let spec = &mut pod["spec"];
+    let account = match spec["serviceAccountName"].as_str().filter(|s| !s.is_empty()) {
+        Some(name) => name.to_string(),
+        None => spec["serviceAccount"].as_str().filter(|s| !s.is_empty()).unwrap_or("default").to_string(),
+    };
+    spec["serviceAccountName"] = json!(account);
+    spec["serviceAccount"] = json!(account);
+    if snap.get(resources::builtin("", "v1", "serviceaccounts"), ns, &account).is_none() {
+        return Err(ApiError::forbidden(
+            rt,
+            s(pod, &["metadata", "name"]),
+            &format!(
+                "error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves a pod's `priorityClassName` to `spec.priority` (upstream `Priority` admission).
+fn admit_priority(snap: &Snapshot<'_>, rt: &ResourceType, pod: &mut Value) -> ApiResult<()> {
+    let classes = resources::builtin("scheduling.k8s.io", "v1", "priorityclasses");
+    let name = s(pod, &["metadata", "name"]).to_string();
+    let class_name = pod["spec"]["priorityClassName"].as_str().unwrap_or_default().to_string();
+    let class = if class_name.is_empty() {
+        snap.list(classes, None)
+            .into_iter()
+            .filter(|c| c["globalDefault"].as_bool() == Some(true))
+            .max_by_key(|c| c["value"].as_i64().unwrap_or(0))
+    } else {
+        Some(snap.get(classes, "", &class_name).ok_or_else(|| {
+            ApiError::forbidden(rt, &name, &format!("no PriorityClass with name {class_name} was found"))
+        })?)
+    };
+    let priority = class.as_ref().and_then(|c| c["value"].as_i64()).unwrap_or(0);
+    if let Some(given) = pod["spec"]["priority"].as_i64()
+        && given != priority
+    {
+        return Err(ApiError::forbidden(
+            rt,
+            &name,
+            &format!(
+                "the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name"
+            ),
+        ));
+    }
+    pod["spec"]["priority"] = json!(priority);
+    if let Some(class) = class {
+        pod["spec"]["priorityClassName"] = class["metadata"]["name"].clone();
+        if pod["spec"].get("preemptionPolicy").is_none() {
+            pod["spec"]["preemptionPolicy"] =
+                class.get("preemptionPolicy").cloned().unwrap_or(json!("PreemptLowerPriority"));
+        }
+    }
+    Ok(())
 }
 
 /// Upstream's QoS class of a pod: Guaranteed, Burstable or BestEffort.
