@@ -17,6 +17,7 @@ mod request;
 mod resources;
 mod scale;
 mod server;
+mod service_network;
 mod storage;
 mod strategy;
 mod table;

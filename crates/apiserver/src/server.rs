@@ -20,6 +20,7 @@ use crate::openapi::OpenApi;
 use crate::pki::{self, Credentials};
 use crate::registry::Registry;
 use crate::resources::{self, ResourceType};
+use crate::service_network;
 use crate::storage::{self, Store};
 
 /// How the server is set up.
@@ -86,11 +87,11 @@ fn rt(group: &str, plural: &str) -> &'static ResourceType {
     resources::builtin(group, "v1", plural)
 }
 
-/// The objects every cluster starts with.
 /// What a new cluster has: its namespaces, each with the `default` ServiceAccount and the
 /// `kube-root-ca.crt` ConfigMap the controllers keep in every namespace (present before any
-/// pod is admitted), and the built-in priority classes.
-fn seed_objects(ca_pem: &str) -> Vec<(&'static ResourceType, Value)> {
+/// pod is admitted), the `kubernetes` Service on the first cluster IP (its target the API
+/// server's port when the cluster was made), and the built-in priority classes.
+fn seed_objects(ca_pem: &str, port: u16) -> Vec<(&'static ResourceType, Value)> {
     let mut objs: Vec<(&'static ResourceType, Value)> = Vec::new();
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         objs.push((
@@ -109,6 +110,14 @@ fn seed_objects(ca_pem: &str) -> Vec<(&'static ResourceType, Value)> {
                    "data": {"ca.crt": ca_pem}}),
         ));
     }
+    objs.push((
+        rt("", "services"),
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kubernetes", "namespace": "default",
+                            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+               "spec": {"type": "ClusterIP", "clusterIP": service_network::API_SERVICE_IP.to_string(),
+                        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}),
+    ));
     for (name, value, description) in [
         (
             "system-node-critical",
@@ -141,17 +150,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     );
     let registry = Registry::new(store);
     let credentials = pki::ensure_credentials(&config.data_dir, &[config.bind])?;
-    let now = jiff::Timestamp::now();
-    let seeds = seed_objects(&credentials.ca_pem);
-    let registry = tokio::task::spawn_blocking(move || registry.ensure_exist(seeds, now).map(|()| registry))
-        .await?
-        .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
-
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(pki::server_config(&credentials)?));
     let listener = TcpListener::bind((config.bind, config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
     let addr = listener.local_addr()?;
+    let now = jiff::Timestamp::now();
+    let seeds = seed_objects(&credentials.ca_pem, addr.port());
+    let registry = tokio::task::spawn_blocking(move || registry.ensure_exist(seeds, now).map(|()| registry))
+        .await?
+        .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
     let host = if config.bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { config.bind };
     let url = format!("https://{}", SocketAddr::new(host, addr.port()));
     let state = Arc::new(ApiState {

@@ -44,6 +44,161 @@ async fn services_get_upstreams_defaults_and_refusals() {
     );
 }
 
+fn cluster_ip(svc: &Service) -> std::net::Ipv4Addr {
+    svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()).expect("a cluster IP").parse().expect("IPv4")
+}
+
+fn node_ports(svc: &Service) -> Vec<i32> {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.node_port)
+        .collect()
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_and_node_ports_from_the_service_network() {
+    let ts = TestServer::start().await;
+    let client = ts.client().await;
+    let svcs = Api::<Service>::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let kubernetes = svcs.get("kubernetes").await.expect("the kubernetes Service");
+    assert_eq!(cluster_ip(&kubernetes).to_string(), "10.96.0.1");
+    assert_eq!(kubernetes.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port, 443);
+
+    let net: ipnet_like::Net = ipnet_like::Net::new([10, 96, 0, 0], 12);
+    let a = svcs
+        .create(&pp, &from_json(json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}})))
+        .await
+        .expect("a");
+    let b = svcs
+        .create(&pp, &from_json(json!({"metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}})))
+        .await
+        .expect("b");
+    assert!(
+        net.contains(cluster_ip(&a)) && net.contains(cluster_ip(&b)),
+        "{} {}",
+        cluster_ip(&a),
+        cluster_ip(&b)
+    );
+    assert_ne!(cluster_ip(&a), cluster_ip(&b));
+    assert_eq!(a.spec.as_ref().unwrap().cluster_ips, Some(vec![cluster_ip(&a).to_string()]));
+
+    let taken = status(
+        svcs.create(
+            &pp,
+            &from_json(json!({"metadata": {"name": "c"},
+        "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 80}]}})),
+        )
+        .await,
+    );
+    assert_eq!((taken.code, taken.reason.as_str()), (422, "Invalid"), "{taken:?}");
+    assert_eq!(
+        taken.message,
+        "Service \"c\" is invalid: spec.clusterIPs: Invalid value: [\"10.96.0.1\"]: failed to allocate IP 10.96.0.1: provided IP is already allocated"
+    );
+    let outside = status(
+        svcs.create(
+            &pp,
+            &from_json(json!({"metadata": {"name": "c"},
+        "spec": {"clusterIP": "192.168.0.1", "ports": [{"port": 80}]}})),
+        )
+        .await,
+    );
+    assert!(
+        outside.message.ends_with(
+            "the provided IP (192.168.0.1) is not in the valid range. The range of valid IPs is 10.96.0.0/12"
+        ),
+        "{}",
+        outside.message
+    );
+
+    // An IP asked for is taken; deleting its Service frees it.
+    let fixed =
+        json!({"metadata": {"name": "fixed"}, "spec": {"clusterIP": "10.96.5.5", "ports": [{"port": 80}]}});
+    svcs.create(&pp, &from_json(fixed.clone())).await.expect("fixed");
+    svcs.delete("fixed", &Default::default()).await.expect("delete");
+    let again = svcs.create(&pp, &from_json(fixed)).await.expect("the freed IP again");
+    assert_eq!(cluster_ip(&again).to_string(), "10.96.5.5");
+
+    // Node ports: given from 30000-32767, refused when taken, freed when the type no longer needs them.
+    let np = svcs.create(&pp, &from_json(json!({"metadata": {"name": "np"},
+        "spec": {"type": "NodePort", "ports": [{"name": "web", "port": 80}, {"name": "fixed", "port": 81, "nodePort": 30080}]}}))).await.expect("np");
+    let ports = node_ports(&np);
+    assert_eq!(ports.len(), 2);
+    assert!((30000..=32767).contains(&ports[0]) && ports[0] != 30080, "{ports:?}");
+    assert_eq!(ports[1], 30080);
+    let clash = status(
+        svcs.create(
+            &pp,
+            &from_json(json!({"metadata": {"name": "clash"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}})),
+        )
+        .await,
+    );
+    assert_eq!(
+        clash.message,
+        "Service \"clash\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+    );
+    let patch = kube::api::Patch::Merge(json!({"spec": {"type": "ClusterIP"}}));
+    let back = svcs.patch("np", &Default::default(), &patch).await.expect("to ClusterIP");
+    assert!(node_ports(&back).is_empty(), "node ports released: {back:?}");
+    assert_eq!(cluster_ip(&back), cluster_ip(&np), "the cluster IP stays");
+    svcs.create(
+        &pp,
+        &from_json(json!({"metadata": {"name": "clash"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}})),
+    )
+    .await
+    .expect("the freed port");
+
+    // ExternalName holds no IP; turned into ClusterIP it gets one.
+    let ext = svcs
+        .create(
+            &pp,
+            &from_json(json!({"metadata": {"name": "ext"},
+        "spec": {"type": "ExternalName", "externalName": "example.com"}})),
+        )
+        .await
+        .expect("ext");
+    assert_eq!(ext.spec.as_ref().unwrap().cluster_ip, None);
+    let patch = kube::api::Patch::Merge(
+        json!({"spec": {"type": "ClusterIP", "externalName": null, "ports": [{"port": 80}]}}),
+    );
+    let ext = svcs.patch("ext", &Default::default(), &patch).await.expect("to ClusterIP");
+    assert!(net.contains(cluster_ip(&ext)));
+
+    // A single-stack cluster: IPv6 is refused.
+    let v6 = status(
+        svcs.create(
+            &pp,
+            &from_json(json!({"metadata": {"name": "v6"},
+        "spec": {"ipFamilies": ["IPv6"], "ports": [{"port": 80}]}})),
+        )
+        .await,
+    );
+    assert_eq!(
+        v6.message,
+        "Service \"v6\" is invalid: spec.ipFamilies[0]: Invalid value: \"IPv6\": not configured on this cluster"
+    );
+}
+
+/// A CIDR check small enough not to need a crate.
+mod ipnet_like {
+    pub struct Net(u32, u32);
+    impl Net {
+        pub fn new(ip: [u8; 4], bits: u32) -> Net {
+            let mask = u32::MAX << (32 - bits);
+            Net(u32::from_be_bytes(ip) & mask, mask)
+        }
+        pub fn contains(&self, ip: std::net::Ipv4Addr) -> bool {
+            u32::from(ip) & self.1 == self.0
+        }
+    }
+}
+
 #[tokio::test]
 async fn secrets_default_to_opaque_and_refuse_bad_keys() {
     let ts = TestServer::start().await;
@@ -147,6 +302,7 @@ async fn services_print_upstreams_columns() {
         table["rows"].as_array().unwrap().iter().find(|r| r["cells"][0] == "dns").expect("a row for dns");
     let cells = row["cells"].as_array().unwrap();
     assert_eq!(cells[1], "ClusterIP");
+    assert!(cells[2].as_str().unwrap().starts_with("10."), "an allocated cluster IP: {cells:?}");
     assert_eq!(cells[3], "<none>");
     assert_eq!(cells[4], "53/UDP,53/TCP");
     assert_eq!(cells[6], "k8s-app=dns");

@@ -1,7 +1,8 @@
 //! `v1 Service`: upstream's defaults (`SetDefaults_Service` and the registry's IP-family
 //! fields), validation of creates and updates (ports, types, ExternalName, cluster IPs that may
 //! not change), the update fix-ups that keep allocated values a client left out, and
-//! `kubectl get svc` columns. Allocating cluster IPs and node ports is not done here.
+//! `kubectl get svc` columns; its cluster IPs and node ports are given on admission, from the
+//! cluster's [`service_network`](crate::service_network).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -19,8 +20,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
 use super::{Kind, defaulted, load_balancer_ingress, strings, typed, typed_as};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::printers::{AGE, ColumnDefinition, NAME, col, created, s};
+use crate::resources::ResourceType;
+use crate::service_network::{self, AllocationError};
+use crate::storage::Snapshot;
 
 #[derive(Debug)]
 pub struct Service;
@@ -771,6 +775,28 @@ impl Kind for Service {
 
     fn set_defaults(&self, obj: &mut Value) -> ApiResult<()> {
         defaulted(obj, set_defaults_service)
+    }
+
+    /// Cluster IPs and node ports, checked against every other Service and given where left
+    /// out (upstream's service REST allocation).
+    fn admit(
+        &self,
+        rt: &ResourceType,
+        cluster: &Snapshot<'_>,
+        svc: &mut Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()> {
+        let (ns, name) =
+            (s(svc, &["metadata", "namespace"]).to_string(), s(svc, &["metadata", "name"]).to_string());
+        let services = cluster.list(rt, None);
+        let others = services
+            .iter()
+            .filter(|o| s(o, &["metadata", "namespace"]) != ns || s(o, &["metadata", "name"]) != name)
+            .map(|o| &**o);
+        service_network::allocate(svc, old, others).map_err(|e| match e {
+            AllocationError::Invalid(errors) => ApiError::invalid(rt, &name, &errors),
+            AllocationError::Full(message) => ApiError::internal(message),
+        })
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
