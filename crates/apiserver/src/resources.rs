@@ -11,7 +11,7 @@ use serde_json::Value;
 use k8s_openapi::api::admissionregistration::v1 as admission;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::flowcontrol::v1 as flowcontrol;
-use k8s_openapi::api::{networking::v1 as networking, rbac::v1 as rbac, storage::v1 as storage_k8s};
+use k8s_openapi::api::{networking::v1 as networking, storage::v1 as storage_k8s};
 
 use crate::kinds::{self, Kind, Typed};
 use crate::storage::{self, Selectable};
@@ -287,7 +287,7 @@ pub static BUILTIN: &[ResourceType] = &[
     resource!("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", &kinds::rolebinding::ClusterRoleBinding, {
         namespaced: false,
     }),
-    resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", &Typed::<rbac::ClusterRole>::DEFAULT_TABLE, {
+    resource!("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", &kinds::role::ClusterRole, {
         namespaced: false,
     }),
     resource!(
@@ -298,14 +298,7 @@ pub static BUILTIN: &[ResourceType] = &[
         "RoleBinding",
         &kinds::rolebinding::RoleBinding
     ),
-    resource!(
-        "rbac.authorization.k8s.io",
-        "v1",
-        "roles",
-        "role",
-        "Role",
-        &Typed::<rbac::Role>::DEFAULT_TABLE
-    ),
+    resource!("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", &kinds::role::Role),
     resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", &kinds::ingressclass::IngressClass, {
         namespaced: false,
     }),

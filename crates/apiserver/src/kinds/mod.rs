@@ -54,6 +54,7 @@ pub mod priorityclass;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;
+pub mod role;
 pub mod rolebinding;
 pub mod runtimeclass;
 pub mod secret;
