@@ -48,6 +48,15 @@ impl FieldSelector {
         &self.requirements
     }
 
+    /// The same selector with each requirement's field renamed (to the names another version
+    /// of the same objects uses).
+    pub fn map_fields(mut self, rename: impl Fn(&str) -> String) -> Self {
+        for r in &mut self.requirements {
+            r.field = rename(&r.field);
+        }
+        self
+    }
+
     /// Parses upstream's field selector syntax.
     pub fn parse(input: &str) -> Result<Self, String> {
         let mut requirements = Vec::new();

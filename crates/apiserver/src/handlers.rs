@@ -425,18 +425,10 @@ fn scale_response(rt: &ResourceType, obj: &Value) -> ApiResult<Response> {
 /// Where CustomResourceDefinitions are stored.
 const DEFINITIONS: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
-/// `obj` as the requested version shows it: where versions share storage (a custom resource
-/// with several versions), its `apiVersion` is the one asked for.
+/// `obj` as the requested version shows it (converted from the stored form where versions
+/// share storage).
 fn as_served<'a>(rt: &ResourceType, obj: &'a Value) -> Cow<'a, Value> {
-    if rt.rules.versions_share_storage() {
-        let api_version = rt.api_version();
-        if obj["apiVersion"].as_str() != Some(&api_version) {
-            let mut converted = obj.clone();
-            converted["apiVersion"] = json!(api_version);
-            return Cow::Owned(converted);
-        }
-    }
-    Cow::Borrowed(obj)
+    if rt.rules.converts() { Cow::Owned(rt.rules.served_form(rt, obj)) } else { Cow::Borrowed(obj) }
 }
 
 fn object_response(status: StatusCode, rt: &ResourceType, obj: &Value) -> Response {
@@ -511,6 +503,8 @@ fn selected(
     labels: &apimachinery::labels::Selector,
     fields: &apimachinery::fields::FieldSelector,
 ) -> bool {
+    // Field selectors are in the stored form's terms (see `Query::field_selector`).
+    let rt = if rt.rules.converts() { rt.storage_owner() } else { rt };
     labels.matches(&strategy::labels_of(obj)) && fields.matches(strategy::field_getter(rt, obj))
 }
 
@@ -561,7 +555,7 @@ fn list(
     // into a second tree of values first.
     let converted: Vec<Cow<'_, Value>>;
     let served: Vec<&Value>;
-    let items = if rt.rules.versions_share_storage() {
+    let items = if rt.rules.converts() {
         converted = items.iter().map(|o| as_served(rt, o)).collect();
         served = converted.iter().map(|o| &**o).collect();
         &served

@@ -251,7 +251,8 @@ impl Registry {
             if snap.get(rt, &ns, &name).is_some() {
                 return Err(ApiError::already_exists(rt, &name));
             }
-            Ok((vec![Mutation::Put { resource: rt, object: obj }], ()))
+            let object = if rt.rules.converts() { rt.rules.stored_form(obj) } else { obj };
+            Ok((vec![Mutation::Put { resource: rt, object }], ()))
         })?;
         pending.and_then(|(stored, ())| the_object(stored))
     }
@@ -352,7 +353,12 @@ impl Registry {
     ) -> ApiResult<Pending<Arc<Value>>> {
         let ns = if rt.namespaced { namespace } else { "" };
         let pending = self.write(dry_run, |snap| {
-            let old = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            let stored = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+            let old = if rt.rules.converts() {
+                Arc::new(rt.rules.served_form(rt, &stored))
+            } else {
+                stored.clone()
+            };
             let mut new = compute(&old)?;
             if rt.namespaced {
                 new["metadata"]["namespace"] = json!(ns);
@@ -370,10 +376,13 @@ impl Registry {
             if !status_only {
                 rt.rules.admit(rt, snap, &mut new, Some(&old))?;
             }
-            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            if rt.rules.converts() {
+                new = rt.rules.stored_form(new);
+            }
+            new["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
             // The same resourceVersion now, so equal means the write changes nothing.
-            if new == *old {
-                return Ok((Vec::new(), Some(old)));
+            if new == *stored {
+                return Ok((Vec::new(), Some(stored)));
             }
             let key: ObjectKey = (ns.to_string(), name.to_string());
             if old["metadata"].get("deletionTimestamp").is_some()

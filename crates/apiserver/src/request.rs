@@ -105,6 +105,10 @@ impl Query {
                 return Err(ApiError::bad_request(format!("field label not supported: {}", r.field)));
             }
         }
+        // Selection happens on the stored form, in its field names.
+        if rt.rules.converts() {
+            return Ok(selector.map_fields(|label| rt.rules.storage_field_label(label)));
+        }
         Ok(selector)
     }
 

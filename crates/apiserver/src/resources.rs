@@ -134,6 +134,12 @@ impl ResourceType {
         self.verbs.contains(&verb)
     }
 
+    /// The resource whose form storage keeps: the first built-in of the same storage key (core
+    /// Events for `events.k8s.io`; `autoscaling/v2` for `v1`), else itself.
+    pub fn storage_owner(&self) -> &ResourceType {
+        BUILTIN.iter().find(|r| r.key == self.key).unwrap_or(self)
+    }
+
     pub fn supports_field_label(&self, label: &str) -> bool {
         label == "metadata.name" || label == "metadata.namespace" || self.field_labels.contains(&label)
     }
@@ -401,11 +407,14 @@ impl storage::Resource for ResourceType {
         self.key
     }
 
+    /// In the stored form's terms: whichever version wrote `obj`, what selectors match is
+    /// what the resource that owns its storage says.
     fn selectable(&self, obj: &Value) -> Selectable {
+        let rt = if self.rules.converts() { self.storage_owner() } else { self };
         let fields = ["metadata.name", "metadata.namespace"]
             .iter()
-            .chain(self.field_labels)
-            .map(|&label| (label, strategy::field_value(self, obj, label)))
+            .chain(rt.field_labels)
+            .map(|&label| (label, strategy::field_value(rt, obj, label)))
             .collect();
         Selectable::new(strategy::labels_of(obj), fields)
     }

@@ -35,6 +35,7 @@ fn row(rt: &ResourceType, obj: &Value, now: Timestamp, include: IncludeObject) -
                 "metadata": obj["metadata"],
             });
         }
+        IncludeObject::Object if rt.rules.converts() => row["object"] = rt.rules.served_form(rt, obj),
         IncludeObject::Object => row["object"] = obj.clone(),
     }
     row

@@ -54,9 +54,8 @@ impl WatchRequest {
 
     fn encode(&self, event: &WatchEvent, event_type: EventType, first: &mut bool) -> Bytes {
         match self.table {
-            None if self.resource.rules.versions_share_storage() => {
-                let mut object = event.object();
-                object["apiVersion"] = json!(self.resource.api_version());
+            None if self.resource.rules.converts() => {
+                let object = self.resource.rules.served_form(self.resource, &event.object());
                 line(event_type.as_str(), &object)
             }
             None => event.json_line_as(event_type),

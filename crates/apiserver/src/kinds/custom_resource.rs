@@ -175,7 +175,7 @@ impl Kind for CustomResource {
         self.scale.clone()
     }
 
-    fn versions_share_storage(&self) -> bool {
+    fn converts(&self) -> bool {
         self.multi_version
     }
 }

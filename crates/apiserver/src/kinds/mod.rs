@@ -127,7 +127,8 @@ pub trait Kind: Send + Sync + Debug {
         vec![NAME, AGE]
     }
 
-    /// One object's cells, in [`Kind::columns`] order.
+    /// One object's cells, in [`Kind::columns`] order, from its stored form (see
+    /// [`Kind::converts`]).
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
         name_and_age(obj, now)
     }
@@ -142,10 +143,32 @@ pub trait Kind: Send + Sync + Debug {
         true
     }
 
-    /// Whether several served versions share its objects, so an object's `apiVersion` is
-    /// rewritten to the one asked for on the way out (custom resources with several versions).
-    fn versions_share_storage(&self) -> bool {
+    /// Whether its objects are kept in another form than this version's, because several
+    /// served versions share them (a custom resource with several versions; `events.k8s.io`
+    /// Events kept as core Events; `autoscaling/v1` autoscalers kept as `v2`): reads then go
+    /// through [`Kind::served_form`], writes through [`Kind::stored_form`] and field selectors
+    /// through [`Kind::storage_field_label`].
+    fn converts(&self) -> bool {
         false
+    }
+
+    /// The object as this served version shows it, from the form storage keeps: by default
+    /// the same fields under this version's `apiVersion`.
+    fn served_form(&self, rt: &ResourceType, stored: &Value) -> Value {
+        let mut obj = stored.clone();
+        obj["apiVersion"] = json!(rt.api_version());
+        obj
+    }
+
+    /// The form storage keeps, from this version's (defaulted and validated): by default the
+    /// same.
+    fn stored_form(&self, obj: Value) -> Value {
+        obj
+    }
+
+    /// A field selector's label as the stored form names it.
+    fn storage_field_label(&self, label: &str) -> String {
+        label.to_string()
     }
 
     /// What marks an object [`Deletion::Terminating`] besides its deletion timestamp (a
