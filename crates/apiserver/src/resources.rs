@@ -204,6 +204,19 @@ pub static BUILTIN: &[ResourceType] = &[
             "type",
         ],
     }),
+    // Kept with the core Events (their storage key), converted both ways.
+    ResourceType {
+        group: "events.k8s.io",
+        version: "v1",
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        rules: &kinds::event::EventV1,
+        key: "/events",
+        short_names: &["ev"],
+        field_labels: &kinds::event::V1_FIELD_LABELS,
+        ..ResourceType::DEFAULTS
+    },
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", &kinds::configmap::ConfigMap, {
         short_names: &["cm"],
     }),
@@ -285,6 +298,12 @@ pub static BUILTIN: &[ResourceType] = &[
         short_names: &["hpa"],
         categories: &["all"],
         subresources: &[status("autoscaling", "v2", "HorizontalPodAutoscaler")],
+    }),
+    // Kept with `v2` (the same storage key, listed after it), converted both ways.
+    resource!("autoscaling", "v1", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", &kinds::horizontalpodautoscaler::HorizontalPodAutoscalerV1, {
+        short_names: &["hpa"],
+        categories: &["all"],
+        subresources: &[status("autoscaling", "v1", "HorizontalPodAutoscaler")],
     }),
     resource!("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", &kinds::poddisruptionbudget::PodDisruptionBudget, {
         short_names: &["pdb"],

@@ -1,6 +1,11 @@
 //! `autoscaling/v2 HorizontalPodAutoscaler`: upstream's defaults (one replica at least, 80%
 //! CPU, the scaling behavior's rules filled in), validation of replicas, the target and the
-//! metrics, status cleared on create, and `kubectl get hpa` columns.
+//! metrics, status cleared on create, and `kubectl get hpa` columns. And `autoscaling/v1`,
+//! kept in the same storage in the `v2` form: its CPU target is the `v2` CPU utilization metric,
+//! and what `v1` cannot say (other metrics, the behavior, conditions, other current metrics)
+//! travels in upstream's `autoscaling.alpha.kubernetes.io/…` annotations, so a `v1` client
+//! that writes back what it read loses nothing. (Upstream writes the metrics annotations in
+//! `v1`'s older metric shape; here they hold `v2` metrics.)
 
 use apimachinery::validation::{FieldError, FieldErrors, Path, is_valid_path_segment_name};
 use jiff::Timestamp;
@@ -13,6 +18,7 @@ use serde_json::{Value, json};
 use super::{Kind, defaulted, typed, typed_as};
 use crate::error::ApiResult;
 use crate::printers::{AGE, ColumnDefinition, NAME, col, created, i, s};
+use crate::resources::ResourceType;
 
 #[derive(Debug)]
 pub struct HorizontalPodAutoscaler;
@@ -287,6 +293,165 @@ impl Kind for HorizontalPodAutoscaler {
     }
 }
 
+/// `autoscaling/v1 HorizontalPodAutoscaler`, kept as `v2`.
+#[derive(Debug)]
+pub struct HorizontalPodAutoscalerV1;
+
+const METRICS: &str = "autoscaling.alpha.kubernetes.io/metrics";
+const BEHAVIOR: &str = "autoscaling.alpha.kubernetes.io/behavior";
+const CONDITIONS: &str = "autoscaling.alpha.kubernetes.io/conditions";
+const CURRENT_METRICS: &str = "autoscaling.alpha.kubernetes.io/current-metrics";
+
+fn is_cpu_utilization(metric: &Value, value: &str) -> bool {
+    metric["type"] == "Resource"
+        && metric["resource"]["name"] == "cpu"
+        && metric["resource"][value]["averageUtilization"].is_i64()
+}
+
+/// Moves `field` of `from` into the annotation `key` as JSON (when present and not empty).
+fn to_annotation(obj: &mut Value, key: &str, value: Option<Value>) {
+    let Some(value) = value.filter(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty())) else {
+        return;
+    };
+    obj["metadata"]["annotations"][key] = json!(value.to_string());
+}
+
+/// Takes the annotation `key` out of `obj`, parsed.
+fn from_annotation(obj: &mut Value, key: &str) -> Option<Value> {
+    let annotations = obj.get_mut("metadata")?.get_mut("annotations")?.as_object_mut()?;
+    let text = annotations.remove(key)?;
+    if annotations.is_empty() {
+        obj["metadata"].as_object_mut()?.remove("annotations");
+    }
+    serde_json::from_str(text.as_str()?).ok()
+}
+
+fn take(obj: &mut Value, field: &str) -> Option<Value> {
+    obj.as_object_mut()?.remove(field)
+}
+
+/// The `v2` form of an `autoscaling/v1` autoscaler (not yet defaulted).
+pub fn v1_to_v2(v1: &Value) -> Value {
+    let mut v2 = v1.clone();
+    v2["apiVersion"] = json!("autoscaling/v2");
+    let others = from_annotation(&mut v2, METRICS);
+    let behavior = from_annotation(&mut v2, BEHAVIOR);
+    let conditions = from_annotation(&mut v2, CONDITIONS);
+    let current_others = from_annotation(&mut v2, CURRENT_METRICS);
+    let mut metrics = Vec::new();
+    if let Some(cpu) = take(&mut v2["spec"], "targetCPUUtilizationPercentage").filter(Value::is_i64) {
+        metrics.push(json!({"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu}}}));
+    }
+    metrics.extend(others.and_then(|m| m.as_array().cloned()).unwrap_or_default());
+    if !metrics.is_empty() {
+        v2["spec"]["metrics"] = json!(metrics);
+    }
+    if let Some(behavior) = behavior {
+        v2["spec"]["behavior"] = behavior;
+    }
+    if v2["status"].is_object() {
+        let mut current = Vec::new();
+        if let Some(cpu) = take(&mut v2["status"], "currentCPUUtilizationPercentage").filter(Value::is_i64) {
+            current.push(json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": cpu}}}));
+        }
+        current.extend(current_others.and_then(|m| m.as_array().cloned()).unwrap_or_default());
+        if !current.is_empty() {
+            v2["status"]["currentMetrics"] = json!(current);
+        }
+        if let Some(conditions) = conditions {
+            v2["status"]["conditions"] = conditions;
+        }
+    }
+    v2
+}
+
+/// The `autoscaling/v1` view of a `v2` autoscaler.
+pub fn v2_to_v1(v2: &Value) -> Value {
+    let mut v1 = v2.clone();
+    v1["apiVersion"] = json!("autoscaling/v1");
+    let metrics = take(&mut v1["spec"], "metrics").and_then(|m| m.as_array().cloned()).unwrap_or_default();
+    let (cpu, others): (Vec<Value>, Vec<Value>) =
+        metrics.into_iter().partition(|m| is_cpu_utilization(m, "target"));
+    if let Some(cpu) = cpu.first() {
+        v1["spec"]["targetCPUUtilizationPercentage"] =
+            cpu["resource"]["target"]["averageUtilization"].clone();
+    }
+    to_annotation(&mut v1, METRICS, Some(json!(others)));
+    let behavior = take(&mut v1["spec"], "behavior");
+    to_annotation(&mut v1, BEHAVIOR, behavior);
+    if v1["status"].is_object() {
+        let current =
+            take(&mut v1["status"], "currentMetrics").and_then(|m| m.as_array().cloned()).unwrap_or_default();
+        let (cpu, others): (Vec<Value>, Vec<Value>) =
+            current.into_iter().partition(|m| is_cpu_utilization(m, "current"));
+        if let Some(cpu) = cpu.first() {
+            v1["status"]["currentCPUUtilizationPercentage"] =
+                cpu["resource"]["current"]["averageUtilization"].clone();
+        }
+        to_annotation(&mut v1, CURRENT_METRICS, Some(json!(others)));
+        let conditions = take(&mut v1["status"], "conditions");
+        to_annotation(&mut v1, CONDITIONS, conditions);
+    }
+    v1
+}
+
+/// The defaulted `v2` form, as storage keeps it.
+fn stored_v2(v1: &Value) -> Value {
+    let mut v2 = v1_to_v2(v1);
+    // Upstream defaults what it decodes from storage; here what it stores.
+    let _ = HorizontalPodAutoscaler.set_defaults(&mut v2);
+    v2
+}
+
+impl Kind for HorizontalPodAutoscalerV1 {
+    typed_as!(k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler);
+
+    fn validate(&self, obj: &Value) -> ApiResult<FieldErrors> {
+        HorizontalPodAutoscaler.validate(&stored_v2(obj))
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors> {
+        HorizontalPodAutoscaler.validate_update(&stored_v2(new), &stored_v2(old))
+    }
+
+    fn validate_status_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors> {
+        HorizontalPodAutoscaler.validate_status_update(&stored_v2(new), &stored_v2(old))
+    }
+
+    /// `v1`'s only default: one replica at least.
+    fn set_defaults(&self, obj: &mut Value) -> ApiResult<()> {
+        if obj["spec"].is_object() && obj["spec"].get("minReplicas").is_none_or(Value::is_null) {
+            obj["spec"]["minReplicas"] = json!(1);
+        }
+        Ok(())
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        obj["status"] = json!({"currentReplicas": 0, "desiredReplicas": 0});
+    }
+
+    fn converts(&self) -> bool {
+        true
+    }
+
+    fn served_form(&self, _rt: &ResourceType, stored: &Value) -> Value {
+        v2_to_v1(stored)
+    }
+
+    fn stored_form(&self, obj: Value) -> Value {
+        stored_v2(&obj)
+    }
+
+    fn columns(&self) -> Vec<ColumnDefinition> {
+        HorizontalPodAutoscaler.columns()
+    }
+
+    /// From the stored `v2` form.
+    fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
+        HorizontalPodAutoscaler.cells(obj, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +508,38 @@ mod tests {
             aggregate_message(&HorizontalPodAutoscaler.validate(&h).unwrap()),
             "spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`"
         );
+    }
+
+    #[test]
+    fn v1_converts_to_v2_and_back() {
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60},
+            "status": {"currentReplicas": 2, "desiredReplicas": 3, "currentCPUUtilizationPercentage": 75}});
+        let v2 = stored_v2(&v1);
+        assert_eq!(v2["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            v2["spec"]["metrics"][0]["resource"]["target"],
+            json!({"type": "Utilization", "averageUtilization": 60})
+        );
+        assert_eq!(v2["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"], 75);
+        assert_eq!(v2_to_v1(&v2), v1);
+
+        // What v1 cannot say travels in annotations and comes back.
+        let mut rich = v2.clone();
+        rich["spec"]["metrics"].as_array_mut().unwrap().push(json!({"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}}));
+        rich["spec"]["behavior"] = json!({"scaleDown": {"stabilizationWindowSeconds": 60}});
+        rich["status"]["conditions"] = json!([{"type": "AbleToScale", "status": "True"}]);
+        let seen = v2_to_v1(&rich);
+        assert_eq!(seen["spec"]["targetCPUUtilizationPercentage"], 60);
+        assert!(seen["metadata"]["annotations"][METRICS].as_str().unwrap().contains("qps"));
+        assert!(seen["spec"].get("metrics").is_none() && seen["status"].get("conditions").is_none());
+        assert_eq!(v1_to_v2(&seen), rich);
+
+        // A v1 autoscaler without a target gets v2's 80% CPU, which v1 then shows.
+        let mut bare = v1.clone();
+        bare["spec"].as_object_mut().unwrap().remove("targetCPUUtilizationPercentage");
+        assert_eq!(v2_to_v1(&stored_v2(&bare))["spec"]["targetCPUUtilizationPercentage"], 80);
     }
 }
