@@ -15,8 +15,10 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::authentication::{Authenticator, UserInfo};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult, success_status};
+use crate::kinds::review::ReviewContext;
 use crate::openapi::OpenApi;
 use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry, parse_dry_run};
 use crate::request::{self, MAX_BODY, Query, ResourcePath};
@@ -34,7 +36,7 @@ pub const KUBERNETES_MINOR: &str = "33";
 pub struct ApiState {
     pub registry: Registry,
     pub openapi: OpenApi,
-    pub token: String,
+    pub authenticator: Authenticator,
     /// `host:port` clients reach the server on, for legacy discovery.
     pub server_address: String,
     pub bookmark_interval: Duration,
@@ -73,17 +75,6 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-fn token_matches(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-fn authenticated(state: &ApiState, headers: &HeaderMap) -> bool {
-    header_str(headers, header::AUTHORIZATION)
-        .strip_prefix("Bearer ")
-        .is_some_and(|t| token_matches(t.trim().as_bytes(), state.token.as_bytes()))
-}
-
 /// The single entry point: every request comes here.
 pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
@@ -93,10 +84,10 @@ pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Respons
         "/version" | "/version/" => return json_response(StatusCode::OK, &version()),
         _ => {}
     }
-    if !authenticated(&state, req.headers()) {
+    let Some(user) = state.authenticator.authenticate(req.headers()) else {
         return error_response(&ApiError::unauthorized());
-    }
-    match dispatch(state, req, &path).await {
+    };
+    match dispatch(state, req, &path, user).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -116,7 +107,7 @@ fn version() -> Value {
     })
 }
 
-async fn dispatch(state: Arc<ApiState>, req: Request, path: &str) -> ApiResult<Response> {
+async fn dispatch(state: Arc<ApiState>, req: Request, path: &str, user: UserInfo) -> ApiResult<Response> {
     let accept = header_str(req.headers(), header::ACCEPT).to_string();
     match path.trim_end_matches('/') {
         "/api" => {
@@ -161,7 +152,50 @@ async fn dispatch(state: Arc<ApiState>, req: Request, path: &str) -> ApiResult<R
         return Err(ApiError::not_found_path());
     };
     let target = target?;
-    resource_request(state, req, target, &accept).await
+    resource_request(state, req, target, &accept, user).await
+}
+
+/// The verb a request on a resource (not a subresource) is, as discovery names verbs.
+fn verb_of(method: &Method, named: bool, watch: bool) -> Option<&'static str> {
+    Some(match (method, named) {
+        (&Method::GET, false) if watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => return None,
+    })
+}
+
+/// Answers a review (a create of a kind that is never stored): its request, defaulted and
+/// validated, with the status the kind's answer gives.
+async fn review(
+    state: Arc<ApiState>,
+    req: Request,
+    rt: &'static ResourceType,
+    ns: Option<String>,
+    user: UserInfo,
+    answer: crate::kinds::review::Answer,
+) -> ApiResult<Response> {
+    let query = Query::parse(req.uri().query());
+    let validation = FieldValidation::parse(query.get("fieldValidation"))?;
+    let (headers, body) = read_body(req).await?;
+    let value = decode_body(&headers, body).await?;
+    let (mut obj, warnings) = strategy::decode(rt, value, validation)?;
+    if let Some(ns) = ns {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    strategy::set_defaults(rt, &mut obj)?;
+    let errors = rt.rules.validate(&obj)?;
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(rt, obj["metadata"]["name"].as_str().unwrap_or_default(), &errors));
+    }
+    let context = ReviewContext { user: &user, authenticator: &state.authenticator };
+    obj["status"] = answer(&obj, &context);
+    Ok(with_warnings(json_response(StatusCode::CREATED, &obj), &warnings))
 }
 
 fn legacy_resource_list(catalog: &Catalog, path: &str) -> Option<Value> {
@@ -220,10 +254,22 @@ async fn resource_request(
     req: Request,
     target: ResourcePath,
     accept: &str,
+    user: UserInfo,
 ) -> ApiResult<Response> {
     let query = Query::parse(req.uri().query());
     let rt = target.resource;
     let method = req.method().clone();
+    if target.subresource.is_none()
+        && let Some(verb) = verb_of(&method, target.name.is_some(), query.flag("watch"))
+        && !rt.supports(verb)
+    {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource: {method}"
+        )));
+    }
+    if let Some(answer) = rt.rules.review() {
+        return review(state, req, rt, target.namespace, user, answer).await;
+    }
     let table = request::wants_table(accept).then(|| IncludeObject::parse(query.get("includeObject")));
     let ns = target.namespace.clone();
     // A write to a CustomResourceDefinition changes what is served once it is durable.

@@ -3,6 +3,7 @@
 //! printing, over a crash-safe embedded store.
 #![forbid(unsafe_code)]
 
+mod authentication;
 mod discovery;
 mod error;
 mod handlers;

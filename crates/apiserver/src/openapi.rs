@@ -161,10 +161,21 @@ fn document<'a>(group: &str, resources: impl Iterator<Item = &'a &'static Resour
     for &r in resources {
         let schema = r.rules.register_schema(&mut generator);
         kinds.push((schema.clone(), r));
-        paths.insert(
-            item_path(r),
-            json!({"get": operation(r, "get", &schema), "put": operation(r, "put", &schema), "patch": operation(r, "patch", &schema)}),
-        );
+        if r.supports("get") {
+            paths.insert(
+                item_path(r),
+                json!({"get": operation(r, "get", &schema), "put": operation(r, "put", &schema), "patch": operation(r, "patch", &schema)}),
+            );
+        } else {
+            // Created only (reviews): the collection's POST.
+            let item = item_path(r);
+            let collection = item.trim_end_matches("/{name}").to_string();
+            let mut post = operation(r, "post", &schema);
+            if let Some(params) = post["parameters"].as_array_mut() {
+                params.retain(|p| p["name"] != "name");
+            }
+            paths.insert(collection, json!({"post": post}));
+        }
     }
     let mut schemas = generator.take_definitions(true);
     for (schema, r) in kinds {

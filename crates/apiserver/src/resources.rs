@@ -74,6 +74,8 @@ pub const VERBS: &[&str] =
 /// Namespaces have no `deletecollection` upstream: one request must never delete them all.
 const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+/// Reviews are only created (and answered).
+const REVIEW_VERBS: &[&str] = &["create"];
 
 /// `scale`, in `autoscaling/v1 Scale` terms, for workloads with replicas.
 const fn scale() -> Subresource {
@@ -419,6 +421,30 @@ pub static BUILTIN: &[ResourceType] = &[
         short_names: &["pc"],
     }),
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", &kinds::lease::Lease),
+    // Reviews: answered at once, never stored.
+    resource!("authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", &kinds::review::SelfSubjectReview, {
+        namespaced: false,
+        verbs: REVIEW_VERBS,
+    }),
+    resource!("authentication.k8s.io", "v1", "tokenreviews", "tokenreview", "TokenReview", &kinds::review::TokenReview, {
+        namespaced: false,
+        verbs: REVIEW_VERBS,
+    }),
+    resource!("authorization.k8s.io", "v1", "localsubjectaccessreviews", "localsubjectaccessreview", "LocalSubjectAccessReview", &kinds::review::LocalSubjectAccessReview, {
+        verbs: REVIEW_VERBS,
+    }),
+    resource!("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", &kinds::review::SelfSubjectAccessReview, {
+        namespaced: false,
+        verbs: REVIEW_VERBS,
+    }),
+    resource!("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview", &kinds::review::SelfSubjectRulesReview, {
+        namespaced: false,
+        verbs: REVIEW_VERBS,
+    }),
+    resource!("authorization.k8s.io", "v1", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview", &kinds::review::SubjectAccessReview, {
+        namespaced: false,
+        verbs: REVIEW_VERBS,
+    }),
 ];
 
 impl storage::Resource for ResourceType {

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::authentication::Authenticator;
 use crate::handlers::{self, ApiState};
 use crate::openapi::OpenApi;
 use crate::pki::{self, Credentials};
@@ -165,7 +166,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = Arc::new(ApiState {
         registry,
         openapi: OpenApi::default(),
-        token: credentials.token.clone(),
+        authenticator: Authenticator::new(credentials.token.clone()),
         server_address: SocketAddr::new(host, addr.port()).to_string(),
         bookmark_interval: config.bookmark_interval,
     });

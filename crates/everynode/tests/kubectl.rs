@@ -468,3 +468,38 @@ fn create_generators_send_protobuf_that_decodes() {
     assert_eq!(pod["spec"]["containers"][0]["image"], "nginx");
     assert_eq!(pod["metadata"]["labels"]["app"], "pod1");
 }
+
+#[test]
+fn auth_can_i_and_whoami_are_answered() {
+    let (_dir, k) = start();
+    assert_eq!(k.ok(&["auth", "can-i", "create", "daemonsets", "-n", "kube-system"]), "yes\n");
+    assert_eq!(k.ok(&["auth", "can-i", "get", "/healthz"]), "yes\n");
+    let list = k.ok(&["auth", "can-i", "--list"]);
+    assert_eq!(header(&list), words("Resources Non-Resource URLs Resource Names Verbs"));
+    assert!(list.lines().any(|l| words(l) == words("*.* [] [] [*]")), "{list}");
+    let whoami = k.ok(&["auth", "whoami"]);
+    assert!(whoami.contains("kubernetes-admin") && whoami.contains("system:masters"), "{whoami}");
+    // Reviews are only ever created.
+    let listed = k.kubectl(&["get", "selfsubjectaccessreviews"]);
+    assert!(!listed.status.success());
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("MethodNotAllowed")
+            || String::from_utf8_lossy(&listed.stderr).contains("does not allow this method")
+    );
+    // Both versions of events and autoscalers are served; kubectl prefers upstream's.
+    let resources = k.ok(&["api-resources", "--api-group=events.k8s.io"]);
+    assert!(
+        resources.lines().any(|l| words(l) == words("events ev events.k8s.io/v1 true Event")),
+        "{resources}"
+    );
+    let versions = k.ok(&["api-versions"]);
+    for v in [
+        "autoscaling/v1",
+        "autoscaling/v2",
+        "events.k8s.io/v1",
+        "authorization.k8s.io/v1",
+        "authentication.k8s.io/v1",
+    ] {
+        assert!(versions.lines().any(|l| l == v), "{v} in {versions}");
+    }
+}

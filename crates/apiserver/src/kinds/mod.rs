@@ -54,6 +54,7 @@ pub mod priorityclass;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;
+pub mod review;
 pub mod role;
 pub mod rolebinding;
 pub mod runtimeclass;
@@ -187,6 +188,11 @@ pub trait Kind: Send + Sync + Debug {
         _old: Option<&Value>,
     ) -> ApiResult<()> {
         Ok(())
+    }
+
+    /// For a review kind (a request answered at once and never stored): how it is answered.
+    fn review(&self) -> Option<review::Answer> {
+        None
     }
 
     /// Where its `scale` subresource reads and writes replicas, if it has one.
