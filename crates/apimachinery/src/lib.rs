@@ -5,6 +5,7 @@
 //! Nothing here does I/O or reads the clock; time is always a parameter.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod core;
 pub mod duration;
 pub mod fields;

@@ -1,0 +1,426 @@
+//! Who owns which fields (`metadata.managedFields`), and the two operations that change it as
+//! upstream's field manager does: an *update* (create, replace, any patch) gives its manager
+//! the fields it changed and takes them from everyone else; an *apply* (server-side apply)
+//! merges a configuration, conflicts where it would change fields others own, and removes the
+//! fields its manager applied before and no longer does, unless someone else owns them.
+
+use serde_json::{Value, json};
+
+use super::fieldpath::{FieldSet, Path, PathElement, display};
+use super::typed::{self, compare, field_set, merge};
+use super::types::T;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Apply,
+    Update,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Operation::Apply => "Apply",
+            Operation::Update => "Update",
+        }
+    }
+}
+
+/// One `managedFields` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manager {
+    pub name: String,
+    pub operation: Operation,
+    pub api_version: String,
+    /// RFC 3339, seconds.
+    pub time: String,
+    /// `""` for the main resource.
+    pub subresource: String,
+    pub fields: FieldSet,
+}
+
+impl Manager {
+    /// Upstream's manager identity: appliers by name and subresource, updaters by version too.
+    fn same(&self, other: &Manager) -> bool {
+        self.name == other.name
+            && self.operation == other.operation
+            && self.subresource == other.subresource
+            && (self.operation == Operation::Apply || self.api_version == other.api_version)
+    }
+
+    /// How upstream names it in a conflict.
+    fn describe(&self) -> String {
+        let mut s = format!("{:?}", self.name);
+        if !self.subresource.is_empty() {
+            s = format!("{s} with subresource {:?}", self.subresource);
+        }
+        if self.operation == Operation::Update {
+            s = format!("{s} using {}", self.api_version);
+        }
+        s
+    }
+}
+
+/// Fields no manager owns: identity and bookkeeping the server sets (upstream's stripped
+/// metadata).
+const IGNORED: [&[&str]; 10] = [
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "creationTimestamp"],
+    &["metadata", "selfLink"],
+    &["metadata", "uid"],
+    &["metadata", "generation"],
+    &["metadata", "managedFields"],
+    &["metadata", "resourceVersion"],
+];
+
+/// What one write is: by whom, through which version and subresource, when, on what type.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    pub manager: &'a str,
+    pub api_version: &'a str,
+    /// `""` for the main resource; `status` for the status subresource.
+    pub subresource: &'a str,
+    pub time: &'a str,
+    pub ty: T,
+    /// Whether the kind has a status subresource: then the main resource's writes own no
+    /// status and status writes own nothing else (upstream's reset fields).
+    pub split_status: bool,
+}
+
+impl Write<'_> {
+    /// `set` without what this write cannot own.
+    fn ownable(&self, set: &FieldSet) -> FieldSet {
+        let mut out = set.clone();
+        for p in IGNORED {
+            let path: Path = p.iter().map(|f| PathElement::field(f)).collect();
+            out = out.without_prefix(&path);
+        }
+        if self.split_status {
+            let status = [PathElement::field("status")];
+            if self.subresource == "status" {
+                let mut only = FieldSet::new();
+                for p in out.paths() {
+                    if p.first() == Some(&status[0]) {
+                        only.insert(&p);
+                    }
+                }
+                out = only;
+            } else {
+                out = out.without_prefix(&status);
+            }
+        }
+        out
+    }
+
+    fn entry(&self, operation: Operation, fields: FieldSet) -> Manager {
+        Manager {
+            name: self.manager.to_string(),
+            operation,
+            api_version: self.api_version.to_string(),
+            time: self.time.to_string(),
+            subresource: self.subresource.to_string(),
+            fields,
+        }
+    }
+}
+
+/// An object's managers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ManagedFields(pub Vec<Manager>);
+
+impl ManagedFields {
+    /// Reads `metadata.managedFields` (absent or null is none).
+    pub fn decode(v: &Value) -> Result<ManagedFields, String> {
+        let Some(entries) = v.as_array() else {
+            return if v.is_null() { Ok(ManagedFields::default()) } else { Err("must be a list".into()) };
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            let operation = match e["operation"].as_str() {
+                Some("Apply") => Operation::Apply,
+                Some("Update") => Operation::Update,
+                other => return Err(format!("[{i}].operation: must be Apply or Update, not {other:?}")),
+            };
+            if e["fieldsType"].as_str().is_some_and(|t| t != "FieldsV1") {
+                return Err(format!("[{i}].fieldsType: must be FieldsV1"));
+            }
+            let fields = match e.get("fieldsV1") {
+                Some(f) if !f.is_null() => {
+                    FieldSet::from_fields_v1(f).map_err(|m| format!("[{i}].fieldsV1: {m}"))?
+                }
+                _ => FieldSet::new(),
+            };
+            out.push(Manager {
+                name: s("manager"),
+                operation,
+                api_version: s("apiVersion"),
+                time: s("time"),
+                subresource: s("subresource"),
+                fields,
+            });
+        }
+        Ok(ManagedFields(out))
+    }
+
+    /// `metadata.managedFields`, in upstream's order (appliers first, then by time, manager,
+    /// version and subresource).
+    pub fn encode(&self) -> Value {
+        let mut entries: Vec<&Manager> = self.0.iter().filter(|m| !m.fields.is_empty()).collect();
+        entries.sort_by(|a, b| {
+            (a.operation.as_str(), &a.time, &a.name, &a.api_version, &a.subresource).cmp(&(
+                b.operation.as_str(),
+                &b.time,
+                &b.name,
+                &b.api_version,
+                &b.subresource,
+            ))
+        });
+        Value::Array(
+            entries
+                .into_iter()
+                .map(|m| {
+                    let mut e = json!({"manager": m.name, "operation": m.operation.as_str(),
+                                       "apiVersion": m.api_version, "time": m.time,
+                                       "fieldsType": "FieldsV1", "fieldsV1": m.fields.to_fields_v1()});
+                    if !m.subresource.is_empty() {
+                        e["subresource"] = json!(m.subresource);
+                    }
+                    e
+                })
+                .collect(),
+        )
+    }
+
+    fn position(&self, m: &Manager) -> Option<usize> {
+        self.0.iter().position(|x| x.same(m))
+    }
+
+    /// Records an update from `old` to `new` by `write`'s manager: it gains what it added or
+    /// changed, and everyone else loses what it changed or removed.
+    pub fn update(&mut self, old: &Value, new: &Value, write: &Write<'_>) {
+        let c = compare(old, new, write.ty);
+        let (added, modified, removed) =
+            (write.ownable(&c.added), write.ownable(&c.modified), write.ownable(&c.removed));
+        let me = write.entry(Operation::Update, FieldSet::new());
+        let lost = modified.union(&removed);
+        for m in &mut self.0 {
+            if !m.same(&me) {
+                m.fields = m.fields.difference(&lost);
+            }
+        }
+        let gained = added.union(&modified);
+        match self.position(&me) {
+            Some(i) => {
+                let mine = &mut self.0[i];
+                mine.fields = mine.fields.union(&gained).difference(&removed);
+                if !gained.is_empty() || !removed.is_empty() {
+                    mine.time = write.time.to_string();
+                }
+            }
+            None if !gained.is_empty() => self.0.push(write.entry(Operation::Update, gained)),
+            None => {}
+        }
+        self.0.retain(|m| !m.fields.is_empty());
+    }
+
+    /// Applies `config` to `live` as `write`'s manager: the object to store, or the conflicts
+    /// with other managers' fields (taken over instead with `force`).
+    pub fn apply(
+        &mut self,
+        live: &Value,
+        config: &Value,
+        write: &Write<'_>,
+        force: bool,
+    ) -> Result<Value, Conflicts> {
+        let applied = write.ownable(&field_set(config, write.ty));
+        let merged = merge(live, config, write.ty);
+        let changed = write.ownable(&compare(live, &merged, write.ty).modified);
+        let me = write.entry(Operation::Apply, FieldSet::new());
+        let mut conflicts = Vec::new();
+        for m in &self.0 {
+            if m.same(&me) {
+                continue;
+            }
+            for path in m.fields.intersection(&changed).intersection(&applied).paths() {
+                conflicts.push(Conflict { manager: m.describe(), path });
+            }
+        }
+        if !conflicts.is_empty() {
+            if !force {
+                return Err(Conflicts(conflicts));
+            }
+            let taken = changed.intersection(&applied);
+            for m in &mut self.0 {
+                if !m.same(&me) {
+                    m.fields = m.fields.difference(&taken);
+                }
+            }
+        }
+        let before = self.position(&me).map(|i| self.0[i].fields.clone()).unwrap_or_default();
+        let others =
+            self.0.iter().filter(|m| !m.same(&me)).fold(FieldSet::new(), |acc, m| acc.union(&m.fields));
+        let dropped = before.difference(&applied).difference(&others);
+        let result = typed::remove(&merged, &dropped, write.ty);
+        match self.position(&me) {
+            Some(i) => {
+                self.0[i].fields = applied;
+                self.0[i].time = write.time.to_string();
+                self.0[i].api_version = write.api_version.to_string();
+            }
+            None => self.0.push(write.entry(Operation::Apply, applied)),
+        }
+        self.0.retain(|m| !m.fields.is_empty());
+        Ok(result)
+    }
+}
+
+/// A field an apply would change that another manager owns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The manager as upstream names it (`"kubectl-client-side-apply" using apps/v1`).
+    pub manager: String,
+    pub path: Path,
+}
+
+/// An apply's conflicts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflicts(pub Vec<Conflict>);
+
+impl Conflicts {
+    /// Upstream's message: `Apply failed with 1 conflict: conflict with "m": .spec.x`, or, for
+    /// several, each manager's fields listed under it.
+    pub fn message(&self) -> String {
+        if let [one] = self.0.as_slice() {
+            return format!(
+                "Apply failed with 1 conflict: conflict with {}: {}",
+                one.manager,
+                display(&one.path)
+            );
+        }
+        let mut managers: Vec<&str> = self.0.iter().map(|c| c.manager.as_str()).collect();
+        managers.sort();
+        managers.dedup();
+        let mut lines = Vec::new();
+        for m in managers {
+            lines.push(format!("conflicts with {m}:"));
+            for c in self.0.iter().filter(|c| c.manager == m) {
+                lines.push(format!("- {}", display(&c.path)));
+            }
+        }
+        format!("Apply failed with {} conflicts: {}", self.0.len(), lines.join("\n"))
+    }
+
+    /// The `Status` causes: one `FieldManagerConflict` per field.
+    pub fn causes(&self) -> Vec<Value> {
+        self.0
+            .iter()
+            .map(|c| {
+                json!({"type": "FieldManagerConflict", "message": format!("conflict with {}", c.manager),
+                       "field": display(&c.path)})
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fieldpath::path;
+    use super::super::types::of_kind;
+    use super::*;
+
+    fn write<'a>(manager: &'a str, time: &'a str) -> Write<'a> {
+        Write {
+            manager,
+            api_version: "apps/v1",
+            subresource: "",
+            time,
+            ty: of_kind("apps", "v1", "DaemonSet"),
+            split_status: true,
+        }
+    }
+
+    fn ds(image: &str, extra_label: Option<&str>) -> Value {
+        let mut v = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d", "labels": {"app": "d"}},
+               "spec": {"selector": {"matchLabels": {"app": "d"}},
+                        "template": {"metadata": {"labels": {"app": "d"}},
+                                     "spec": {"containers": [{"name": "web", "image": image}]}}}});
+        if let Some(l) = extra_label {
+            v["metadata"]["labels"][l] = json!("x");
+        }
+        v
+    }
+
+    const IMAGE: [&str; 6] =
+        ["f:spec", "f:template", "f:spec", "f:containers", "k:{\"name\":\"web\"}", "f:image"];
+
+    #[test]
+    fn an_apply_owns_what_it_sends_and_removes_what_it_stops_sending() {
+        let mut mf = ManagedFields::default();
+        let created =
+            mf.apply(&json!({}), &ds("nginx:1", Some("tier")), &write("kubectl", "t1"), false).unwrap();
+        assert_eq!(mf.0.len(), 1);
+        assert!(mf.0[0].fields.contains(&path(&IMAGE)));
+        assert!(!mf.0[0].fields.contains(&path(&["f:metadata", "f:name"])), "identity is nobody's");
+        // The label is dropped from the configuration: it goes.
+        let again = mf.apply(&created, &ds("nginx:1", None), &write("kubectl", "t2"), false).unwrap();
+        assert!(again["metadata"]["labels"].get("tier").is_none(), "{again}");
+        assert_eq!(mf.0[0].time, "t2");
+        let encoded = mf.encode();
+        assert_eq!(encoded[0]["operation"], "Apply");
+        assert_eq!(ManagedFields::decode(&encoded).unwrap(), mf);
+    }
+
+    #[test]
+    fn an_update_takes_fields_and_an_apply_then_conflicts_unless_forced() {
+        let mut mf = ManagedFields::default();
+        let live = mf.apply(&json!({}), &ds("nginx:1", None), &write("kubectl", "t1"), false).unwrap();
+        let edited = ds("nginx:2", None);
+        mf.update(&live, &edited, &write("kubectl-edit", "t2"));
+        let editor = mf.0.iter().find(|m| m.name == "kubectl-edit").expect("an Update entry");
+        assert_eq!(editor.fields.paths(), vec![path(&IMAGE)]);
+        assert!(!mf.0.iter().find(|m| m.name == "kubectl").unwrap().fields.contains(&path(&IMAGE)));
+
+        // Applying the old image again changes a field the editor owns.
+        let err =
+            mf.clone().apply(&edited, &ds("nginx:1", None), &write("kubectl", "t3"), false).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.template.spec.containers[name=\"web\"].image"
+        );
+        assert_eq!(err.causes()[0]["type"], "FieldManagerConflict");
+        // The same value as live is shared, not a conflict.
+        let mut shared = mf.clone();
+        shared.apply(&edited, &ds("nginx:2", None), &write("kubectl", "t3"), false).unwrap();
+        assert!(shared.0.iter().all(|m| m.fields.contains(&path(&IMAGE))));
+        // Forced, the applier takes it over.
+        let forced = mf.apply(&edited, &ds("nginx:1", None), &write("kubectl", "t3"), true).unwrap();
+        assert_eq!(forced["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1");
+        assert!(mf.0.iter().all(|m| m.name != "kubectl-edit"), "the editor owned nothing else: {mf:?}");
+    }
+
+    #[test]
+    fn a_field_another_manager_owns_stays_when_the_applier_drops_it() {
+        let mut mf = ManagedFields::default();
+        let live = mf.apply(&json!({}), &ds("nginx:1", Some("tier")), &write("a", "t1"), false).unwrap();
+        mf.apply(&live, &ds("nginx:1", Some("tier")), &write("b", "t2"), false).unwrap();
+        let after = mf.apply(&live, &ds("nginx:1", None), &write("a", "t3"), false).unwrap();
+        assert_eq!(after["metadata"]["labels"]["tier"], "x", "b still applies it");
+    }
+
+    #[test]
+    fn status_writes_own_only_status() {
+        let mut mf = ManagedFields::default();
+        let old = ds("nginx:1", None);
+        let mut new = old.clone();
+        new["status"] = json!({"numberReady": 2});
+        new["spec"]["minReadySeconds"] = json!(5);
+        let mut w = write("controller", "t1");
+        w.subresource = "status";
+        mf.update(&old, &new, &w);
+        assert_eq!(mf.0[0].fields.paths(), vec![path(&["f:status", "f:numberReady"])]);
+        assert_eq!(mf.encode()[0]["subresource"], "status");
+    }
+}
