@@ -109,7 +109,8 @@ def main():
             fields = []
             for f in m["fields"]:
                 default = f.get("default")
-                d = "None" if default is None or isinstance(default, (dict, list)) else f"Some({rust_str(json.dumps(default))})"
+                # A default of {} marks a Go struct that is never omitted: it is always there.
+                d = "None" if default is None or isinstance(default, list) else f"Some({rust_str(json.dumps(default))})"
                 fields.append(f"F({rust_str(f['name'])}, {type_expr(f.get('type'))}, {d})")
             lines.append(f"    ({rust_str(name)}, D::Struct(&[{', '.join(fields)}], {atomic})),")
         else:

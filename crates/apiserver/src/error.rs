@@ -109,6 +109,16 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// A bad request option (`PatchOptions.meta.k8s.io "" is invalid: fieldManager: …`).
+    pub fn invalid_options(options_kind: &str, detail: &str) -> Self {
+        Self::new(422, "Invalid", format!("{options_kind}.meta.k8s.io \"\" is invalid: {detail}"))
+    }
+
+    /// Upstream's apply conflict: 409 with a `FieldManagerConflict` cause per field.
+    pub fn apply_conflict(message: String, causes: Vec<Value>) -> Self {
+        Self::new(409, "Conflict", message).with_details(json!({"causes": causes}))
+    }
+
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,
@@ -116,7 +126,7 @@ impl ApiError {
             format!(
                 "the body of the request was in an unknown format - accepted media types include: {}",
                 if content_type.contains("patch") {
-                    "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+                    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
                 } else {
                     "application/json, application/yaml, application/vnd.kubernetes.protobuf"
                 }

@@ -18,9 +18,12 @@ use tokio::sync::mpsc;
 use crate::authentication::{Authenticator, UserInfo};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult, success_status};
+use crate::field_manager;
 use crate::kinds::review::ReviewContext;
 use crate::openapi::OpenApi;
-use crate::registry::{DeleteOptions, DeleteOutcome, Patch, PatchType, Registry, parse_dry_run};
+use crate::registry::{
+    Applied, DeleteOptions, DeleteOutcome, Patch, PatchType, Registry, Writer, parse_dry_run,
+};
 use crate::request::{self, MAX_BODY, Query, ResourcePath};
 use crate::resources::{Catalog, ResourceType};
 use crate::scale::SCALE;
@@ -259,6 +262,9 @@ async fn resource_request(
     let query = Query::parse(req.uri().query());
     let rt = target.resource;
     let method = req.method().clone();
+    let user_agent = header_str(req.headers(), header::USER_AGENT).to_string();
+    let manager =
+        |options_kind: &str| field_manager::manager_of(query.get("fieldManager"), &user_agent, options_kind);
     if target.subresource.is_none()
         && let Some(verb) = verb_of(&method, target.name.is_some(), query.flag("watch"))
         && !rt.supports(verb)
@@ -289,14 +295,22 @@ async fn resource_request(
             let scale = decode_body(&headers, body).await?;
             let (scale, _) = strategy::decode(&SCALE, scale, FieldValidation::Ignore)?;
             let name = name.to_string();
+            let manager = manager("UpdateOptions")?;
             let updated = write(move || {
-                state.registry.update_scale(rt, ns_for(rt, &ns), &name, |_| Ok(scale), dry_run)
+                state.registry.update_scale(
+                    rt,
+                    ns_for(rt, &ns),
+                    &name,
+                    |_| Ok(scale),
+                    Writer { manager: &manager, dry_run },
+                )
             })
             .await?;
             scale_response(rt, &updated)
         }
         (&Method::PATCH, Some(name), Some("scale")) => {
             let dry_run = dry_run(&query, "PatchOptions")?;
+            let manager = manager("PatchOptions")?;
             let (patch_type, body) = read_patch(req).await?;
             let name = name.to_string();
             let updated = write(move || {
@@ -305,7 +319,7 @@ async fn resource_request(
                     ns_for(rt, &ns),
                     &name,
                     |current| crate::registry::apply_patch(&SCALE, current, patch_type, &body),
-                    dry_run,
+                    Writer { manager: &manager, dry_run },
                 )
             })
             .await?;
@@ -334,9 +348,17 @@ async fn resource_request(
             let (headers, body) = read_body(req).await?;
             let value = decode_body(&headers, body).await?;
             let (obj, warnings) = strategy::decode(rt, value, validation)?;
-            let created =
-                write(move || state.registry.create(rt, ns.as_deref(), obj, Timestamp::now(), dry_run))
-                    .await?;
+            let manager = manager("CreateOptions")?;
+            let created = write(move || {
+                state.registry.create(
+                    rt,
+                    ns.as_deref(),
+                    obj,
+                    Timestamp::now(),
+                    Writer { manager: &manager, dry_run },
+                )
+            })
+            .await?;
             Ok(with_warnings(object_response(StatusCode::CREATED, rt, &created), &warnings))
         }
         (&Method::POST, Some(name), Some("binding")) => {
@@ -382,22 +404,70 @@ async fn resource_request(
             let (obj, warnings) = strategy::decode(rt, value, validation)?;
             let status_only = sub == Some("status");
             let name = name.to_string();
-            let updated =
-                write(move || state.registry.update(rt, ns_for(rt, &ns), &name, obj, status_only, dry_run))
-                    .await?;
+            let manager = manager("UpdateOptions")?;
+            let updated = write(move || {
+                state.registry.update(
+                    rt,
+                    ns_for(rt, &ns),
+                    &name,
+                    obj,
+                    status_only,
+                    Writer { manager: &manager, dry_run },
+                )
+            })
+            .await?;
             Ok(with_warnings(object_response(StatusCode::OK, rt, &updated), &warnings))
         }
         (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
             let dry_run = dry_run(&query, "PatchOptions")?;
             let (patch_type, body) = read_patch(req).await?;
-            let patch = Patch { patch_type, body, field_validation: validation };
             let status_only = sub == Some("status");
             let name = name.to_string();
-            let patched =
-                write(move || state.registry.patch(rt, ns_for(rt, &ns), &name, &patch, status_only, dry_run))
-                    .await?;
-            Ok(object_response(StatusCode::OK, rt, &patched))
+            let force = query.flag("force");
+            if patch_type != PatchType::Apply {
+                if query.get("force").is_some() {
+                    return Err(ApiError::invalid_options(
+                        "PatchOptions",
+                        "force: Forbidden: may not be specified for non-apply patch",
+                    ));
+                }
+                let manager = manager("PatchOptions")?;
+                let patch = Patch { patch_type, body, field_validation: validation };
+                let patched = write(move || {
+                    state.registry.patch(
+                        rt,
+                        ns_for(rt, &ns),
+                        &name,
+                        &patch,
+                        status_only,
+                        Writer { manager: &manager, dry_run },
+                    )
+                })
+                .await?;
+                return Ok(object_response(StatusCode::OK, rt, &patched));
+            }
+            if query.get("fieldManager").is_none_or(str::is_empty) {
+                return Err(ApiError::invalid_options(
+                    "PatchOptions",
+                    "fieldManager: Required value: is required for apply requests",
+                ));
+            }
+            let manager = manager("PatchOptions")?;
+            let (config, warnings) = strategy::decode(rt, body, validation)?;
+            let (applied, created) = write(move || {
+                state.registry.apply(
+                    rt,
+                    ns_for(rt, &ns),
+                    &name,
+                    Applied { config: &config, force },
+                    status_only,
+                    Writer { manager: &manager, dry_run },
+                )
+            })
+            .await?;
+            let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(with_warnings(object_response(code, rt, &applied), &warnings))
         }
         (&Method::DELETE, Some(name), None) => {
             let options = delete_options(&query, req).await?;
@@ -487,6 +557,11 @@ async fn read_patch(req: Request) -> ApiResult<(PatchType, Value)> {
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let patch_type = PatchType::from_content_type(content_type)
         .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+    if patch_type == PatchType::Apply {
+        // An applied configuration, in YAML or JSON (YAML's subset), decoded off the workers.
+        let body = blocking(move || request::decode_body("application/yaml", &body)).await?;
+        return Ok((patch_type, body));
+    }
     let body = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     Ok((patch_type, body))

@@ -6,6 +6,7 @@
 mod authentication;
 mod discovery;
 mod error;
+mod field_manager;
 mod handlers;
 mod kinds;
 mod openapi;

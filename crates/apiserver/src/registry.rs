@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::field_manager;
 use crate::kinds::Deletion;
 use crate::kinds::custom_resource;
 use crate::kinds::customresourcedefinition::CLEANUP_FINALIZER;
@@ -24,6 +25,8 @@ pub enum PatchType {
     Json,
     Merge,
     Strategic,
+    /// Server-side apply: the body is a configuration, not a patch.
+    Apply,
 }
 
 impl PatchType {
@@ -32,9 +35,24 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
+            "application/apply-patch+yaml" => Some(PatchType::Apply),
             _ => None,
         }
     }
+}
+
+/// Who writes (the field manager) and whether for real (`dryRun=All` writes nothing).
+#[derive(Clone, Copy, Debug)]
+pub struct Writer<'a> {
+    pub manager: &'a str,
+    pub dry_run: bool,
+}
+
+/// A server-side apply's configuration, and whether it takes fields others own.
+#[derive(Clone, Copy, Debug)]
+pub struct Applied<'a> {
+    pub config: &'a Value,
+    pub force: bool,
 }
 
 /// A PATCH request's body and how to read it.
@@ -192,14 +210,14 @@ impl Registry {
         if dry_run { self.store.dry_run(decide) } else { self.store.write(decide) }
     }
 
-    /// Creates `obj` (already decoded) in `namespace`.
+    /// Creates `obj` (already decoded) in `namespace`, by `manager`.
     pub fn create(
         &self,
         rt: &'static ResourceType,
         namespace: Option<&str>,
         mut obj: Value,
         now: Timestamp,
-        dry_run: bool,
+        by: Writer<'_>,
     ) -> ApiResult<Pending<Arc<Value>>> {
         if rt.namespaced {
             let ns = namespace.unwrap_or_default();
@@ -235,7 +253,8 @@ impl Registry {
             let name = if generate { meta_str(&obj, "generateName") } else { meta_str(&obj, "name") };
             return Err(ApiError::invalid(rt, name, &errors));
         }
-        let pending = self.write(dry_run, |snap| {
+        field_manager::record_update(rt, None, &mut obj, by.manager, "")?;
+        let pending = self.write(by.dry_run, |snap| {
             let ns = meta_str(&obj, "namespace").to_string();
             if generate {
                 let prefix = meta_str(&obj, "generateName").to_string();
@@ -265,7 +284,7 @@ impl Registry {
         name: &str,
         new: Value,
         status_only: bool,
-        dry_run: bool,
+        by: Writer<'_>,
     ) -> ApiResult<Pending<Arc<Value>>> {
         if meta_str(&new, "name") != name {
             return Err(ApiError::bad_request(format!(
@@ -285,7 +304,7 @@ impl Registry {
                 Ok(new)
             },
             status_only,
-            dry_run,
+            by,
         )
     }
 
@@ -297,7 +316,7 @@ impl Registry {
         name: &str,
         patch: &Patch,
         status_only: bool,
-        dry_run: bool,
+        by: Writer<'_>,
     ) -> ApiResult<Pending<Arc<Value>>> {
         self.modify(
             rt,
@@ -313,8 +332,49 @@ impl Registry {
                 Ok(decoded)
             },
             status_only,
-            dry_run,
+            by,
         )
+    }
+
+    /// Server-side apply of `config` (decoded) by `manager`: merged into the object, or the
+    /// object created from it when there is none. Returns the stored object and whether it
+    /// was created.
+    pub fn apply(
+        &self,
+        rt: &'static ResourceType,
+        namespace: &str,
+        name: &str,
+        applied: Applied<'_>,
+        status_only: bool,
+        by: Writer<'_>,
+    ) -> ApiResult<Pending<(Arc<Value>, bool)>> {
+        let Applied { config, force } = applied;
+        if meta_str(config, "name") != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(config, "name")
+            )));
+        }
+        let ns = if rt.namespaced { namespace } else { "" };
+        let subresource = if status_only { "status" } else { "" };
+        if self.store.get(rt, ns, name).is_none() && !status_only {
+            let created = field_manager::apply(rt, None, config, by.manager, "", force)?;
+            match self.create(rt, Some(ns), created, Timestamp::now(), by) {
+                Ok(pending) => return pending.and_then(|o| Ok((o, true))),
+                // Created meanwhile: applied to it below.
+                Err(e) if e.reason == "AlreadyExists" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let pending = self.modify(
+            rt,
+            ns,
+            name,
+            |live| field_manager::apply(rt, Some(live), config, by.manager, subresource, force),
+            status_only,
+            by,
+        )?;
+        pending.and_then(|o| Ok((o, false)))
     }
 
     /// Changes an object through its `scale` subresource: `change` turns its current Scale
@@ -326,17 +386,10 @@ impl Registry {
         namespace: &str,
         name: &str,
         change: impl FnOnce(&Value) -> ApiResult<Value>,
-        dry_run: bool,
+        by: Writer<'_>,
     ) -> ApiResult<Pending<Arc<Value>>> {
         let paths = rt.rules.scale().ok_or_else(|| ApiError::not_found(rt, name))?;
-        self.modify(
-            rt,
-            namespace,
-            name,
-            |old| paths.apply(old, &change(&paths.scale_of(old))?),
-            false,
-            dry_run,
-        )
+        self.modify(rt, namespace, name, |old| paths.apply(old, &change(&paths.scale_of(old))?), false, by)
     }
 
     /// The shared path of update and patch: computes the new object from the current one under
@@ -349,10 +402,10 @@ impl Registry {
         name: &str,
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
         status_only: bool,
-        dry_run: bool,
+        by: Writer<'_>,
     ) -> ApiResult<Pending<Arc<Value>>> {
         let ns = if rt.namespaced { namespace } else { "" };
-        let pending = self.write(dry_run, |snap| {
+        let pending = self.write(by.dry_run, |snap| {
             let stored = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
             let old = if rt.rules.converts() {
                 Arc::new(rt.rules.served_form(rt, &stored))
@@ -363,9 +416,14 @@ impl Registry {
             if rt.namespaced {
                 new["metadata"]["namespace"] = json!(ns);
             }
+            // Field ownership is the request's: recorded before the strategy changes anything
+            // itself (a DaemonSet's template-generation annotation is no one's), as upstream's
+            // field manager runs before its registry; a status write's is its status.
             if status_only {
                 strategy::prepare_for_status_update(&mut new, &old);
+                field_manager::record_update(rt, Some(&old), &mut new, by.manager, "status")?;
             } else {
+                field_manager::record_update(rt, Some(&old), &mut new, by.manager, "")?;
                 strategy::prepare_for_update(rt, &mut new, &old);
             }
             strategy::set_defaults(rt, &mut new)?;
@@ -587,7 +645,13 @@ impl Registry {
                 continue;
             }
             let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict)?;
-            match self.create(rt, Some(&ns), decoded, now, false) {
+            match self.create(
+                rt,
+                Some(&ns),
+                decoded,
+                now,
+                Writer { manager: field_manager::SERVER, dry_run: false },
+            ) {
                 Ok(pending) => created.push(pending),
                 Err(e) if e.reason == "AlreadyExists" => {}
                 Err(e) => return Err(e),
@@ -658,12 +722,14 @@ pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch:
             }
             json_patch::merge(&mut doc, patch);
         }
+        // Applied configurations go through `Registry::apply`, never as a patch of this kind.
+        PatchType::Apply => return Err(ApiError::unsupported_media_type("patch")),
         PatchType::Strategic => {
             if !rt.rules.strategic_merge() {
                 return Err(ApiError::new(
                     415,
                     "UnsupportedMediaType",
-                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json",
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
                 ));
             }
             if !patch.is_object() {

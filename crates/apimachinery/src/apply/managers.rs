@@ -198,36 +198,50 @@ impl ManagedFields {
         self.0.iter().position(|x| x.same(m))
     }
 
-    /// Records an update from `old` to `new` by `write`'s manager: it gains what it added or
-    /// changed, and everyone else loses what it changed or removed.
+    /// Records an update from `old` to `new` by `write`'s manager (upstream `Updater.Update`):
+    /// it gains what was added or changed and loses what was removed; everyone else loses all
+    /// three. A manager's time moves only when its fields do.
     pub fn update(&mut self, old: &Value, new: &Value, write: &Write<'_>) {
         let c = compare(old, new, write.ty);
         let (added, modified, removed) =
             (write.ownable(&c.added), write.ownable(&c.modified), write.ownable(&c.removed));
         let me = write.entry(Operation::Update, FieldSet::new());
-        let lost = modified.union(&removed);
+        let changed = modified.union(&added);
         for m in &mut self.0 {
             if !m.same(&me) {
-                m.fields = m.fields.difference(&lost);
+                m.fields = m.fields.difference(&changed).difference(&removed);
             }
         }
-        let gained = added.union(&modified);
-        match self.position(&me) {
-            Some(i) => {
-                let mine = &mut self.0[i];
-                mine.fields = mine.fields.union(&gained).difference(&removed);
-                if !gained.is_empty() || !removed.is_empty() {
-                    mine.time = write.time.to_string();
-                }
-            }
-            None if !gained.is_empty() => self.0.push(write.entry(Operation::Update, gained)),
-            None => {}
-        }
+        let mine = match self.position(&me) {
+            Some(i) => self.0[i].fields.difference(&removed).union(&changed),
+            None => changed,
+        };
+        self.set_own(me, mine, write.time);
         self.0.retain(|m| !m.fields.is_empty());
     }
 
-    /// Applies `config` to `live` as `write`'s manager: the object to store, or the conflicts
-    /// with other managers' fields (taken over instead with `force`).
+    /// Sets a manager's fields, its time moving only when they change.
+    fn set_own(&mut self, mut me: Manager, fields: FieldSet, time: &str) {
+        match self.position(&me) {
+            Some(i) => {
+                let entry = &mut self.0[i];
+                if entry.fields != fields {
+                    entry.time = time.to_string();
+                    entry.fields = fields;
+                }
+                entry.api_version = me.api_version;
+            }
+            None => {
+                me.fields = fields;
+                self.0.push(me);
+            }
+        }
+    }
+
+    /// Applies `config` to `live` as `write`'s manager (upstream `Updater.Apply`): merged, the
+    /// fields it applied before and no longer does removed unless someone else owns them, then
+    /// checked like an update — a field another manager owns that the result adds or changes is
+    /// a conflict, taken over instead with `force`. The applier owns exactly what it sent.
     pub fn apply(
         &mut self,
         live: &Value,
@@ -237,41 +251,31 @@ impl ManagedFields {
     ) -> Result<Value, Conflicts> {
         let applied = write.ownable(&field_set(config, write.ty));
         let merged = merge(live, config, write.ty);
-        let changed = write.ownable(&compare(live, &merged, write.ty).modified);
         let me = write.entry(Operation::Apply, FieldSet::new());
-        let mut conflicts = Vec::new();
-        for m in &self.0 {
-            if m.same(&me) {
-                continue;
-            }
-            for path in m.fields.intersection(&changed).intersection(&applied).paths() {
-                conflicts.push(Conflict { manager: m.describe(), path });
-            }
-        }
-        if !conflicts.is_empty() {
-            if !force {
-                return Err(Conflicts(conflicts));
-            }
-            let taken = changed.intersection(&applied);
-            for m in &mut self.0 {
-                if !m.same(&me) {
-                    m.fields = m.fields.difference(&taken);
-                }
-            }
-        }
         let before = self.position(&me).map(|i| self.0[i].fields.clone()).unwrap_or_default();
         let others =
             self.0.iter().filter(|m| !m.same(&me)).fold(FieldSet::new(), |acc, m| acc.union(&m.fields));
         let dropped = before.difference(&applied).difference(&others);
         let result = typed::remove(&merged, &dropped, write.ty);
-        match self.position(&me) {
-            Some(i) => {
-                self.0[i].fields = applied;
-                self.0[i].time = write.time.to_string();
-                self.0[i].api_version = write.api_version.to_string();
+
+        let c = compare(live, &result, write.ty);
+        let changed = write.ownable(&c.modified.union(&c.added));
+        let removed = write.ownable(&c.removed);
+        let mut conflicts = Vec::new();
+        for m in self.0.iter().filter(|m| !m.same(&me)) {
+            for path in m.fields.intersection(&changed).paths() {
+                conflicts.push(Conflict { manager: m.describe(), path });
             }
-            None => self.0.push(write.entry(Operation::Apply, applied)),
         }
+        if !conflicts.is_empty() && !force {
+            return Err(Conflicts(conflicts));
+        }
+        for m in &mut self.0 {
+            if !m.same(&me) {
+                m.fields = m.fields.difference(&changed).difference(&removed);
+            }
+        }
+        self.set_own(me, applied, write.time);
         self.0.retain(|m| !m.fields.is_empty());
         Ok(result)
     }
@@ -318,7 +322,7 @@ impl Conflicts {
         self.0
             .iter()
             .map(|c| {
-                json!({"type": "FieldManagerConflict", "message": format!("conflict with {}", c.manager),
+                json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager),
                        "field": display(&c.path)})
             })
             .collect()
@@ -365,6 +369,9 @@ mod tests {
         assert!(mf.0[0].fields.contains(&path(&IMAGE)));
         assert!(!mf.0[0].fields.contains(&path(&["f:metadata", "f:name"])), "identity is nobody's");
         // The label is dropped from the configuration: it goes.
+        let same = mf.apply(&created, &ds("nginx:1", Some("tier")), &write("kubectl", "t2"), false).unwrap();
+        assert_eq!(same, created);
+        assert_eq!(mf.0[0].time, "t1", "nothing changed: the time stays");
         let again = mf.apply(&created, &ds("nginx:1", None), &write("kubectl", "t2"), false).unwrap();
         assert!(again["metadata"]["labels"].get("tier").is_none(), "{again}");
         assert_eq!(mf.0[0].time, "t2");
@@ -390,7 +397,7 @@ mod tests {
             err.message(),
             "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.template.spec.containers[name=\"web\"].image"
         );
-        assert_eq!(err.causes()[0]["type"], "FieldManagerConflict");
+        assert_eq!(err.causes()[0]["reason"], "FieldManagerConflict");
         // The same value as live is shared, not a conflict.
         let mut shared = mf.clone();
         shared.apply(&edited, &ds("nginx:2", None), &write("kubectl", "t3"), false).unwrap();

@@ -33,8 +33,9 @@ fn item_element(item: &Value, item_type: T, kind: L, index: usize) -> PathElemen
     }
 }
 
-/// The fields `v` sets: its leaves, and each list-map or set item it holds. Empty maps and
-/// lists, nulls and anything atomic are leaves themselves.
+/// The fields `v` sets (upstream `ToFieldSet`): its scalars, atomic values and list items,
+/// map entries that are not a struct's declared fields, and fields holding null or an empty
+/// map.
 pub fn field_set(v: &Value, ty: T) -> FieldSet {
     let mut out = FieldSet::new();
     let mut path = Vec::new();
@@ -45,28 +46,31 @@ pub fn field_set(v: &Value, ty: T) -> FieldSet {
 }
 
 fn walk_object(m: &Map<String, Value>, ty: T, path: &mut Path, out: &mut FieldSet) {
+    let declared = |k: &str| matches!(ty.shape(), Shape::Struct(fields) if fields.iter().any(|f| f.0 == k));
     for (k, child) in m {
         path.push(PathElement::field(k));
         walk(child, ty.child(k), path, out);
+        let empty = child.is_null() || child.as_object().is_some_and(Map::is_empty);
+        if empty || !declared(k) {
+            out.insert(path);
+        }
         path.pop();
     }
 }
 
 fn walk(v: &Value, ty: T, path: &mut Path, out: &mut FieldSet) {
     match (ty.shape(), v) {
-        (Shape::Struct(_) | Shape::Map(_), Value::Object(m)) if !m.is_empty() => {
-            walk_object(m, ty, path, out)
-        }
-        (Shape::List(item_type, kind @ (L::Map(_) | L::Set)), Value::Array(items)) if !items.is_empty() => {
+        (Shape::Struct(_) | Shape::Map(_), Value::Object(m)) => walk_object(m, ty, path, out),
+        (Shape::Struct(_) | Shape::Map(_), _) => {}
+        (Shape::List(item_type, kind @ (L::Map(_) | L::Set)), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 path.push(item_element(item, item_type, kind, i));
+                walk(item, item_type, path, out);
                 out.insert(path);
-                if let (L::Map(_), Value::Object(m)) = (kind, item) {
-                    walk_object(m, item_type, path, out);
-                }
                 path.pop();
             }
         }
+        (Shape::List(_, L::Map(_) | L::Set), _) => {}
         _ => out.insert(path),
     }
 }
@@ -79,100 +83,109 @@ pub struct Comparison {
     pub removed: FieldSet,
 }
 
-/// Compares two objects of type `ty`.
+/// Compares two objects of type `ty` (upstream `Compare`): changed leaves (scalars, atomic
+/// values, empty maps and lists) are modified; anything that appears or goes — a leaf, a map,
+/// a list item — is added or removed, with everything under it. A struct Go always writes (its
+/// schema default is `{}`) is there on both sides even when one leaves it out.
 pub fn compare(old: &Value, new: &Value, ty: T) -> Comparison {
     let mut c = Comparison::default();
-    let empty = Map::new();
-    let (a, b) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
-    compare_objects(a, b, ty, &mut Vec::new(), &mut c);
+    compare_at(Some(old), Some(new), ty, &mut Vec::new(), &mut c);
     c
 }
 
-/// Every path of `v` under `path` into `out` (`v` added or removed as a whole).
-fn all_under(v: &Value, ty: T, path: &mut Path, out: &mut FieldSet) {
-    walk(v, ty, path, out);
-}
-
-fn compare_objects(
-    a: &Map<String, Value>,
-    b: &Map<String, Value>,
-    ty: T,
-    path: &mut Path,
-    c: &mut Comparison,
-) {
-    for (k, old) in a {
-        path.push(PathElement::field(k));
-        match b.get(k) {
-            Some(new) => compare_values(old, new, ty.child(k), path, c),
-            None => all_under(old, ty.child(k), path, &mut c.removed),
-        }
-        path.pop();
-    }
-    for (k, new) in b {
-        if !a.contains_key(k) {
-            path.push(PathElement::field(k));
-            all_under(new, ty.child(k), path, &mut c.added);
-            path.pop();
-        }
+fn is_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(m)) => m.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
     }
 }
 
-fn compare_values(old: &Value, new: &Value, ty: T, path: &mut Path, c: &mut Comparison) {
-    match (ty.shape(), old, new) {
-        (Shape::Struct(_) | Shape::Map(_), Value::Object(a), Value::Object(b))
-            if !a.is_empty() && !b.is_empty() =>
+/// A change at a leaf.
+fn leaf(old: Option<&Value>, new: Option<&Value>, path: &Path, c: &mut Comparison) {
+    match (old, new) {
+        (None, Some(_)) => c.added.insert(path),
+        (Some(_), None) => c.removed.insert(path),
+        (Some(a), Some(b)) if a != b => c.modified.insert(path),
+        _ => {}
+    }
+}
+
+fn compare_at(old: Option<&Value>, new: Option<&Value>, ty: T, path: &mut Path, c: &mut Comparison) {
+    let mut in_leaf = false;
+    match ty.shape() {
+        Shape::Struct(_) | Shape::Map(_)
+            if old.is_none_or(Value::is_object) && new.is_none_or(Value::is_object) =>
         {
-            compare_objects(a, b, ty, path, c)
-        }
-        (Shape::List(item_type, kind @ (L::Map(_) | L::Set)), Value::Array(a), Value::Array(b))
-            if !a.is_empty() && !b.is_empty() =>
-        {
-            let keyed = |items: &[Value]| -> Vec<(PathElement, Value)> {
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (item_element(v, item_type, kind, i), v.clone()))
-                    .collect()
-            };
-            let (olds, news) = (keyed(a), keyed(b));
-            for (e, old) in &olds {
-                path.push(e.clone());
-                match news.iter().find(|(k, _)| k == e) {
-                    Some((_, new)) => {
-                        if let (L::Map(_), Value::Object(x), Value::Object(y)) = (kind, old, new) {
-                            compare_objects(x, y, item_type, path, c);
-                        }
-                    }
-                    None => {
-                        c.removed.insert(path);
-                        if let (L::Map(_), Value::Object(m)) = (kind, old) {
-                            walk_object(m, item_type, path, &mut c.removed);
-                        }
+            if is_empty(old) && is_empty(new) {
+                leaf(old, new, path, c);
+                in_leaf = true;
+            } else {
+                let empty = Map::new();
+                let (a, b) = (old.and_then(Value::as_object), new.and_then(Value::as_object));
+                let (a, b) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
+                let always = Value::Object(Map::new());
+                for (k, v) in a {
+                    let child = ty.child(k);
+                    let there = (ty.default_of(k) == Some("{}")).then_some(&always);
+                    path.push(PathElement::field(k));
+                    compare_at(Some(v), b.get(k).or(there), child, path, c);
+                    path.pop();
+                }
+                for (k, v) in b {
+                    if !a.contains_key(k) {
+                        let there = (ty.default_of(k) == Some("{}")).then_some(&always);
+                        path.push(PathElement::field(k));
+                        compare_at(there, Some(v), ty.child(k), path, c);
+                        path.pop();
                     }
                 }
-                path.pop();
             }
-            for (e, new) in &news {
-                if !olds.iter().any(|(k, _)| k == e) {
+        }
+        Shape::List(item_type, kind @ (L::Map(_) | L::Set))
+            if old.is_none_or(Value::is_array) && new.is_none_or(Value::is_array) =>
+        {
+            if is_empty(old) && is_empty(new) {
+                leaf(old, new, path, c);
+                in_leaf = true;
+            } else {
+                let no_items = Vec::new();
+                let (a, b) = (old.and_then(Value::as_array), new.and_then(Value::as_array));
+                let (a, b) = (a.unwrap_or(&no_items), b.unwrap_or(&no_items));
+                let keyed = |items: &[Value]| -> Vec<(PathElement, Value)> {
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (item_element(v, item_type, kind, i), v.clone()))
+                        .collect()
+                };
+                let (olds, news) = (keyed(a), keyed(b));
+                for (e, o) in &olds {
+                    let n = news.iter().find(|(k, _)| k == e).map(|(_, v)| v);
                     path.push(e.clone());
-                    c.added.insert(path);
-                    if let (L::Map(_), Value::Object(m)) = (kind, new) {
-                        walk_object(m, item_type, path, &mut c.added);
-                    }
+                    compare_at(Some(o), n, item_type, path, c);
                     path.pop();
+                }
+                for (e, n) in &news {
+                    if !olds.iter().any(|(k, _)| k == e) {
+                        path.push(e.clone());
+                        compare_at(None, Some(n), item_type, path, c);
+                        path.pop();
+                    }
                 }
             }
         }
         _ => {
-            if old != new {
-                // A leaf that changed, or a structure that became (or stopped being) empty.
-                let (mut was, mut is) = (FieldSet::new(), FieldSet::new());
-                walk(old, ty, path, &mut was);
-                walk(new, ty, path, &mut is);
-                c.modified = c.modified.union(&was.intersection(&is));
-                c.removed = c.removed.union(&was.difference(&is));
-                c.added = c.added.union(&is.difference(&was));
-            }
+            leaf(old, new, path, c);
+            in_leaf = true;
+        }
+    }
+    if !in_leaf && !path.is_empty() {
+        match (old, new) {
+            (None, Some(_)) => c.added.insert(path),
+            (Some(_), None) => c.removed.insert(path),
+            _ => {}
         }
     }
 }

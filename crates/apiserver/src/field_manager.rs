@@ -1,0 +1,144 @@
+//! The field manager: `metadata.managedFields` kept on every write, and server-side apply, as
+//! upstream's handlers do it around the registry — who the manager is (the `fieldManager`
+//! parameter, else the client's User-Agent), an update's changes recorded for it, and an
+//! applied configuration merged with conflicts reported as a 409 naming each field.
+
+use apimachinery::apply::{ManagedFields, Write, types};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::resources::ResourceType;
+use crate::strategy;
+
+/// Upstream's limit on a manager's name.
+const MAX_MANAGER_LENGTH: usize = 128;
+/// Who writes objects the server makes itself (its seeds).
+pub const SERVER: &str = "kube-apiserver";
+
+/// The manager of a request: `fieldManager`, else the User-Agent up to its first `/` (upstream
+/// `prefixFromUserAgent`, so `kubectl/v1.33.0 (linux/amd64)` is `kubectl`).
+/// `options_kind` names the request's options in errors (`PatchOptions`).
+pub fn manager_of(field_manager: Option<&str>, user_agent: &str, options_kind: &str) -> ApiResult<String> {
+    match field_manager.filter(|m| !m.is_empty()) {
+        Some(m) if m.len() > MAX_MANAGER_LENGTH => Err(ApiError::invalid_options(
+            options_kind,
+            &format!("fieldManager: Too long: may not be more than {MAX_MANAGER_LENGTH} bytes"),
+        )),
+        Some(m) => Ok(m.to_string()),
+        None => {
+            Ok(user_agent.split('/').next().unwrap_or_default().chars().take(MAX_MANAGER_LENGTH).collect())
+        }
+    }
+}
+
+fn now() -> String {
+    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn write<'a>(
+    rt: &ResourceType,
+    manager: &'a str,
+    subresource: &'a str,
+    time: &'a str,
+    api_version: &'a str,
+) -> Write<'a> {
+    Write {
+        manager,
+        api_version,
+        subresource,
+        time,
+        ty: types::of_kind(rt.group, rt.version, rt.kind),
+        split_status: strategy::has_status_subresource(rt),
+    }
+}
+
+fn managed_of(obj: &Value) -> &Value {
+    obj.get("metadata").and_then(|m| m.get("managedFields")).unwrap_or(&Value::Null)
+}
+
+fn set_managed(obj: &mut Value, managed: &ManagedFields) {
+    match managed.encode() {
+        Value::Array(a) if a.is_empty() => {
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+        }
+        encoded => obj["metadata"]["managedFields"] = encoded,
+    }
+}
+
+/// Records a write of `new` over `old` (`None` for a create) by `manager`. Managed fields the
+/// request sets itself are kept as given (kubectl moves a client-side applier's fields to its
+/// server-side one that way); `[{}]` clears them.
+pub fn record_update(
+    rt: &ResourceType,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: &str,
+) -> ApiResult<()> {
+    let given = managed_of(new);
+    let before = old.map_or(&Value::Null, managed_of);
+    if !given.is_null() && given != before {
+        if given.as_array().is_some_and(|a| a.len() == 1 && a[0].as_object().is_some_and(|o| o.is_empty())) {
+            if let Some(m) = new["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+            return Ok(());
+        }
+        ManagedFields::decode(given).map_err(|e| {
+            ApiError::bad_request(format!("error decoding managed fields: metadata.managedFields{e}"))
+        })?;
+        return Ok(());
+    }
+    let mut managed = ManagedFields::decode(before).unwrap_or_default();
+    let (time, api_version) = (now(), rt.api_version());
+    let empty = json!({});
+    managed.update(old.unwrap_or(&empty), new, &write(rt, manager, subresource, &time, &api_version));
+    set_managed(new, &managed);
+    Ok(())
+}
+
+/// An apply of `config` by `manager` to `live` (`None`: the object does not exist yet): the
+/// object to store, its managed fields set, or upstream's 409 with a cause per conflicting
+/// field.
+pub fn apply(
+    rt: &ResourceType,
+    live: Option<&Value>,
+    config: &Value,
+    manager: &str,
+    subresource: &str,
+    force: bool,
+) -> ApiResult<Value> {
+    let mut managed = ManagedFields::decode(live.map_or(&Value::Null, managed_of)).unwrap_or_default();
+    let (time, api_version) = (now(), rt.api_version());
+    let mut base = live.cloned().unwrap_or_else(|| json!({}));
+    if let Some(m) = base["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    let mut applied = managed
+        .apply(&base, config, &write(rt, manager, subresource, &time, &api_version), force)
+        .map_err(|conflicts| ApiError::apply_conflict(conflicts.message(), conflicts.causes()))?;
+    set_managed(&mut applied, &managed);
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manager_is_named_as_upstream_names_it() {
+        assert_eq!(manager_of(Some("flux"), "kubectl/v1.33.0", "PatchOptions").unwrap(), "flux");
+        assert_eq!(
+            manager_of(None, "kubectl/v1.33.0 (linux/amd64) kubernetes/abc", "PatchOptions").unwrap(),
+            "kubectl"
+        );
+        assert_eq!(manager_of(Some(""), "kube-rs/1.0", "PatchOptions").unwrap(), "kube-rs");
+        assert_eq!(
+            manager_of(Some(&"m".repeat(129)), "", "PatchOptions").unwrap_err().message,
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes"
+        );
+    }
+}
