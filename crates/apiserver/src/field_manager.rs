@@ -3,7 +3,7 @@
 //! parameter, else the client's User-Agent), an update's changes recorded for it, and an
 //! applied configuration merged with conflicts reported as a 409 naming each field.
 
-use apimachinery::apply::{ManagedFields, Write, types};
+use apimachinery::apply::{ManagedFields, Write, managers, typed};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -48,7 +48,7 @@ fn write<'a>(
         api_version,
         subresource,
         time,
-        ty: types::of_kind(rt.group, rt.version, rt.kind),
+        ty: rt.rules.field_type(rt),
         split_status: strategy::has_status_subresource(rt),
     }
 }
@@ -64,7 +64,10 @@ fn set_managed(obj: &mut Value, managed: &ManagedFields) {
                 m.remove("managedFields");
             }
         }
-        encoded => obj["metadata"]["managedFields"] = encoded,
+        encoded => {
+            obj["metadata"]["managedFields"] = encoded;
+            crate::wire::pack(obj);
+        }
     }
 }
 
@@ -92,17 +95,36 @@ pub fn record_update(
         })?;
         return Ok(());
     }
-    let mut managed = ManagedFields::decode(before).unwrap_or_default();
     let (time, api_version) = (now(), rt.api_version());
+    let w = write(rt, manager, subresource, &time, &api_version);
     let empty = json!({});
-    managed.update(old.unwrap_or(&empty), new, &write(rt, manager, subresource, &time, &api_version));
+    let comparison = typed::compare(old.unwrap_or(&empty), new, w.ty);
+    if managers::update_keeps_ownership(before, &comparison, &w) {
+        // The hot path: the writer changed only what it alone owns. Stored as they were
+        // (copied only when the request left them out).
+        if managed_of(new).is_null() && !before.is_null() {
+            new["metadata"]["managedFields"] = before.clone();
+        }
+        return Ok(());
+    }
+    let mut managed = ManagedFields::decode(before).unwrap_or_default();
+    managed.update_with(&comparison, &w);
     set_managed(new, &managed);
     Ok(())
 }
 
+/// kubectl's client-side apply record.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The manager whose server-side applies keep that record (upstream's, so `kubectl apply`
+/// client-side and server-side can follow each other).
+const KUBECTL: &str = "kubectl";
+
 /// An apply of `config` by `manager` to `live` (`None`: the object does not exist yet): the
 /// object to store, its managed fields set, or upstream's 409 with a cause per conflicting
-/// field.
+/// field. As upstream does for kubectl: its conflicts on fields whose live values are still
+/// what its client-side apply recorded are no conflicts (an object moves from client-side to
+/// server-side apply without `--force-conflicts`), and an object with that record gets the new
+/// configuration as its record.
 pub fn apply(
     rt: &ResourceType,
     live: Option<&Value>,
@@ -111,17 +133,50 @@ pub fn apply(
     subresource: &str,
     force: bool,
 ) -> ApiResult<Value> {
-    let mut managed = ManagedFields::decode(live.map_or(&Value::Null, managed_of)).unwrap_or_default();
+    let managed = ManagedFields::decode(live.map_or(&Value::Null, managed_of)).unwrap_or_default();
     let (time, api_version) = (now(), rt.api_version());
     let mut base = live.cloned().unwrap_or_else(|| json!({}));
     if let Some(m) = base["metadata"].as_object_mut() {
         m.remove("managedFields");
     }
-    let mut applied = managed
-        .apply(&base, config, &write(rt, manager, subresource, &time, &api_version), force)
-        .map_err(|conflicts| ApiError::apply_conflict(conflicts.message(), conflicts.causes()))?;
-    set_managed(&mut applied, &managed);
+    let w = write(rt, manager, subresource, &time, &api_version);
+    let mut after = managed.clone();
+    let mut applied = match after.apply(&base, config, &w, force) {
+        Ok(applied) => applied,
+        Err(conflicts) => {
+            let allowed = (manager == KUBECTL).then(|| last_applied_agreement(&base, w.ty)).flatten();
+            match allowed {
+                Some(allowed) if conflicts.0.iter().all(|c| allowed.contains(&c.path)) => {
+                    after = managed;
+                    after
+                        .apply(&base, config, &w, true)
+                        .map_err(|c| ApiError::apply_conflict(c.message(), c.causes()))?
+                }
+                _ => return Err(ApiError::apply_conflict(conflicts.message(), conflicts.causes())),
+            }
+        }
+    };
+    set_managed(&mut applied, &after);
+    if manager == KUBECTL && applied["metadata"]["annotations"].get(LAST_APPLIED).is_some() {
+        let mut record = config.clone();
+        if let Some(a) = record["metadata"]["annotations"].as_object_mut() {
+            a.remove(LAST_APPLIED);
+            if a.is_empty() {
+                record["metadata"].as_object_mut().map(|m| m.remove("annotations"));
+            }
+        }
+        applied["metadata"]["annotations"][LAST_APPLIED] = json!(record.to_string());
+    }
     Ok(applied)
+}
+
+/// The fields kubectl's client-side apply record sets that the object still holds as recorded.
+fn last_applied_agreement(
+    live: &Value,
+    ty: apimachinery::apply::types::T,
+) -> Option<apimachinery::apply::FieldSet> {
+    let record: Value = serde_json::from_str(live["metadata"]["annotations"][LAST_APPLIED].as_str()?).ok()?;
+    Some(apimachinery::apply::typed::agreeing_fields(&record, live, ty))
 }
 
 #[cfg(test)]

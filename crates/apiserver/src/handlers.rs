@@ -57,8 +57,9 @@ impl ApiState {
 
 const JSON: &str = "application/json";
 
+/// An object (or any JSON holding objects) as clients see it.
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    serialized_response(status, body)
+    serialized_response(status, &crate::wire::Wire(body))
 }
 
 fn serialized_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
@@ -694,7 +695,12 @@ struct ListBody<'a> {
     #[serde(rename = "apiVersion")]
     api_version: &'a str,
     metadata: &'a Value,
+    #[serde(serialize_with = "wire_items")]
     items: &'a [&'a Value],
+}
+
+fn wire_items<S: serde::Serializer>(items: &&[&Value], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(|v| crate::wire::Wire(v)))
 }
 
 fn encode_continue(rv: u64, key: &(String, String)) -> String {

@@ -24,6 +24,7 @@ mod storage;
 mod strategy;
 mod table;
 mod watch;
+mod wire;
 
 pub use handlers::KUBERNETES_MINOR;
 pub use server::{RunningServer, ServerConfig, start};

@@ -64,6 +64,7 @@ pub fn decode(
         return Err(cannot_handle(format!("strict decoding error: {}", list.join(", "))));
     }
     let mut canonical = canonical;
+    crate::wire::pack(&mut canonical);
     canonical["apiVersion"] = json!(rt.api_version());
     canonical["kind"] = json!(rt.kind);
     Ok((canonical, unknown.into_iter().map(|f| format!("unknown field \"{f}\"")).collect()))

@@ -87,7 +87,7 @@ impl WatchRequest {
 }
 
 fn line(event_type: &str, object: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": event_type, "object": object})).unwrap_or_default();
+    let mut v = crate::wire::to_vec(&json!({"type": event_type, "object": object}));
     v.push(b'\n');
     Bytes::from(v)
 }

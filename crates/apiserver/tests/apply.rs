@@ -158,3 +158,70 @@ async fn every_write_records_its_manager() {
         .expect("clear");
     assert_eq!(cleared.metadata.managed_fields, None);
 }
+
+#[tokio::test]
+async fn custom_resources_merge_by_their_schemas_list_types() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::DynamicObject;
+    use kube::core::{ApiResource, GroupVersionKind};
+    let ts = TestServer::start().await;
+    let client = ts.client().await;
+    let definition: CustomResourceDefinition = from_json(json!({
+        "metadata": {"name": "gateways.net.example.com"},
+        "spec": {"group": "net.example.com", "scope": "Namespaced",
+                 "names": {"plural": "gateways", "kind": "Gateway"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                   "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+                     "listeners": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port"],
+                                   "items": {"type": "object", "required": ["port"], "properties": {
+                                     "port": {"type": "integer"}, "name": {"type": "string"}}}},
+                     "addresses": {"type": "array", "items": {"type": "string"}}}}}}}}]}}));
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &definition)
+        .await
+        .expect("definition");
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("net.example.com", "v1", "Gateway"),
+        "gateways",
+    );
+    let gateways = Api::<DynamicObject>::namespaced_with(client, "default", &resource);
+    let gateway = |listeners: Value, addresses: Value| {
+        json!({"apiVersion": "net.example.com/v1", "kind": "Gateway", "metadata": {"name": "edge"},
+               "spec": {"listeners": listeners, "addresses": addresses}})
+    };
+    gateways
+        .patch(
+            "edge",
+            &PatchParams::apply("team-a"),
+            &Patch::Apply(gateway(json!([{"port": 80, "name": "http"}]), json!(["10.0.0.1"]))),
+        )
+        .await
+        .expect("team a applies");
+    let merged = gateways
+        .patch(
+            "edge",
+            &PatchParams::apply("team-b"),
+            &Patch::Apply(gateway(json!([{"port": 443, "name": "https"}]), json!(["10.0.0.1"]))),
+        )
+        .await
+        .expect("team b applies a listener of its own and shares the address list");
+    let listeners: Vec<i64> = merged.data["spec"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["port"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listeners, [80, 443], "a list map merges by its key");
+    // An atomic list another manager set differently is a conflict.
+    let refused = status(
+        gateways
+            .patch(
+                "edge",
+                &PatchParams::apply("team-b"),
+                &Patch::Apply(gateway(json!([{"port": 443, "name": "https"}]), json!(["10.0.0.2"]))),
+            )
+            .await,
+    );
+    assert_eq!(refused.code, 409);
+    assert!(refused.message.contains(".spec.addresses"), "{}", refused.message);
+}

@@ -59,8 +59,40 @@ struct Tracked {
 /// most of their bytes.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ObjectMetadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "collected_metadata")]
     pub metadata: ObjectMeta,
+}
+
+/// The metadata the collector reads: everything but `managedFields`, which is skipped while
+/// decoding instead of being built and dropped.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CollectedMetadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    finalizers: Option<Vec<String>>,
+    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+fn collected_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    let m = CollectedMetadata::deserialize(d)?;
+    Ok(ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resource_version: m.resource_version,
+        labels: m.labels,
+        owner_references: m.owner_references,
+        finalizers: m.finalizers,
+        deletion_timestamp: m.deletion_timestamp,
+        creation_timestamp: m.creation_timestamp,
+        ..ObjectMeta::default()
+    })
 }
 
 impl kube::Resource for ObjectMetadata {

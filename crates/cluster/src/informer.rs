@@ -93,7 +93,10 @@ pub async fn run<K>(
                 seen = Some(Vec::new());
                 Ok(())
             }
-            watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
+            watcher::Event::InitApply(mut obj) | watcher::Event::Apply(mut obj) => {
+                // Who owns which field is the API server's business: caches drop it, as
+                // kube-controller-manager's and the scheduler's informers do.
+                obj.meta_mut().managed_fields = None;
                 if let Some(seen) = seen.as_mut() {
                     seen.push(key_of(&obj));
                 }

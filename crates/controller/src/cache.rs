@@ -272,7 +272,10 @@ async fn watch_kind<K: Watched>(client: Client, router: Router) {
         let cache = &router.cache;
         match event {
             watcher::Event::Init => relist = Some(HashMap::new()),
-            watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
+            watcher::Event::InitApply(mut obj) | watcher::Event::Apply(mut obj) => {
+                // Managed fields are not the controller's concern: the cache drops them, as
+                // kube-controller-manager's informers do.
+                obj.meta_mut().managed_fields = None;
                 let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
                 if let Some(seen) = relist.as_mut() {
                     seen.insert((ns.clone(), name.clone()), ());

@@ -95,3 +95,37 @@ fn kubectl_applies_server_side_with_upstreams_ownership() {
     let out = cluster.ok(&["apply", "--server-side", "-f", &file]);
     assert_eq!(out.trim(), "daemonset.apps/agent serverside-applied");
 }
+
+#[test]
+fn an_object_applied_client_side_moves_to_server_side_without_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), &["--workers", "1"]);
+    let file = dir.path().join("settings.yaml");
+    let manifest = |mode: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  mode: {mode}\n  level: \"1\"\n"
+        )
+    };
+    std::fs::write(&file, manifest("fast")).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    assert_eq!(cluster.ok(&["apply", "-f", &file]).trim(), "configmap/settings created");
+
+    // The same user now applies server-side, with a change: no conflict with its own
+    // client-side apply, and its record follows.
+    std::fs::write(&file, manifest("safe")).unwrap();
+    assert_eq!(
+        cluster.ok(&["apply", "--server-side", "-f", &file]).trim(),
+        "configmap/settings serverside-applied"
+    );
+    let get = |path: &str| cluster.ok(&["get", "cm", "settings", "-o", &format!("jsonpath={path}")]);
+    assert_eq!(get("{.data.mode}"), "safe");
+    let managers = get("{range .metadata.managedFields[*]}{.manager}/{.operation} {end}");
+    assert!(managers.contains("kubectl/Apply"), "{managers}");
+    let record = get("{.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}");
+    assert!(record.contains("\"mode\":\"safe\""), "the client-side record follows: {record}");
+
+    // And back to client-side apply, which still works from that record.
+    std::fs::write(&file, manifest("fast")).unwrap();
+    cluster.ok(&["apply", "-f", &file]);
+    assert_eq!(get("{.data.mode}"), "fast");
+}

@@ -55,7 +55,7 @@ impl PathElement {
     }
 
     /// Its `FieldsV1` spelling.
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         match self {
             PathElement::Field(name) => format!("f:{name}"),
             PathElement::Key(k) => format!("k:{k}"),
@@ -221,7 +221,8 @@ impl FieldSet {
         out
     }
 
-    fn remove_prefix(&mut self, prefix: &[PathElement]) {
+    /// Removes the paths under (or at) `prefix`.
+    pub fn remove_prefix(&mut self, prefix: &[PathElement]) {
         match prefix {
             [] => *self = FieldSet::new(),
             [last] => {
@@ -280,6 +281,19 @@ impl FieldSet {
         }
         Ok(set)
     }
+}
+
+/// Whether a `FieldsV1` document holds `path`, read in place (no set is built).
+pub fn fields_v1_contains(v: &Value, path: &[PathElement]) -> bool {
+    let mut node = v;
+    for (i, e) in path.iter().enumerate() {
+        let Some(next) = node.get(e.encode()) else { return false };
+        if i + 1 == path.len() {
+            return next.as_object().is_some_and(|m| m.is_empty() || m.contains_key("."));
+        }
+        node = next;
+    }
+    false
 }
 
 /// Builds a path from its elements' `FieldsV1` spellings (tests and callers that name paths).

@@ -6,8 +6,9 @@
 
 use serde_json::{Value, json};
 
+use super::fieldpath::fields_v1_contains;
 use super::fieldpath::{FieldSet, Path, PathElement, display};
-use super::typed::{self, compare, field_set, merge};
+use super::typed::{self, Comparison, compare, field_set, merge};
 use super::types::T;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +96,7 @@ impl Write<'_> {
         let mut out = set.clone();
         for p in IGNORED {
             let path: Path = p.iter().map(|f| PathElement::field(f)).collect();
-            out = out.without_prefix(&path);
+            out.remove_prefix(&path);
         }
         if self.split_status {
             let status = [PathElement::field("status")];
@@ -126,6 +127,39 @@ impl Write<'_> {
     }
 }
 
+/// Whether an update changes nobody's fields (the common case of a controller or kubelet
+/// writing the fields it already owns alone), read from `managedFields` as stored, without
+/// decoding it: nothing ownable removed, and every ownable field added or changed already
+/// owned by the writer's entry and by no other. Then the managed fields stay as they are.
+pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>) -> bool {
+    if !write.ownable(&c.removed).is_empty() {
+        return false;
+    }
+    let changed = write.ownable(&c.modified.union(&c.added));
+    let paths = changed.paths();
+    if paths.is_empty() {
+        return true;
+    }
+    let Some(entries) = managed.as_array() else { return false };
+    let mine = |e: &Value| {
+        e["manager"].as_str() == Some(write.manager)
+            && e["operation"] == "Update"
+            && e["apiVersion"].as_str() == Some(write.api_version)
+            && e["subresource"].as_str().unwrap_or_default() == write.subresource
+    };
+    let Some(own) = entries.iter().find(|e| mine(e)) else { return false };
+    // A document kept as its JSON text is read once.
+    let doc = |e: &Value| -> Value {
+        match &e["fieldsV1"] {
+            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            v => v.clone(),
+        }
+    };
+    let own = doc(own);
+    let others: Vec<Value> = entries.iter().filter(|e| !mine(e)).map(doc).collect();
+    paths.iter().all(|p| fields_v1_contains(&own, p) && others.iter().all(|o| !fields_v1_contains(o, p)))
+}
+
 /// An object's managers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ManagedFields(pub Vec<Manager>);
@@ -148,6 +182,11 @@ impl ManagedFields {
                 return Err(format!("[{i}].fieldsType: must be FieldsV1"));
             }
             let fields = match e.get("fieldsV1") {
+                // A server may keep the document as its JSON text.
+                Some(Value::String(text)) => {
+                    let f: Value = serde_json::from_str(text).map_err(|m| format!("[{i}].fieldsV1: {m}"))?;
+                    FieldSet::from_fields_v1(&f).map_err(|m| format!("[{i}].fieldsV1: {m}"))?
+                }
                 Some(f) if !f.is_null() => {
                     FieldSet::from_fields_v1(f).map_err(|m| format!("[{i}].fieldsV1: {m}"))?
                 }
@@ -202,7 +241,11 @@ impl ManagedFields {
     /// it gains what was added or changed and loses what was removed; everyone else loses all
     /// three. A manager's time moves only when its fields do.
     pub fn update(&mut self, old: &Value, new: &Value, write: &Write<'_>) {
-        let c = compare(old, new, write.ty);
+        self.update_with(&compare(old, new, write.ty), write);
+    }
+
+    /// [`ManagedFields::update`] with the comparison already made.
+    pub fn update_with(&mut self, c: &Comparison, write: &Write<'_>) {
         let (added, modified, removed) =
             (write.ownable(&c.added), write.ownable(&c.modified), write.ownable(&c.removed));
         let me = write.entry(Operation::Update, FieldSet::new());
@@ -255,7 +298,15 @@ impl ManagedFields {
         let before = self.position(&me).map(|i| self.0[i].fields.clone()).unwrap_or_default();
         let others =
             self.0.iter().filter(|m| !m.same(&me)).fold(FieldSet::new(), |acc, m| acc.union(&m.fields));
-        let dropped = before.difference(&applied).difference(&others);
+        // A map or list the applier no longer names as a whole stays while anyone still owns
+        // something in it (upstream adds such owned items back after pruning).
+        let owned = applied.union(&others).paths();
+        let mut dropped = FieldSet::new();
+        for p in before.difference(&applied).difference(&others).paths() {
+            if !owned.iter().any(|q| q.len() > p.len() && q.starts_with(&p)) {
+                dropped.insert(&p);
+            }
+        }
         let result = typed::remove(&merged, &dropped, write.ty);
 
         let c = compare(live, &result, write.ty);
@@ -429,5 +480,49 @@ mod tests {
         mf.update(&old, &new, &w);
         assert_eq!(mf.0[0].fields.paths(), vec![path(&["f:status", "f:numberReady"])]);
         assert_eq!(mf.encode()[0]["subresource"], "status");
+    }
+
+    #[test]
+    fn sets_and_granular_maps_merge_atomic_values_replace() {
+        // Two appliers of one object, as the upstream documentation's merge strategies show.
+        let mut mf = ManagedFields::default();
+        let a = json!({"metadata": {"name": "d", "finalizers": ["a.example/x"], "labels": {"team": "a"}},
+                       "spec": {"selector": {"matchLabels": {"app": "d"}}}});
+        let live = mf.apply(&json!({}), &a, &write("a", "t1"), false).unwrap();
+        let b = json!({"metadata": {"name": "d", "finalizers": ["b.example/y"], "labels": {"owner": "b"}}});
+        let live = mf.apply(&live, &b, &write("b", "t2"), false).unwrap();
+        assert_eq!(live["metadata"]["finalizers"], json!(["a.example/x", "b.example/y"]), "a set merges");
+        assert_eq!(live["metadata"]["labels"], json!({"team": "a", "owner": "b"}), "a granular map merges");
+        // An atomic value another manager set is a conflict, not a merge.
+        let c = json!({"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"app": "other"}}}});
+        let err = mf.clone().apply(&live, &c, &write("c", "t3"), false).unwrap_err();
+        assert_eq!(err.0[0].path, path(&["f:spec", "f:selector"]));
+        // b stops applying its finalizer: it goes; a's stays.
+        let b2 = json!({"metadata": {"name": "d", "labels": {"owner": "b"}}});
+        let live = mf.apply(&live, &b2, &write("b", "t4"), false).unwrap();
+        assert_eq!(live["metadata"]["finalizers"], json!(["a.example/x"]));
+    }
+
+    #[test]
+    fn an_update_of_ones_own_fields_keeps_the_managed_fields_as_stored() {
+        let mut mf = ManagedFields::default();
+        let old = ds("nginx:1", None);
+        let mut w = write("kubelet", "t1");
+        w.subresource = "status";
+        let mut first = old.clone();
+        first["status"] = json!({"numberReady": 1});
+        mf.update(&old, &first, &w);
+        let stored = mf.encode();
+        let mut second = first.clone();
+        second["status"]["numberReady"] = json!(2);
+        let c = compare(&first, &second, w.ty);
+        assert!(update_keeps_ownership(&stored, &c, &w), "the kubelet owns numberReady alone");
+        let mut third = second.clone();
+        third["status"]["numberAvailable"] = json!(2);
+        let c = compare(&second, &third, w.ty);
+        assert!(!update_keeps_ownership(&stored, &c, &w), "a new field changes its set");
+        let mut other = write("other", "t2");
+        other.subresource = "status";
+        assert!(!update_keeps_ownership(&stored, &compare(&first, &second, w.ty), &other));
     }
 }

@@ -127,6 +127,9 @@ fn compare_at(old: Option<&Value>, new: Option<&Value>, ty: T, path: &mut Path, 
                 let (a, b) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
                 let always = Value::Object(Map::new());
                 for (k, v) in a {
+                    if b.get(k) == Some(v) {
+                        continue;
+                    }
                     let child = ty.child(k);
                     let there = (ty.default_of(k) == Some("{}")).then_some(&always);
                     path.push(PathElement::field(k));
@@ -163,6 +166,9 @@ fn compare_at(old: Option<&Value>, new: Option<&Value>, ty: T, path: &mut Path, 
                 let (olds, news) = (keyed(a), keyed(b));
                 for (e, o) in &olds {
                     let n = news.iter().find(|(k, _)| k == e).map(|(_, v)| v);
+                    if n == Some(o) {
+                        continue;
+                    }
                     path.push(e.clone());
                     compare_at(Some(o), n, item_type, path, c);
                     path.pop();
@@ -264,6 +270,17 @@ pub fn remove(v: &Value, set: &FieldSet, ty: T) -> Value {
         }
         _ => v.clone(),
     }
+}
+
+/// The fields `a` sets that `b` holds with the same value.
+pub fn agreeing_fields(a: &Value, b: &Value, ty: T) -> FieldSet {
+    let mut out = FieldSet::new();
+    for path in field_set(a, ty).paths() {
+        if value_at(a, &path, ty).is_some() && value_at(a, &path, ty) == value_at(b, &path, ty) {
+            out.insert(&path);
+        }
+    }
+    out
 }
 
 /// The value at `path` in `v`, if there is one.

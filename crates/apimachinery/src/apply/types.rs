@@ -21,6 +21,9 @@ pub enum T {
     List(&'static T, L),
     /// A string-keyed map of values; `true` when it is managed as a whole.
     Map(&'static T, bool),
+    /// A struct given inline (a custom resource's schema): its fields, and whether it is
+    /// managed as a whole.
+    Fields(&'static [F], bool),
 }
 
 /// How a list's items are told apart.
@@ -78,6 +81,8 @@ impl T {
             T::List(item, kind) => Shape::List(*item, kind),
             T::Map(_, true) => Shape::Atomic,
             T::Map(value, false) => Shape::Map(*value),
+            T::Fields(_, true) => Shape::Atomic,
+            T::Fields(fields, false) => Shape::Struct(fields),
             T::Named(name) => match named(name) {
                 Some(D::Struct(_, true)) => Shape::Atomic,
                 Some(D::Struct(fields, false)) => Shape::Struct(fields),
@@ -102,6 +107,76 @@ impl T {
             Shape::Struct(fields) => fields.iter().find(|f| f.0 == name).and_then(|f| f.2),
             _ => None,
         }
+    }
+}
+
+/// The type a CustomResourceDefinition's structural schema (`openAPIV3Schema`) gives its
+/// objects, from upstream's extensions: `x-kubernetes-list-type` (`map` with
+/// `x-kubernetes-list-map-keys`, `set`, `atomic`, the default), `x-kubernetes-map-type` and
+/// `x-kubernetes-preserve-unknown-fields`; `apiVersion`, `kind` and `metadata` are the usual
+/// ones. Built once per served definition: the type lives as long as the process.
+pub fn from_structural_schema(schema: &serde_json::Value) -> T {
+    let mut top = leaked(schema);
+    if let T::Fields(fields, atomic) = top {
+        let mut all: Vec<F> =
+            fields.iter().filter(|f| !matches!(f.0, "apiVersion" | "kind" | "metadata")).copied().collect();
+        all.push(F("apiVersion", T::Scalar, None));
+        all.push(F("kind", T::Scalar, None));
+        all.push(F("metadata", T::Named("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), Some("{}")));
+        top = T::Fields(Box::leak(all.into_boxed_slice()), atomic);
+    }
+    top
+}
+
+fn leak_str(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+fn leaked(schema: &serde_json::Value) -> T {
+    let ext = |k: &str| schema.get(k).and_then(serde_json::Value::as_str);
+    let atomic_map = ext("x-kubernetes-map-type") == Some("atomic");
+    match schema.get("type").and_then(serde_json::Value::as_str) {
+        _ if schema.get("x-kubernetes-int-or-string").and_then(serde_json::Value::as_bool) == Some(true) => {
+            T::Scalar
+        }
+        Some("array") => {
+            let item = schema.get("items").map_or(T::Untyped, leaked);
+            let kind = match ext("x-kubernetes-list-type") {
+                Some("map") => {
+                    let keys: Vec<&'static str> = schema["x-kubernetes-list-map-keys"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(serde_json::Value::as_str)
+                        .map(leak_str)
+                        .collect();
+                    L::Map(Box::leak(keys.into_boxed_slice()))
+                }
+                Some("set") => L::Set,
+                _ => L::Atomic,
+            };
+            T::List(Box::leak(Box::new(item)), kind)
+        }
+        Some("object") | None => {
+            match (schema.get("properties").and_then(|p| p.as_object()), schema.get("additionalProperties")) {
+                (Some(props), _) => {
+                    let fields: Vec<F> = props
+                        .iter()
+                        .map(|(name, prop)| {
+                            let default = prop.get("default").map(|d| leak_str(&d.to_string()));
+                            F(leak_str(name), leaked(prop), default)
+                        })
+                        .collect();
+                    T::Fields(Box::leak(fields.into_boxed_slice()), atomic_map)
+                }
+                (None, Some(values)) if values.is_object() => {
+                    T::Map(Box::leak(Box::new(leaked(values))), atomic_map)
+                }
+                _ if atomic_map => T::Atomic,
+                _ => T::Untyped,
+            }
+        }
+        Some(_) => T::Scalar,
     }
 }
 
@@ -143,5 +218,26 @@ mod tests {
         ));
         assert!(matches!(of_kind("example.com", "v1", "Widget"), T::Untyped));
         assert!(matches!(of_kind("rbac.authorization.k8s.io", "v1", "ClusterRole"), T::Named(_)));
+    }
+
+    #[test]
+    fn a_definitions_schema_gives_its_types() {
+        let schema = serde_json::json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port", "protocol"],
+                      "items": {"type": "object", "properties": {"port": {"type": "integer"}, "protocol": {"type": "string", "default": "TCP"}}}},
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "args": {"type": "array", "items": {"type": "string"}},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic", "properties": {"app": {"type": "string"}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}});
+        let t = from_structural_schema(&schema);
+        let spec = t.child("spec");
+        let Shape::List(port, kind) = spec.child("ports").shape() else { panic!() };
+        assert_eq!(kind, L::Map(&["port", "protocol"]));
+        assert_eq!(port.default_of("protocol"), Some("\"TCP\""));
+        assert!(matches!(spec.child("tags").shape(), Shape::List(_, L::Set)));
+        assert!(matches!(spec.child("args").shape(), Shape::List(_, L::Atomic)));
+        assert!(matches!(spec.child("selector").shape(), Shape::Atomic));
+        assert!(matches!(spec.child("labels").shape(), Shape::Map(T::Scalar)));
+        assert!(matches!(t.child("metadata").child("finalizers").shape(), Shape::List(_, L::Set)));
     }
 }

@@ -41,6 +41,8 @@ pub struct CustomResource {
     scale: Option<ScalePaths>,
     /// Whether other versions share its objects (their `apiVersion` is rewritten on the way out).
     multi_version: bool,
+    /// What server-side apply merges its objects by, from the schema's list and map types.
+    field_type: apimachinery::apply::types::T,
 }
 
 /// The fields a custom resource always has, beside what its schema says.
@@ -178,6 +180,10 @@ impl Kind for CustomResource {
     fn converts(&self) -> bool {
         self.multi_version
     }
+
+    fn field_type(&self, _rt: &ResourceType) -> apimachinery::apply::types::T {
+        self.field_type
+    }
 }
 
 /// A printer column's cell (upstream's `cellForJSONValue`): the value when it has the
@@ -310,6 +316,7 @@ fn build(spec: &Value, version: &Value, multi_version: bool) -> &'static Resourc
         status,
         scale,
         multi_version,
+        field_type: apimachinery::apply::types::from_structural_schema(&version["schema"]["openAPIV3Schema"]),
     }));
     Box::leak(Box::new(ResourceType {
         group,

@@ -195,6 +195,12 @@ pub trait Kind: Send + Sync + Debug {
         None
     }
 
+    /// How server-side apply reads its objects: upstream's schema of the built-in type, by
+    /// default (custom resources: their definition's).
+    fn field_type(&self, rt: &ResourceType) -> apimachinery::apply::types::T {
+        apimachinery::apply::types::of_kind(rt.group, rt.version, rt.kind)
+    }
+
     /// Where its `scale` subresource reads and writes replicas, if it has one.
     fn scale(&self) -> Option<crate::scale::ScalePaths> {
         None

@@ -226,8 +226,9 @@ impl Store {
     pub fn with_backend(backend: Box<dyn Backend>, history_limit: usize) -> Result<Store, StorageError> {
         let mut objects: Objects = HashMap::new();
         let resource_version = backend.load(&mut |key, json| {
-            let value: Value = serde_json::from_slice(json)
+            let mut value: Value = serde_json::from_slice(json)
                 .map_err(|source| StorageError::Corrupt { key: key.to_string(), source })?;
+            crate::wire::pack(&mut value);
             // `<group>/<plural>/<namespace>/<name>`: the resource is the part before the second
             // slash.
             let resource = key.match_indices('/').nth(1).map_or(key, |(i, _)| &key[..i]);
@@ -331,7 +332,7 @@ impl Store {
                 Mutation::Put { resource, mut object } => {
                     object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
                     let key = object_key(&object);
-                    let json = serde_json::to_vec(&object).map_err(ApiError::internal)?;
+                    let json = crate::wire::to_vec(&object);
                     staged.push(StagedWrite {
                         rv,
                         resource,
@@ -356,7 +357,7 @@ impl Store {
                         Some(last) => {
                             let mut last = (*last).clone();
                             last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-                            Some(Bytes::from(serde_json::to_vec(&last).map_err(ApiError::internal)?))
+                            Some(Bytes::from(crate::wire::to_vec(&last)))
                         }
                         None => None,
                     };

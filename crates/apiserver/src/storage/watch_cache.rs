@@ -108,7 +108,7 @@ impl WatchEvent {
         event_type: EventType,
         obj: &Value,
     ) -> Self {
-        let json = serde_json::to_vec(obj).unwrap_or_default();
+        let json = crate::wire::to_vec(obj);
         WatchEvent::new(
             resource_version,
             resource.storage_key(),
