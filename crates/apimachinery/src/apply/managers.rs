@@ -4,6 +4,8 @@
 //! merges a configuration, conflicts where it would change fields others own, and removes the
 //! fields its manager applied before and no longer does, unless someone else owns them.
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 use super::fieldpath::fields_v1_contains;
@@ -148,16 +150,24 @@ pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>
             && e["subresource"].as_str().unwrap_or_default() == write.subresource
     };
     let Some(own) = entries.iter().find(|e| mine(e)) else { return false };
-    // A document kept as its JSON text is read once.
-    let doc = |e: &Value| -> Value {
-        match &e["fieldsV1"] {
-            Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-            v => v.clone(),
-        }
-    };
+    fn doc(e: &Value) -> Cow<'_, Value> {
+        fields_document(e).ok().flatten().unwrap_or(Cow::Owned(Value::Null))
+    }
     let own = doc(own);
-    let others: Vec<Value> = entries.iter().filter(|e| !mine(e)).map(doc).collect();
+    let others: Vec<Cow<'_, Value>> = entries.iter().filter(|e| !mine(e)).map(doc).collect();
     paths.iter().all(|p| fields_v1_contains(&own, p) && others.iter().all(|o| !fields_v1_contains(o, p)))
+}
+
+/// An entry's `fieldsV1` document, whether it is kept as JSON or (as a server may keep it) as
+/// its JSON text; `None` when it has none.
+fn fields_document(entry: &Value) -> Result<Option<Cow<'_, Value>>, String> {
+    match entry.get("fieldsV1") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => {
+            serde_json::from_str(text).map(|v| Some(Cow::Owned(v))).map_err(|e| e.to_string())
+        }
+        Some(v) => Ok(Some(Cow::Borrowed(v))),
+    }
 }
 
 /// An object's managers.
@@ -181,16 +191,9 @@ impl ManagedFields {
             if e["fieldsType"].as_str().is_some_and(|t| t != "FieldsV1") {
                 return Err(format!("[{i}].fieldsType: must be FieldsV1"));
             }
-            let fields = match e.get("fieldsV1") {
-                // A server may keep the document as its JSON text.
-                Some(Value::String(text)) => {
-                    let f: Value = serde_json::from_str(text).map_err(|m| format!("[{i}].fieldsV1: {m}"))?;
-                    FieldSet::from_fields_v1(&f).map_err(|m| format!("[{i}].fieldsV1: {m}"))?
-                }
-                Some(f) if !f.is_null() => {
-                    FieldSet::from_fields_v1(f).map_err(|m| format!("[{i}].fieldsV1: {m}"))?
-                }
-                _ => FieldSet::new(),
+            let fields = match fields_document(e).map_err(|m| format!("[{i}].fieldsV1: {m}"))? {
+                Some(f) => FieldSet::from_fields_v1(&f).map_err(|m| format!("[{i}].fieldsV1: {m}"))?,
+                None => FieldSet::new(),
             };
             out.push(Manager {
                 name: s("manager"),
