@@ -27,7 +27,7 @@ use crate::registry::{
 use crate::request::{self, MAX_BODY, Query, ResourcePath};
 use crate::resources::{Catalog, ResourceType};
 use crate::scale::SCALE;
-use crate::storage::Store;
+use crate::storage::{Object, Store};
 use crate::strategy::{self, FieldValidation};
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchRequest};
@@ -287,8 +287,7 @@ async fn resource_request(
         (&Method::GET, Some(name), Some("scale")) => {
             let obj =
                 state.store().get(rt, ns_for(rt, &ns), name).ok_or_else(|| ApiError::not_found(rt, name))?;
-            let paths = rt.rules.scale().ok_or_else(|| ApiError::not_found(rt, name))?;
-            Ok(json_response(StatusCode::OK, &paths.scale_of(&obj)))
+            scale_response(rt, &obj)
         }
         (&Method::PUT, Some(name), Some("scale")) => {
             let dry_run = dry_run(&query, "UpdateOptions")?;
@@ -338,7 +337,7 @@ async fn resource_request(
             Ok(match table {
                 Some(include) => json_response(
                     StatusCode::OK,
-                    &table::table(rt, [&*obj], None, Timestamp::now(), include, true),
+                    &table::table(rt, [&obj.value()], None, Timestamp::now(), include, true),
                 ),
                 None => object_response(StatusCode::OK, rt, &obj),
             })
@@ -477,14 +476,17 @@ async fn resource_request(
                 write(move || state.registry.delete(rt, ns_for(rt, &ns), &name, &options, Timestamp::now()))
                     .await?;
             Ok(match outcome {
-                DeleteOutcome::Deleted(last) => json_response(
-                    StatusCode::OK,
-                    &success_status(
-                        rt,
-                        last["metadata"]["name"].as_str().unwrap_or_default(),
-                        last["metadata"]["uid"].as_str().unwrap_or_default(),
-                    ),
-                ),
+                DeleteOutcome::Deleted(last) => {
+                    let last = last.value();
+                    json_response(
+                        StatusCode::OK,
+                        &success_status(
+                            rt,
+                            last["metadata"]["name"].as_str().unwrap_or_default(),
+                            last["metadata"]["uid"].as_str().unwrap_or_default(),
+                        ),
+                    )
+                }
                 DeleteOutcome::Pending(obj) => object_response(StatusCode::OK, rt, &obj),
             })
         }
@@ -496,7 +498,7 @@ async fn resource_request(
             let doomed: Vec<(String, String)> = objects
                 .iter()
                 .filter(|o| selected(rt, o, &labels, &fields))
-                .map(|o| crate::storage::object_key(o))
+                .map(|o| o.key().clone())
                 .collect();
             let pending = blocking(move || {
                 let mut pending = Vec::new();
@@ -513,7 +515,7 @@ async fn resource_request(
             let mut deleted = Vec::with_capacity(pending.len());
             for outcome in pending {
                 let (DeleteOutcome::Deleted(o) | DeleteOutcome::Pending(o)) = outcome.durable().await?;
-                deleted.push(as_served(rt, &o).into_owned());
+                deleted.push(as_served(rt, &o.value()).into_owned());
             }
             Ok(json_response(
                 StatusCode::OK,
@@ -534,9 +536,9 @@ async fn resource_request(
     response
 }
 
-fn scale_response(rt: &ResourceType, obj: &Value) -> ApiResult<Response> {
+fn scale_response(rt: &ResourceType, obj: &Object) -> ApiResult<Response> {
     let paths = rt.rules.scale().ok_or_else(|| ApiError::internal("a scaled kind has no scale"))?;
-    Ok(json_response(StatusCode::OK, &paths.scale_of(obj)))
+    Ok(json_response(StatusCode::OK, &paths.scale_of(&obj.value())))
 }
 
 /// Where CustomResourceDefinitions are stored.
@@ -548,8 +550,12 @@ fn as_served<'a>(rt: &ResourceType, obj: &'a Value) -> Cow<'a, Value> {
     if rt.rules.converts() { Cow::Owned(rt.rules.served_form(rt, obj)) } else { Cow::Borrowed(obj) }
 }
 
-fn object_response(status: StatusCode, rt: &ResourceType, obj: &Value) -> Response {
-    json_response(status, &as_served(rt, obj))
+/// A stored object, answered with its bytes unless the version asked for converts it.
+fn object_response(status: StatusCode, rt: &ResourceType, obj: &Object) -> Response {
+    if rt.rules.converts() {
+        return json_response(status, &rt.rules.served_form(rt, &obj.value()));
+    }
+    (status, [(header::CONTENT_TYPE, JSON)], obj.json_bytes()).into_response()
 }
 
 /// A PATCH body and its type, from the request's content type.
@@ -621,13 +627,17 @@ async fn decode_body(headers: &HeaderMap, body: Bytes) -> ApiResult<Value> {
 
 fn selected(
     rt: &ResourceType,
-    obj: &Value,
+    obj: &Object,
     labels: &apimachinery::labels::Selector,
     fields: &apimachinery::fields::FieldSelector,
 ) -> bool {
-    // Field selectors are in the stored form's terms (see `Query::field_selector`).
-    let rt = if rt.rules.converts() { rt.storage_owner() } else { rt };
-    labels.matches(&strategy::labels_of(obj)) && fields.matches(strategy::field_getter(rt, obj))
+    if labels.is_everything() && fields.is_everything() {
+        return true;
+    }
+    // Field selectors are in the stored form's terms (see `Query::field_selector`), as
+    // what the object's resource says selectors read of it.
+    let selectable = obj.selectable(rt);
+    labels.matches(&selectable.labels) && fields.matches(|label| selectable.field(label))
 }
 
 fn list(
@@ -640,8 +650,7 @@ fn list(
     let labels = query.label_selector()?;
     let fields = query.field_selector(rt)?;
     let (objects, rv) = state.store().list(rt, ns);
-    let mut items: Vec<&Value> =
-        objects.iter().map(|o| &**o).filter(|o| selected(rt, o, &labels, &fields)).collect();
+    let mut items: Vec<&Object> = objects.iter().filter(|o| selected(rt, o, &labels, &fields)).collect();
     // Pagination: `continue` carries the first page's resourceVersion and the key after which
     // to start. Every page reports the first page's resourceVersion, so a client that watches
     // from it (as informers do after a paginated list) replays whatever changed on earlier
@@ -655,7 +664,7 @@ fn list(
             ));
         }
         list_rv = first_rv;
-        items.retain(|o| crate::storage::object_key(o) > after);
+        items.retain(|o| *o.key() > after);
     }
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
     if let Some(limit) = query.i64("limit")?.filter(|l| *l > 0)
@@ -664,43 +673,38 @@ fn list(
         let remaining = items.len() - limit as usize;
         items.truncate(limit as usize);
         if let Some(last) = items.last() {
-            metadata["continue"] = json!(encode_continue(list_rv, &crate::storage::object_key(last)));
+            metadata["continue"] = json!(encode_continue(list_rv, last.key()));
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
     if let Some(include) = table {
-        let mut t = table::table(rt, items, Some(rv), Timestamp::now(), include, true);
+        let values: Vec<Value> = items.iter().map(|o| o.value()).collect();
+        let mut t = table::table(rt, &values, Some(rv), Timestamp::now(), include, true);
         t["metadata"] = metadata;
         return Ok(json_response(StatusCode::OK, &t));
     }
-    // Encoded straight from the stored objects: a list of thousands of pods is never copied
-    // into a second tree of values first.
-    let converted: Vec<Cow<'_, Value>>;
-    let served: Vec<&Value>;
-    let items = if rt.rules.converts() {
-        converted = items.iter().map(|o| as_served(rt, o)).collect();
-        served = converted.iter().map(|o| &**o).collect();
-        &served
-    } else {
-        &items
-    };
-    let body = ListBody { kind: &rt.list_kind(), api_version: &rt.api_version(), metadata: &metadata, items };
-    Ok(serialized_response(StatusCode::OK, &body))
-}
-
-/// A list response, borrowing its items.
-#[derive(serde::Serialize)]
-struct ListBody<'a> {
-    kind: &'a str,
-    #[serde(rename = "apiVersion")]
-    api_version: &'a str,
-    metadata: &'a Value,
-    #[serde(serialize_with = "wire_items")]
-    items: &'a [&'a Value],
-}
-
-fn wire_items<S: serde::Serializer>(items: &&[&Value], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(items.iter().map(|v| crate::wire::Wire(v)))
+    if rt.rules.converts() {
+        let served: Vec<Value> = items.iter().map(|o| rt.rules.served_form(rt, &o.value())).collect();
+        let list = json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": metadata, "items": served});
+        return Ok(json_response(StatusCode::OK, &list));
+    }
+    // The stored objects' bytes, as they are: a list of thousands of pods is a concatenation.
+    let mut body = Vec::with_capacity(128 + items.iter().map(|o| o.json().len() + 1).sum::<usize>());
+    let _ = serde_json::to_writer(
+        &mut body,
+        &json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": metadata}),
+    );
+    // `{"apiVersion":…,"kind":…,"metadata":{…}}` becomes `{…,"items":[…]}`.
+    body.pop();
+    body.extend_from_slice(br#","items":["#);
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(o.json());
+    }
+    body.extend_from_slice(b"]}");
+    Ok(raw_json(body))
 }
 
 fn encode_continue(rv: u64, key: &(String, String)) -> String {
@@ -781,7 +785,7 @@ fn bind(
     name: &str,
     binding: &Value,
     dry_run: bool,
-) -> ApiResult<crate::storage::Pending<Arc<Value>>> {
+) -> ApiResult<crate::storage::Pending<Object>> {
     let node = binding["target"]["name"].as_str().unwrap_or_default().to_string();
     if node.is_empty() {
         return Err(ApiError::invalid(

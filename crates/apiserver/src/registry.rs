@@ -13,7 +13,7 @@ use crate::kinds::Deletion;
 use crate::kinds::custom_resource;
 use crate::kinds::customresourcedefinition::CLEANUP_FINALIZER;
 use crate::resources::{self, Catalog, ResourceType};
-use crate::storage::{Mutation, ObjectKey, Pending, Snapshot, Store, Stored};
+use crate::storage::{Mutation, Object, ObjectKey, Pending, Snapshot, Store, Stored};
 use crate::strategy::{self, FieldValidation};
 
 /// Upstream's name suffix alphabet for `generateName` (no vowels, no ambiguous characters).
@@ -113,9 +113,9 @@ impl DeleteOptions {
 #[derive(Debug)]
 pub enum DeleteOutcome {
     /// The object is gone; its last state.
-    Deleted(Arc<Value>),
+    Deleted(Object),
     /// The object stays until finalizers are removed or its grace period ends.
-    Pending(Arc<Value>),
+    Pending(Object),
 }
 
 pub struct Registry {
@@ -157,7 +157,7 @@ fn definitions() -> &'static ResourceType {
 }
 
 /// The object a single-put write stored.
-fn the_object(stored: Stored) -> ApiResult<Arc<Value>> {
+fn the_object(stored: Stored) -> ApiResult<Object> {
     stored.into_iter().next().flatten().ok_or_else(|| ApiError::internal("the write stored nothing"))
 }
 
@@ -191,7 +191,7 @@ impl Registry {
     pub fn serve_definitions(&self) {
         let (definitions, _) = self.store.list(definitions(), None);
         let mut custom: Vec<&'static ResourceType> =
-            definitions.iter().flat_map(|crd| custom_resource::served(crd)).collect();
+            definitions.iter().flat_map(|crd| custom_resource::served(&crd.value())).collect();
         custom.sort_by(|a, b| {
             a.group
                 .cmp(b.group)
@@ -218,7 +218,7 @@ impl Registry {
         mut obj: Value,
         now: Timestamp,
         by: Writer<'_>,
-    ) -> ApiResult<Pending<Arc<Value>>> {
+    ) -> ApiResult<Pending<Object>> {
         if rt.namespaced {
             let ns = namespace.unwrap_or_default();
             match obj["metadata"]["namespace"].as_str() {
@@ -285,7 +285,7 @@ impl Registry {
         new: Value,
         status_only: bool,
         by: Writer<'_>,
-    ) -> ApiResult<Pending<Arc<Value>>> {
+    ) -> ApiResult<Pending<Object>> {
         if meta_str(&new, "name") != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -317,7 +317,7 @@ impl Registry {
         patch: &Patch,
         status_only: bool,
         by: Writer<'_>,
-    ) -> ApiResult<Pending<Arc<Value>>> {
+    ) -> ApiResult<Pending<Object>> {
         self.modify(
             rt,
             namespace,
@@ -347,7 +347,7 @@ impl Registry {
         applied: Applied<'_>,
         status_only: bool,
         by: Writer<'_>,
-    ) -> ApiResult<Pending<(Arc<Value>, bool)>> {
+    ) -> ApiResult<Pending<(Object, bool)>> {
         let Applied { config, force } = applied;
         if meta_str(config, "name") != name {
             return Err(ApiError::bad_request(format!(
@@ -387,7 +387,7 @@ impl Registry {
         name: &str,
         change: impl FnOnce(&Value) -> ApiResult<Value>,
         by: Writer<'_>,
-    ) -> ApiResult<Pending<Arc<Value>>> {
+    ) -> ApiResult<Pending<Object>> {
         let paths = rt.rules.scale().ok_or_else(|| ApiError::not_found(rt, name))?;
         self.modify(rt, namespace, name, |old| paths.apply(old, &change(&paths.scale_of(old))?), false, by)
     }
@@ -403,16 +403,14 @@ impl Registry {
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
         status_only: bool,
         by: Writer<'_>,
-    ) -> ApiResult<Pending<Arc<Value>>> {
+    ) -> ApiResult<Pending<Object>> {
         let ns = if rt.namespaced { namespace } else { "" };
         let pending = self.write(by.dry_run, |snap| {
             let stored = snap.get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
-            let old = if rt.rules.converts() {
-                Arc::new(rt.rules.served_form(rt, &stored))
-            } else {
-                stored.clone()
-            };
-            let mut new = compute(&old)?;
+            let stored_value = stored.value();
+            let served = rt.rules.converts().then(|| rt.rules.served_form(rt, &stored_value));
+            let old = served.as_ref().unwrap_or(&stored_value);
+            let mut new = compute(old)?;
             if rt.namespaced {
                 new["metadata"]["namespace"] = json!(ns);
             }
@@ -420,26 +418,26 @@ impl Registry {
             // itself (a DaemonSet's template-generation annotation is no one's), as upstream's
             // field manager runs before its registry; a status write's is its status.
             if status_only {
-                strategy::prepare_for_status_update(&mut new, &old);
-                field_manager::record_update(rt, Some(&old), &mut new, by.manager, "status")?;
+                strategy::prepare_for_status_update(&mut new, old);
+                field_manager::record_update(rt, Some(old), &mut new, by.manager, "status")?;
             } else {
-                field_manager::record_update(rt, Some(&old), &mut new, by.manager, "")?;
-                strategy::prepare_for_update(rt, &mut new, &old);
+                field_manager::record_update(rt, Some(old), &mut new, by.manager, "")?;
+                strategy::prepare_for_update(rt, &mut new, old);
             }
             strategy::set_defaults(rt, &mut new)?;
-            let errors = strategy::validate_update(rt, &new, &old, status_only)?;
+            let errors = strategy::validate_update(rt, &new, old, status_only)?;
             if !errors.is_empty() {
                 return Err(ApiError::invalid(rt, name, &errors));
             }
             if !status_only {
-                rt.rules.admit(rt, snap, &mut new, Some(&old))?;
+                rt.rules.admit(rt, snap, &mut new, Some(old))?;
             }
             if rt.rules.converts() {
                 new = rt.rules.stored_form(new);
             }
-            new["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+            new["metadata"]["resourceVersion"] = stored_value["metadata"]["resourceVersion"].clone();
             // The same resourceVersion now, so equal means the write changes nothing.
-            if new == *stored {
+            if new == stored_value {
                 return Ok((Vec::new(), Some(stored)));
             }
             let key: ObjectKey = (ns.to_string(), name.to_string());
@@ -448,7 +446,8 @@ impl Registry {
                 && !rt.rules.awaits_removal(&new)
             {
                 // Deleted by removing its last finalizer: the reply is its last state.
-                return Ok((vec![Mutation::Delete { resource: rt, key }], Some(Arc::new(new))));
+                let last = Object::unstored(rt, &new);
+                return Ok((vec![Mutation::Delete { resource: rt, key }], Some(last)));
             }
             Ok((vec![Mutation::Put { resource: rt, object: new }], None))
         })?;
@@ -467,10 +466,10 @@ impl Registry {
         name: &str,
         dry_run: bool,
         compute: impl FnOnce(&Value) -> ApiResult<Value>,
-    ) -> ApiResult<Pending<Arc<Value>>> {
+    ) -> ApiResult<Pending<Object>> {
         let pending = self.write(dry_run, |snap| {
             let old = snap.get(rt, namespace, name).ok_or_else(|| ApiError::not_found(rt, name))?;
-            let new = compute(&old)?;
+            let new = compute(&old.value())?;
             Ok((vec![Mutation::Put { resource: rt, object: new }], ()))
         })?;
         pending.and_then(|(stored, ())| the_object(stored))
@@ -492,9 +491,10 @@ impl Registry {
             if let Some(why) = rt.rules.protected(name) {
                 return Err(ApiError::forbidden(rt, name, why));
             }
-            check_preconditions(rt, name, &old, options)?;
+            let old_value = old.value();
+            check_preconditions(rt, name, &old_value, options)?;
             let key: ObjectKey = (ns.to_string(), name.to_string());
-            let mut obj = (*old).clone();
+            let mut obj = old_value.clone();
             let mut fins = finalizers(&obj);
             match options.propagation_policy.as_deref() {
                 Some("Orphan") if !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
@@ -513,7 +513,7 @@ impl Registry {
                         obj["metadata"]["finalizers"] = json!(fins);
                     }
                     rt.rules.mark_terminating(&mut obj);
-                    if obj == *old {
+                    if obj == old_value {
                         return Ok((Vec::new(), Some(old)));
                     }
                     return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
@@ -531,7 +531,7 @@ impl Registry {
                         obj["metadata"]["finalizers"] = json!(fins);
                     }
                     // A copy of the current object, resourceVersion included: equal means unchanged.
-                    if obj == *old {
+                    if obj == old_value {
                         return Ok((Vec::new(), Some(old)));
                     }
                     return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
@@ -545,7 +545,7 @@ impl Registry {
                 }
                 obj["metadata"]["finalizers"] = json!(fins);
                 // A copy of the current object, resourceVersion included: equal means unchanged.
-                if obj == *old {
+                if obj == old_value {
                     return Ok((Vec::new(), Some(old)));
                 }
                 return Ok((vec![Mutation::Put { resource: rt, object: obj }], None));
@@ -569,23 +569,25 @@ impl Registry {
             .store
             .write(|snap| {
             let mut mutations = Vec::new();
+            // Only objects being deleted are decoded.
             for pod in snap.list(pods, None) {
-                let expired = pod["metadata"]["deletionTimestamp"]
-                    .as_str()
+                let expired = pod
+                    .deletion_timestamp()
                     .and_then(|s| s.parse::<Timestamp>().ok())
                     .is_some_and(|t| t <= now);
-                if expired && finalizers(&pod).is_empty() {
-                    mutations.push(Mutation::Delete { resource: pods, key: crate::storage::object_key(&pod) });
+                if expired && finalizers(&pod.value()).is_empty() {
+                    mutations.push(Mutation::Delete { resource: pods, key: pod.key().clone() });
                 }
             }
             for ns in snap.list(namespaces(), None) {
-                if ns["metadata"].get("deletionTimestamp").is_none() {
+                if ns.deletion_timestamp().is_none() {
                     continue;
                 }
+                let ns = ns.value();
                 let name = meta_str(&ns, "name");
                 for &rt in self.catalog.all().iter().filter(|r| r.namespaced) {
                     for obj in snap.list(rt, Some(name)) {
-                        let key = crate::storage::object_key(&obj);
+                        let key = obj.key().clone();
                         if !mutations.iter().any(|m| matches!(m, Mutation::Delete { resource, key: k } if resource.storage_key() == rt.key && *k == key)) {
                             mutations.push(Mutation::Delete { resource: rt, key });
                         }
@@ -597,8 +599,11 @@ impl Registry {
             }
             let mut definitions_changed = false;
             for crd in snap.list(definitions(), None) {
-                if crd["metadata"].get("deletionTimestamp").is_none()
-                    || !finalizers(&crd).iter().any(|f| f == CLEANUP_FINALIZER)
+                if crd.deletion_timestamp().is_none() {
+                    continue;
+                }
+                let crd = crd.value();
+                if !finalizers(&crd).iter().any(|f| f == CLEANUP_FINALIZER)
                 {
                     continue;
                 }
@@ -607,11 +612,11 @@ impl Registry {
                 let key = format!("{}/{}", crd["spec"]["group"].as_str().unwrap_or_default(), crd["spec"]["names"]["plural"].as_str().unwrap_or_default());
                 if let Some(rt) = self.catalog.all().iter().copied().find(|r| r.key == key) {
                     for obj in snap.list(rt, None) {
-                        mutations.push(Mutation::Delete { resource: rt, key: crate::storage::object_key(&obj) });
+                        mutations.push(Mutation::Delete { resource: rt, key: obj.key().clone() });
                     }
                 }
                 definitions_changed = true;
-                let mut done = (*crd).clone();
+                let mut done = crd.clone();
                 let rest: Vec<String> = finalizers(&crd).into_iter().filter(|f| f != CLEANUP_FINALIZER).collect();
                 if rest.is_empty() {
                     mutations.push(Mutation::Delete { resource: definitions(), key: crate::storage::object_key(&crd) });
@@ -696,7 +701,7 @@ fn check_preconditions(rt: &ResourceType, name: &str, obj: &Value, options: &Del
 fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<()> {
     match snap.get(namespaces(), "", ns) {
         None => Err(ApiError::not_found(namespaces(), ns)),
-        Some(n) if n["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::forbidden(
+        Some(n) if n.deletion_timestamp().is_some() => Err(ApiError::forbidden(
             rt,
             name,
             &format!("unable to create new content in namespace {ns} because it is being terminated"),

@@ -215,11 +215,6 @@ pub fn labels_of(obj: &Value) -> std::collections::BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// [`field_value`] as the closure field selectors take.
-pub fn field_getter<'a>(rt: &'a ResourceType, obj: &'a Value) -> impl Fn(&str) -> Option<String> + 'a {
-    move |label| field_value(rt, obj, label)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

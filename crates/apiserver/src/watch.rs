@@ -39,7 +39,7 @@ impl WatchRequest {
 
     /// The event this watcher sees for a change, if any.
     fn translate(&self, event: &WatchEvent) -> Option<EventType> {
-        let now = self.matches(&event.selectable);
+        let now = self.matches(event.selectable());
         let before = event.previous.as_ref().map(|p| self.matches(p));
         match (event.event_type, before, now) {
             (EventType::Added, _, true) => Some(EventType::Added),
@@ -119,7 +119,7 @@ pub async fn run(
             _ = tx.closed() => return,
             received = live.recv() => match received {
                 Ok(event) => {
-                    if event.resource != req.resource.key {
+                    if event.resource.storage_key() != req.resource.key {
                         continue;
                     }
                     if let Some(t) = req.translate(&event)
@@ -137,7 +137,7 @@ pub async fn run(
                 loop {
                     match live.try_recv() {
                         Ok(event) => {
-                            if event.resource == req.resource.key
+                            if event.resource.storage_key() == req.resource.key
                                 && let Some(t) = req.translate(&event)
                                 && tx.send(req.encode(&event, t, &mut first)).await.is_err()
                             {

@@ -6,6 +6,7 @@
 //! from disk) and unpacked where they go out ([`to_vec`], [`Wire`]: responses, watch lines,
 //! records written to disk), so no client ever sees the packed form.
 
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -31,6 +32,101 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     serde_json::to_vec(&Wire(v)).unwrap_or_default()
 }
 
+/// Appends the JSON of `v` as clients see it to `out`.
+pub fn write(out: &mut Vec<u8>, v: &Value) {
+    // Writing a Value into memory cannot fail: its keys are strings.
+    let _ = serde_json::to_writer(out, &Wire(v));
+}
+
+/// Decodes JSON the server wrote (a stored object) into the server's form: each `fieldsV1`
+/// is taken as the text it is, never built into a tree of maps first.
+pub fn from_slice(json: &[u8]) -> Value {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    Packing(At::Object).deserialize(&mut de).unwrap_or(Value::Null)
+}
+
+/// Decodes a value found at a place of an object, packing what sits at `fieldsV1`.
+struct Packing(At);
+
+impl<'de> DeserializeSeed<'de> for Packing {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        match self.0 {
+            At::Anywhere => Value::deserialize(deserializer),
+            At::FieldsV1 => {
+                let raw = Box::<RawValue>::deserialize(deserializer)?;
+                if raw.get().starts_with('{') {
+                    Ok(Value::String(raw.get().to_string()))
+                } else {
+                    serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)
+                }
+            }
+            _ => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Packing {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let at = match (self.0, key.as_str()) {
+                (At::Entry, "fieldsV1") => At::FieldsV1,
+                (At::Metadata, "managedFields") => At::ManagedFields,
+                (At::Object, "metadata") => At::Metadata,
+                _ => At::Anywhere,
+            };
+            let value = access.next_value_seed(Packing(at))?;
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let at = if self.0 == At::ManagedFields { At::Entry } else { At::Anywhere };
+        let mut items = Vec::with_capacity(access.size_hint().unwrap_or(0));
+        while let Some(item) = access.next_element_seed(Packing(at))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 /// `v` serialized as clients see it: packed `fieldsV1` texts written as the JSON they hold.
 pub struct Wire<'a>(pub &'a Value);
 
@@ -41,6 +137,10 @@ enum At {
     Metadata,
     ManagedFields,
     Entry,
+    /// Decoding only: the top-level object.
+    Object,
+    /// Decoding only: a managed fields entry's `fieldsV1`.
+    FieldsV1,
 }
 
 struct Within<'a>(&'a Value, At);
@@ -107,5 +207,18 @@ mod tests {
         let back: Value = serde_json::from_slice(&to_vec(&list)).unwrap();
         assert_eq!(back["items"][0], wire);
         assert_eq!(back["object"], wire);
+    }
+
+    #[test]
+    fn decoding_what_the_server_wrote_packs_managed_fields_as_they_are_written() {
+        let wire = json!({"metadata": {"name": "x", "managedFields": [
+                {"manager": "m", "fieldsV1": {"f:data": {"f:a": {}, ".": {}}}},
+                {"manager": "n", "fieldsV1": null}]},
+            "spec": {"fieldsV1": {"f:x": {}}, "list": [1, -2, 2.5, true, null, "s"]}});
+        let mut packed = wire.clone();
+        pack(&mut packed);
+        let json = to_vec(&packed);
+        assert_eq!(from_slice(&json), packed);
+        assert_eq!(from_slice(b"{"), Value::Null, "not JSON");
     }
 }

@@ -146,11 +146,12 @@ fn admit_priority(snap: &Snapshot<'_>, rt: &ResourceType, pod: &mut Value) -> Ap
     let class_name = pod["spec"]["priorityClassName"].as_str().unwrap_or_default().to_string();
     let class = if class_name.is_empty() {
         snap.list(classes, None)
-            .into_iter()
+            .iter()
+            .map(|c| c.value())
             .filter(|c| c["globalDefault"].as_bool() == Some(true))
             .max_by_key(|c| c["value"].as_i64().unwrap_or(0))
     } else {
-        Some(snap.get(classes, "", &class_name).ok_or_else(|| {
+        Some(snap.get(classes, "", &class_name).map(|c| c.value()).ok_or_else(|| {
             ApiError::forbidden(rt, &name, &format!("no PriorityClass with name {class_name} was found"))
         })?)
     };

@@ -788,11 +788,13 @@ impl Kind for Service {
     ) -> ApiResult<()> {
         let (ns, name) =
             (s(svc, &["metadata", "namespace"]).to_string(), s(svc, &["metadata", "name"]).to_string());
-        let services = cluster.list(rt, None);
-        let others = services
+        let services: Vec<Value> = cluster
+            .list(rt, None)
             .iter()
-            .filter(|o| s(o, &["metadata", "namespace"]) != ns || s(o, &["metadata", "name"]) != name)
-            .map(|o| &**o);
+            .filter(|o| o.key().0 != ns || o.key().1 != name)
+            .map(|o| o.value())
+            .collect();
+        let others = services.iter();
         service_network::allocate(svc, old, others).map_err(|e| match e {
             AllocationError::Invalid(errors) => ApiError::invalid(rt, &name, &errors),
             AllocationError::Full(message) => ApiError::internal(message),

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::backend::Write;
 use super::watch_cache::{EventType, WatchEvent};
-use super::{Latest, Shared, StagedWrite, StorageError, db_key, objects_of};
+use super::{Change, Latest, Shared, StagedWrite, StorageError, db_key, objects_of};
 use crate::error::{ApiError, ApiResult};
 
 /// Told once the writes staged before it are durable and published, or why they never will be.
@@ -137,44 +137,36 @@ impl Shared {
         let writes: Vec<Write<'_>> = staged
             .iter()
             .zip(&keys)
-            .map(|(w, key)| (key.as_str(), w.object.as_ref().and(w.json.as_deref())))
+            .map(|(w, key)| match &w.change {
+                Change::Put(object) => (key.as_str(), Some(object.json())),
+                Change::Delete(_) => (key.as_str(), None),
+            })
             .collect();
         self.backend.commit(&writes, rv)
     }
 
     fn publish(&self, staged: Vec<StagedWrite>, rv: u64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for StagedWrite { rv: event_rv, resource: rt, key, object, json } in staged {
-            let map = objects_of(&mut state.objects, rt);
-            let event = match (object, json) {
-                (Some(object), Some(json)) => {
+        for StagedWrite { rv: event_rv, resource, key, change } in staged {
+            let map = objects_of(&mut state.objects, resource);
+            let event = match change {
+                Change::Put(object) => {
                     let previous = map.insert(key, object.clone());
                     let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
-                    let previous = previous.map(|p| rt.selectable(&p));
-                    WatchEvent::new(
-                        event_rv,
-                        rt.storage_key(),
-                        event_type,
-                        &json,
-                        rt.selectable(&object),
-                        previous,
-                    )
+                    let previous = previous.map(|p| p.selectable(resource).clone());
+                    WatchEvent { resource_version: event_rv, resource, event_type, object, previous }
                 }
-                (None, Some(json)) => {
-                    let Some(previous) = map.remove(&key) else { continue };
+                Change::Delete(last) => {
+                    let removed = map.remove(&key);
+                    let (Some(_), Some(object)) = (removed, last) else { continue };
                     // The last state is the state before: one Selectable says both.
-                    WatchEvent::new(
-                        event_rv,
-                        rt.storage_key(),
-                        EventType::Deleted,
-                        &json,
-                        rt.selectable(&previous),
-                        None,
-                    )
-                }
-                _ => {
-                    map.remove(&key);
-                    continue;
+                    WatchEvent {
+                        resource_version: event_rv,
+                        resource,
+                        event_type: EventType::Deleted,
+                        object,
+                        previous: None,
+                    }
                 }
             };
             let event = Arc::new(event);

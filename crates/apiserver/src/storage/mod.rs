@@ -20,7 +20,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
-use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -28,11 +27,13 @@ use crate::error::{ApiError, ApiResult};
 
 mod backend;
 mod commit;
+mod object;
 mod watch_cache;
 
 pub use backend::{Backend, Redb};
 pub use commit::Pending;
 use commit::{StopsWrites, Waiter};
+pub use object::Object;
 pub use watch_cache::{EventType, Selectable, WatchEvent};
 
 /// What storage knows of a resource: where its objects live and what selectors read of them.
@@ -55,22 +56,27 @@ pub const DEFAULT_HISTORY: usize = 25_000;
 /// that many events alive too).
 const BROADCAST_CAPACITY: usize = 25_000;
 
-/// One write, staged before it commits: its resourceVersion, where it goes, the object (`None`
-/// deletes) and its JSON: the object's for a put, its last state (carrying the delete's
-/// resourceVersion) for a delete, `None` when a delete finds nothing.
+/// One write, staged before it commits: its resourceVersion, where it goes, and what it does.
 struct StagedWrite {
     rv: u64,
     resource: &'static dyn Resource,
     key: ObjectKey,
-    object: Option<Arc<Value>>,
-    json: Option<Bytes>,
+    change: Change,
+}
+
+enum Change {
+    /// Creates or replaces the object.
+    Put(Object),
+    /// Removes the object; watchers see its last state, carrying the delete's
+    /// resourceVersion (`None` when there was nothing to delete).
+    Delete(Option<Object>),
 }
 
 /// What a write stored, per mutation: the object, or `None` for a delete.
-pub type Stored = Vec<Option<Arc<Value>>>;
+pub type Stored = Vec<Option<Object>>;
 
 /// Every object, per resource (by storage key: `apps/daemonsets`), in list order.
-type Objects = HashMap<Box<str>, BTreeMap<ObjectKey, Arc<Value>>>;
+type Objects = HashMap<Box<str>, BTreeMap<ObjectKey, Object>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -84,7 +90,7 @@ pub enum StorageError {
     Storage(#[from] redb::StorageError),
     #[error("database commit: {0}")]
     Commit(#[from] redb::CommitError),
-    #[error("stored object {key} is not valid JSON: {source}")]
+    #[error("stored object {key} is not a JSON object: {source}")]
     Corrupt { key: String, source: serde_json::Error },
     #[error("starting the committer thread: {0}")]
     Thread(std::io::Error),
@@ -144,7 +150,7 @@ pub struct Snapshot<'a> {
 }
 
 impl Snapshot<'_> {
-    pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Object> {
         self.objects
             .get(rt.storage_key())
             .and_then(|m| m.get(&(namespace.to_string(), name.to_string())))
@@ -152,12 +158,12 @@ impl Snapshot<'_> {
     }
 
     /// Objects of a resource, in one namespace or (with `None`) all.
-    pub fn list(&self, rt: &dyn Resource, namespace: Option<&str>) -> Vec<Arc<Value>> {
+    pub fn list(&self, rt: &dyn Resource, namespace: Option<&str>) -> Vec<Object> {
         list_in(self.objects, rt, namespace)
     }
 }
 
-fn list_in(objects: &Objects, rt: &dyn Resource, namespace: Option<&str>) -> Vec<Arc<Value>> {
+fn list_in(objects: &Objects, rt: &dyn Resource, namespace: Option<&str>) -> Vec<Object> {
     let Some(map) = objects.get(rt.storage_key()) else { return Vec::new() };
     match namespace {
         None => map.values().cloned().collect(),
@@ -198,7 +204,7 @@ struct Shared {
 }
 
 /// The map of a resource's objects, made on its first write.
-fn objects_of<'a>(objects: &'a mut Objects, rt: &dyn Resource) -> &'a mut BTreeMap<ObjectKey, Arc<Value>> {
+fn objects_of<'a>(objects: &'a mut Objects, rt: &dyn Resource) -> &'a mut BTreeMap<ObjectKey, Object> {
     objects.entry(rt.storage_key().into()).or_default()
 }
 
@@ -226,9 +232,8 @@ impl Store {
     pub fn with_backend(backend: Box<dyn Backend>, history_limit: usize) -> Result<Store, StorageError> {
         let mut objects: Objects = HashMap::new();
         let resource_version = backend.load(&mut |key, json| {
-            let mut value: Value = serde_json::from_slice(json)
+            let object = Object::load(json)
                 .map_err(|source| StorageError::Corrupt { key: key.to_string(), source })?;
-            crate::wire::pack(&mut value);
             // `<group>/<plural>/<namespace>/<name>`: the resource is the part before the second
             // slash.
             let resource = key.match_indices('/').nth(1).map_or(key, |(i, _)| &key[..i]);
@@ -236,7 +241,7 @@ impl Store {
                 Some(map) => map,
                 None => objects.entry(resource.into()).or_default(),
             }
-            .insert(object_key(&value), Arc::new(value));
+            .insert(object.key().clone(), object);
             Ok(())
         })?;
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
@@ -287,13 +292,13 @@ impl Store {
         self.read().compacted_through
     }
 
-    pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Object> {
         let state = self.read();
         Snapshot { objects: &state.objects }.get(rt, namespace, name)
     }
 
     /// The objects of a resource and the resourceVersion they are current at.
-    pub fn list(&self, rt: &dyn Resource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+    pub fn list(&self, rt: &dyn Resource, namespace: Option<&str>) -> (Vec<Object>, u64) {
         let state = self.read();
         (list_in(&state.objects, rt, namespace), state.resource_version)
     }
@@ -323,8 +328,10 @@ impl Store {
             });
             return Ok(Pending { value: (Vec::new(), extra), durable });
         }
-        // Stamp each mutation with its resourceVersion and encode it, before touching disk.
+        // Stamp each mutation with its resourceVersion and encode it, before touching disk; the
+        // latest state takes each at once, so later mutations of the same write see it.
         let mut staged = Vec::with_capacity(mutations.len());
+        let mut stored = Vec::with_capacity(mutations.len());
         let mut rv = latest.resource_version;
         for m in mutations {
             rv += 1;
@@ -332,50 +339,24 @@ impl Store {
                 Mutation::Put { resource, mut object } => {
                     object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
                     let key = object_key(&object);
-                    let json = crate::wire::to_vec(&object);
-                    staged.push(StagedWrite {
-                        rv,
-                        resource,
-                        key,
-                        object: Some(Arc::new(object)),
-                        json: Some(Bytes::from(json)),
-                    });
+                    let map = objects_of(&mut latest.objects, resource);
+                    // The event that will announce it: what watchers are sent shares its bytes.
+                    let event_type =
+                        if map.contains_key(&key) { EventType::Modified } else { EventType::Added };
+                    let object = Object::encode(resource, &object, event_type);
+                    map.insert(key.clone(), object.clone());
+                    stored.push(Some(object.clone()));
+                    staged.push(StagedWrite { rv, resource, key, change: Change::Put(object) });
                 }
                 Mutation::Delete { resource, key } => {
                     // Watchers see the last state, carrying the delete's resourceVersion.
-                    let last = staged
-                        .iter()
-                        .rev()
-                        .find(|w: &&StagedWrite| {
-                            w.resource.storage_key() == resource.storage_key() && w.key == key
-                        })
-                        .map(|w| w.object.clone())
-                        .unwrap_or_else(|| {
-                            latest.objects.get(resource.storage_key()).and_then(|m| m.get(&key)).cloned()
-                        });
-                    let json = match last {
-                        Some(last) => {
-                            let mut last = (*last).clone();
-                            last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-                            Some(Bytes::from(crate::wire::to_vec(&last)))
-                        }
-                        None => None,
-                    };
-                    staged.push(StagedWrite { rv, resource, key, object: None, json })
-                }
-            }
-        }
-        let mut stored = Vec::with_capacity(staged.len());
-        for w in &staged {
-            let map = objects_of(&mut latest.objects, w.resource);
-            match &w.object {
-                Some(object) => {
-                    map.insert(w.key.clone(), object.clone());
-                    stored.push(Some(object.clone()));
-                }
-                None => {
-                    map.remove(&w.key);
+                    let last = objects_of(&mut latest.objects, resource).remove(&key).map(|last| {
+                        let mut value = last.value();
+                        value["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+                        Object::encode_with(&value, EventType::Deleted, last.selectable(resource).clone())
+                    });
                     stored.push(None);
+                    staged.push(StagedWrite { rv, resource, key, change: Change::Delete(last) });
                 }
             }
         }
@@ -403,7 +384,9 @@ impl Store {
         let stored = mutations
             .into_iter()
             .map(|m| match m {
-                Mutation::Put { object, .. } => Some(Arc::new(object)),
+                Mutation::Put { resource, object } => {
+                    Some(Object::encode(resource, &object, EventType::Added))
+                }
                 Mutation::Delete { .. } => None,
             })
             .collect();
@@ -426,10 +409,14 @@ impl Store {
         let backlog = match from {
             None => list_in(&state.objects, rt, namespace)
                 .into_iter()
-                .map(|o| {
-                    let rv =
-                        o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-                    Arc::new(WatchEvent::of_object(rv, rt, EventType::Added, &o))
+                .map(|object| {
+                    Arc::new(WatchEvent {
+                        resource_version: object.resource_version(),
+                        resource: rt,
+                        event_type: EventType::Added,
+                        object,
+                        previous: None,
+                    })
                 })
                 .collect(),
             Some(rv) if rv < state.compacted_through => {
@@ -440,7 +427,12 @@ impl Store {
             }
             Some(rv) => {
                 let start = state.history.partition_point(|e| e.resource_version <= rv);
-                state.history.range(start..).filter(|e| e.resource == rt.storage_key()).cloned().collect()
+                state
+                    .history
+                    .range(start..)
+                    .filter(|e| e.resource.storage_key() == rt.storage_key())
+                    .cloned()
+                    .collect()
             }
         };
         Ok(WatchStart { backlog, live })
@@ -507,7 +499,7 @@ mod tests {
     /// Writes a ConfigMap `name` in `default`; its resourceVersion.
     fn put(store: &Store, name: &str) -> u64 {
         let (stored, ()) = stage(store, name).unwrap().durable_blocking().unwrap();
-        stored[0].as_ref().unwrap()["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+        stored[0].as_ref().unwrap().resource_version()
     }
 
     /// Deletes the ConfigMap `name` in `default`.
@@ -621,8 +613,8 @@ mod tests {
         assert_eq!(line["type"], "ADDED");
         assert_eq!(line["object"]["metadata"]["resourceVersion"], "1");
         assert_eq!(added.object()["metadata"]["name"], "a");
-        assert_eq!(added.selectable.field("metadata.name").as_deref(), Some("a"));
-        assert_eq!(added.selectable.namespace(), Some("default"));
+        assert_eq!(added.selectable().field("metadata.name").as_deref(), Some("a"));
+        assert_eq!(added.selectable().namespace(), Some("default"));
         // A selector watch may see the same change as another type; the object is unchanged.
         let as_deleted = line_of(&added, EventType::Deleted);
         assert_eq!(as_deleted["type"], "DELETED");
@@ -634,7 +626,7 @@ mod tests {
         let line = line_of(&deleted, EventType::Deleted);
         assert_eq!(line["object"]["metadata"]["name"], "a", "the last state");
         assert_eq!(line["object"]["metadata"]["resourceVersion"], "2", "with the delete's resourceVersion");
-        assert_eq!(deleted.selectable.field("metadata.name").as_deref(), Some("a"));
+        assert_eq!(deleted.selectable().field("metadata.name").as_deref(), Some("a"));
 
         // Deleting what is not there publishes nothing.
         delete(&store, "a");

@@ -1,0 +1,178 @@
+//! One stored version of an object, kept as bytes: its JSON as clients see it, inside the watch
+//! line of the event that stored it, so the current version of an object and the event in the
+//! watch history that announced it share one buffer. Reads answer with these bytes as they
+//! are (a list of thousands of pods is a concatenation, not an encoding); a write decodes the
+//! one object it changes. Besides the bytes an object carries only what storage itself reads
+//! without decoding: its key, resourceVersion and deletion timestamp, and (once asked for)
+//! what selectors read of it.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::watch_cache::{EventType, Selectable};
+use super::{ObjectKey, Resource, object_key};
+
+/// One stored version of an object. Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Object(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    /// `{"type":"ADDED","object":<json>}\n`, of `line_type`.
+    line: Bytes,
+    line_type: EventType,
+    key: ObjectKey,
+    resource_version: u64,
+    deletion_timestamp: Option<Box<str>>,
+    selectable: OnceLock<Arc<Selectable>>,
+}
+
+const LINE_SUFFIX: &[u8] = b"}\n";
+
+/// What precedes the object in a watch line of `event_type`.
+fn line_prefix(event_type: EventType) -> &'static [u8] {
+    match event_type {
+        EventType::Added => br#"{"type":"ADDED","object":"#,
+        EventType::Modified => br#"{"type":"MODIFIED","object":"#,
+        EventType::Deleted => br#"{"type":"DELETED","object":"#,
+    }
+}
+
+/// `{"type":…,"object":<object_json>}\n`.
+fn watch_line(event_type: EventType, object_json: &[u8]) -> Bytes {
+    let prefix = line_prefix(event_type);
+    let mut line = Vec::with_capacity(prefix.len() + object_json.len() + LINE_SUFFIX.len());
+    line.extend_from_slice(prefix);
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(LINE_SUFFIX);
+    Bytes::from(line)
+}
+
+impl Object {
+    /// Encodes `value` (the server's form: managed fields packed, resourceVersion set) as the
+    /// object of a `line_type` event. `rt` gives what selectors read of it.
+    pub(super) fn encode(rt: &dyn Resource, value: &Value, line_type: EventType) -> Object {
+        let object = Object::new(value, line_type, watch_line_of(line_type, value));
+        let _ = object.0.selectable.set(Arc::new(rt.selectable(value)));
+        object
+    }
+
+    /// An object that is not stored (what a reply shows of an object a write removed).
+    pub fn unstored(rt: &dyn Resource, value: &Value) -> Object {
+        Object::encode(rt, value, EventType::Added)
+    }
+
+    /// An object of a `line_type` event whose selectors read what `selectable` says.
+    pub(super) fn encode_with(value: &Value, line_type: EventType, selectable: Arc<Selectable>) -> Object {
+        let object = Object::new(value, line_type, watch_line_of(line_type, value));
+        let _ = object.0.selectable.set(selectable);
+        object
+    }
+
+    /// An object read back from its JSON (as stored on disk): checked to be an object, and
+    /// decoded once for its key and metadata.
+    pub(super) fn load(json: &[u8]) -> Result<Object, serde_json::Error> {
+        let value: Value = serde_json::from_slice(json)?;
+        if !value.is_object() {
+            return Err(serde::de::Error::custom("not a JSON object"));
+        }
+        Ok(Object::new(&value, EventType::Added, watch_line(EventType::Added, json)))
+    }
+
+    fn new(value: &Value, line_type: EventType, line: Bytes) -> Object {
+        let meta = &value["metadata"];
+        Object(Arc::new(Inner {
+            line,
+            line_type,
+            key: object_key(value),
+            resource_version: meta["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+            deletion_timestamp: meta["deletionTimestamp"].as_str().map(Into::into),
+            selectable: OnceLock::new(),
+        }))
+    }
+
+    /// The object's JSON, as clients see it.
+    pub fn json(&self) -> &[u8] {
+        let start = line_prefix(self.0.line_type).len();
+        &self.0.line[start..self.0.line.len() - LINE_SUFFIX.len()]
+    }
+
+    /// The object's JSON, sharing its buffer.
+    pub fn json_bytes(&self) -> Bytes {
+        let start = line_prefix(self.0.line_type).len();
+        self.0.line.slice(start..self.0.line.len() - LINE_SUFFIX.len())
+    }
+
+    /// The object decoded into the server's form (managed fields packed).
+    pub fn value(&self) -> Value {
+        crate::wire::from_slice(self.json())
+    }
+
+    /// `(namespace, name)`.
+    pub fn key(&self) -> &ObjectKey {
+        &self.0.key
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.0.resource_version
+    }
+
+    /// `metadata.deletionTimestamp`, as stored.
+    pub fn deletion_timestamp(&self) -> Option<&str> {
+        self.0.deletion_timestamp.as_deref()
+    }
+
+    /// What label and field selectors read of it (`rt` is its resource; decoded once, the
+    /// first time it is asked for, for objects loaded from disk).
+    pub fn selectable(&self, rt: &dyn Resource) -> &Arc<Selectable> {
+        self.0.selectable.get_or_init(|| Arc::new(rt.selectable(&self.value())))
+    }
+
+    /// The object as a watch line of `event_type`: shared when it is the type it was stored
+    /// with, copied otherwise.
+    pub fn json_line(&self, event_type: EventType) -> Bytes {
+        if event_type == self.0.line_type {
+            return self.0.line.clone();
+        }
+        watch_line(event_type, self.json())
+    }
+}
+
+fn watch_line_of(event_type: EventType, value: &Value) -> Bytes {
+    let prefix = line_prefix(event_type);
+    let mut line = Vec::with_capacity(1024);
+    line.extend_from_slice(prefix);
+    crate::wire::write(&mut line, value);
+    line.extend_from_slice(LINE_SUFFIX);
+    Bytes::from(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_object_is_its_json_inside_its_watch_line() {
+        let value = json!({"metadata": {"name": "a", "namespace": "ns", "resourceVersion": "7",
+            "deletionTimestamp": "2026-01-01T00:00:00Z",
+            "managedFields": [{"manager": "m", "fieldsV1": "{\"f:data\":{}}"}]}});
+        let object = Object::new(&value, EventType::Modified, watch_line_of(EventType::Modified, &value));
+        let wire: Value = serde_json::from_slice(object.json()).unwrap();
+        assert_eq!(wire["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:data": {}}), "unpacked");
+        assert_eq!(object.value(), value, "decoded back into the packed form");
+        assert_eq!(object.key(), &("ns".to_string(), "a".to_string()));
+        assert_eq!(object.resource_version(), 7);
+        assert_eq!(object.deletion_timestamp(), Some("2026-01-01T00:00:00Z"));
+        let line: Value = serde_json::from_slice(&object.json_line(EventType::Modified)).unwrap();
+        assert_eq!(line, json!({"type": "MODIFIED", "object": wire}));
+        let line: Value = serde_json::from_slice(&object.json_line(EventType::Deleted)).unwrap();
+        assert_eq!(line["type"], "DELETED");
+        assert_eq!(line["object"], wire);
+        assert!(Object::load(b"[1]").is_err(), "not an object");
+        assert!(Object::load(b"{").is_err());
+        assert_eq!(Object::load(object.json()).unwrap().value(), value);
+    }
+}
