@@ -58,16 +58,14 @@ fn managed_of(obj: &Value) -> &Value {
 }
 
 fn set_managed(obj: &mut Value, managed: &ManagedFields) {
-    match managed.encode() {
+    // Packed as the server keeps them (see `wire`).
+    match managed.encode_packed() {
         Value::Array(a) if a.is_empty() => {
             if let Some(m) = obj["metadata"].as_object_mut() {
                 m.remove("managedFields");
             }
         }
-        encoded => {
-            obj["metadata"]["managedFields"] = encoded;
-            crate::wire::pack(obj);
-        }
+        encoded => obj["metadata"]["managedFields"] = encoded,
     }
 }
 

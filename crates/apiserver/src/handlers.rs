@@ -477,15 +477,7 @@ async fn resource_request(
                     .await?;
             Ok(match outcome {
                 DeleteOutcome::Deleted(last) => {
-                    let last = last.value();
-                    json_response(
-                        StatusCode::OK,
-                        &success_status(
-                            rt,
-                            last["metadata"]["name"].as_str().unwrap_or_default(),
-                            last["metadata"]["uid"].as_str().unwrap_or_default(),
-                        ),
-                    )
+                    json_response(StatusCode::OK, &success_status(rt, &last.key().1, last.uid()))
                 }
                 DeleteOutcome::Pending(obj) => object_response(StatusCode::OK, rt, &obj),
             })

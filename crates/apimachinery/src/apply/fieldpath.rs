@@ -215,6 +215,18 @@ impl FieldSet {
     }
 
     /// The set without the paths under (or at) `prefix`.
+    /// The paths at or under the element `first`.
+    pub fn only_under(&self, first: &PathElement) -> FieldSet {
+        let mut out = FieldSet::new();
+        if self.members.contains(first) {
+            out.members.insert(first.clone());
+        }
+        if let Some(c) = self.children.get(first).filter(|c| !c.is_empty()) {
+            out.children.insert(first.clone(), c.clone());
+        }
+        out
+    }
+
     pub fn without_prefix(&self, prefix: &[PathElement]) -> FieldSet {
         let mut out = self.clone();
         out.remove_prefix(prefix);
@@ -259,6 +271,43 @@ impl FieldSet {
             map.insert(e.encode(), Value::Object(inner));
         }
         Value::Object(map)
+    }
+
+    /// The set's `FieldsV1` JSON as text: what `to_fields_v1().to_string()` writes, without
+    /// building the tree first.
+    pub fn to_fields_v1_text(&self) -> String {
+        let mut out = String::with_capacity(128);
+        out.push('{');
+        self.write_fields_v1_entries(&mut out);
+        out.push('}');
+        out
+    }
+
+    /// The entries of the set's `FieldsV1` object, keys in order.
+    fn write_fields_v1_entries(&self, out: &mut String) {
+        let mut elements: Vec<(String, &PathElement)> =
+            self.members.iter().chain(self.children.keys()).map(|e| (e.encode(), e)).collect();
+        elements.sort_by(|a, b| a.0.cmp(&b.0));
+        elements.dedup_by(|a, b| a.0 == b.0);
+        for (i, (key, e)) in elements.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::String(key.clone()).to_string());
+            out.push(':');
+            let mut inner = String::new();
+            if let Some(c) = self.children.get(e) {
+                c.write_fields_v1_entries(&mut inner);
+            }
+            if inner.is_empty() {
+                out.push_str("{}");
+            } else {
+                // "." sorts before every encoded element ("f:", "k:", "v:", "i:").
+                out.push_str(if self.members.contains(e) { "{\".\":{}," } else { "{" });
+                out.push_str(&inner);
+                out.push('}');
+            }
+        }
     }
 
     /// A set from its `FieldsV1` JSON.
@@ -317,6 +366,8 @@ mod tests {
         assert!(set.contains(&path(&["f:spec", "f:containers", "k:{\"name\":\"web\"}", "f:image"])));
         assert!(!set.contains(&path(&["f:spec", "f:containers"])));
         assert_eq!(set.to_fields_v1(), v);
+        assert_eq!(set.to_fields_v1_text(), v.to_string(), "the text is the tree's, written at once");
+        assert_eq!(FieldSet::new().to_fields_v1_text(), "{}");
         assert_eq!(set.paths().len(), 6);
     }
 

@@ -95,24 +95,15 @@ pub struct Write<'a> {
 impl Write<'_> {
     /// `set` without what this write cannot own.
     fn ownable(&self, set: &FieldSet) -> FieldSet {
-        let mut out = set.clone();
+        let status = PathElement::field("status");
+        let status_only = self.split_status && self.subresource == "status";
+        let mut out = if status_only { set.only_under(&status) } else { set.clone() };
         for p in IGNORED {
             let path: Path = p.iter().map(|f| PathElement::field(f)).collect();
             out.remove_prefix(&path);
         }
-        if self.split_status {
-            let status = [PathElement::field("status")];
-            if self.subresource == "status" {
-                let mut only = FieldSet::new();
-                for p in out.paths() {
-                    if p.first() == Some(&status[0]) {
-                        only.insert(&p);
-                    }
-                }
-                out = only;
-            } else {
-                out = out.without_prefix(&status);
-            }
+        if self.split_status && !status_only {
+            out.remove_prefix(&[status]);
         }
         out
     }
@@ -210,6 +201,15 @@ impl ManagedFields {
     /// `metadata.managedFields`, in upstream's order (appliers first, then by time, manager,
     /// version and subresource).
     pub fn encode(&self) -> Value {
+        self.encode_as(FieldSet::to_fields_v1)
+    }
+
+    /// The same with each `fieldsV1` as its JSON text (one string, as a server may keep it).
+    pub fn encode_packed(&self) -> Value {
+        self.encode_as(|f| Value::String(f.to_fields_v1_text()))
+    }
+
+    fn encode_as(&self, fields_v1: impl Fn(&FieldSet) -> Value) -> Value {
         let mut entries: Vec<&Manager> = self.0.iter().filter(|m| !m.fields.is_empty()).collect();
         entries.sort_by(|a, b| {
             (a.operation.as_str(), &a.time, &a.name, &a.api_version, &a.subresource).cmp(&(
@@ -226,7 +226,7 @@ impl ManagedFields {
                 .map(|m| {
                     let mut e = json!({"manager": m.name, "operation": m.operation.as_str(),
                                        "apiVersion": m.api_version, "time": m.time,
-                                       "fieldsType": "FieldsV1", "fieldsV1": m.fields.to_fields_v1()});
+                                       "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&m.fields)});
                     if !m.subresource.is_empty() {
                         e["subresource"] = json!(m.subresource);
                     }

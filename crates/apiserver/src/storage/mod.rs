@@ -350,11 +350,9 @@ impl Store {
                 }
                 Mutation::Delete { resource, key } => {
                     // Watchers see the last state, carrying the delete's resourceVersion.
-                    let last = objects_of(&mut latest.objects, resource).remove(&key).map(|last| {
-                        let mut value = last.value();
-                        value["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-                        Object::encode_with(&value, EventType::Deleted, last.selectable(resource).clone())
-                    });
+                    let last = objects_of(&mut latest.objects, resource)
+                        .remove(&key)
+                        .map(|last| last.at_resource_version(resource, rv, EventType::Deleted));
                     stored.push(None);
                     staged.push(StagedWrite { rv, resource, key, change: Change::Delete(last) });
                 }

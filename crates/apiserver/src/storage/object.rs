@@ -6,10 +6,12 @@
 //! without decoding: its key, resourceVersion and deletion timestamp, and (once asked for)
 //! what selectors read of it.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::watch_cache::{EventType, Selectable};
 use super::{ObjectKey, Resource, object_key};
@@ -24,6 +26,7 @@ struct Inner {
     line: Bytes,
     line_type: EventType,
     key: ObjectKey,
+    uid: Box<str>,
     resource_version: u64,
     deletion_timestamp: Option<Box<str>>,
     selectable: OnceLock<Arc<Selectable>>,
@@ -64,10 +67,29 @@ impl Object {
         Object::encode(rt, value, EventType::Added)
     }
 
-    /// An object of a `line_type` event whose selectors read what `selectable` says.
-    pub(super) fn encode_with(value: &Value, line_type: EventType, selectable: Arc<Selectable>) -> Object {
-        let object = Object::new(value, line_type, watch_line_of(line_type, value));
-        let _ = object.0.selectable.set(selectable);
+    /// The same object at another resourceVersion, as the object of a `line_type` event (a
+    /// delete's last state): its bytes rewritten, nothing else decoded.
+    pub(super) fn at_resource_version(&self, rt: &dyn Resource, rv: u64, line_type: EventType) -> Object {
+        let json = match with_resource_version(self.json(), rv) {
+            Some(json) => json,
+            // Never for what storage wrote; decoded and encoded again if it ever were.
+            None => {
+                let mut value = self.value();
+                value["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+                crate::wire::to_vec(&value)
+            }
+        };
+        let inner = &self.0;
+        let object = Object(Arc::new(Inner {
+            line: watch_line(line_type, &json),
+            line_type,
+            key: inner.key.clone(),
+            uid: inner.uid.clone(),
+            resource_version: rv,
+            deletion_timestamp: inner.deletion_timestamp.clone(),
+            selectable: OnceLock::new(),
+        }));
+        let _ = object.0.selectable.set(self.selectable(rt).clone());
         object
     }
 
@@ -87,6 +109,7 @@ impl Object {
             line,
             line_type,
             key: object_key(value),
+            uid: meta["uid"].as_str().unwrap_or_default().into(),
             resource_version: meta["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
             deletion_timestamp: meta["deletionTimestamp"].as_str().map(Into::into),
             selectable: OnceLock::new(),
@@ -115,6 +138,11 @@ impl Object {
         &self.0.key
     }
 
+    /// `metadata.uid`.
+    pub fn uid(&self) -> &str {
+        &self.0.uid
+    }
+
     pub fn resource_version(&self) -> u64 {
         self.0.resource_version
     }
@@ -138,6 +166,21 @@ impl Object {
         }
         watch_line(event_type, self.json())
     }
+}
+
+/// `json` (an object as storage wrote it: compact, keys in order) with its
+/// `metadata.resourceVersion` set to `rv`, everything else kept as it is written.
+fn with_resource_version(json: &[u8], rv: u64) -> Option<Vec<u8>> {
+    let mut object: BTreeMap<String, &RawValue> = serde_json::from_slice(json).ok()?;
+    let mut metadata: BTreeMap<String, &RawValue> = match object.get("metadata") {
+        Some(m) => serde_json::from_str(m.get()).ok()?,
+        None => BTreeMap::new(),
+    };
+    let rv = RawValue::from_string(format!("\"{rv}\"")).ok()?;
+    metadata.insert("resourceVersion".to_string(), &rv);
+    let metadata = RawValue::from_string(serde_json::to_string(&metadata).ok()?).ok()?;
+    object.insert("metadata".to_string(), &metadata);
+    serde_json::to_vec(&object).ok()
 }
 
 fn watch_line_of(event_type: EventType, value: &Value) -> Bytes {
@@ -174,5 +217,42 @@ mod tests {
         assert!(Object::load(b"[1]").is_err(), "not an object");
         assert!(Object::load(b"{").is_err());
         assert_eq!(Object::load(object.json()).unwrap().value(), value);
+    }
+
+    #[derive(Debug)]
+    struct Named;
+
+    impl Resource for Named {
+        fn storage_key(&self) -> &'static str {
+            "/events"
+        }
+
+        fn selectable(&self, obj: &Value) -> Selectable {
+            Selectable::new(
+                BTreeMap::new(),
+                vec![("metadata.name", obj["metadata"]["name"].as_str().map(Into::into))],
+            )
+        }
+    }
+
+    #[test]
+    fn a_delete_rewrites_only_the_resource_version_of_the_metadata() {
+        // An Event names another object's resourceVersion before its own metadata.
+        let value = json!({"involvedObject": {"resourceVersion": "3"}, "kind": "Event",
+            "metadata": {"name": "e\"1", "resourceVersion": "7", "uid": "u",
+                "managedFields": [{"manager": "m", "fieldsV1": "{\"f:data\":{}}"}]},
+            "note": "a \u{e9} \n"});
+        let object = Object::encode(&Named, &value, EventType::Added);
+        let deleted = object.at_resource_version(&Named, 9, EventType::Deleted);
+        let mut expected = value.clone();
+        expected["metadata"]["resourceVersion"] = json!("9");
+        assert_eq!(deleted.value(), expected);
+        assert_eq!(deleted.json(), crate::wire::to_vec(&expected).as_slice(), "written as storage writes it");
+        assert_eq!(deleted.resource_version(), 9);
+        assert_eq!(deleted.uid(), "u");
+        assert_eq!(deleted.key(), object.key());
+        assert_eq!(deleted.selectable(&Named).field("metadata.name").as_deref(), Some("e\"1"));
+        let line: Value = serde_json::from_slice(&deleted.json_line(EventType::Deleted)).unwrap();
+        assert_eq!(line["type"], "DELETED");
     }
 }
