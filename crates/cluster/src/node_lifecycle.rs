@@ -1,7 +1,8 @@
 //! Node lifecycle and taint-based eviction (upstream `nodelifecycle` and `tainteviction`).
 //!
 //! - A node whose Lease has not been renewed for the grace period (40 s by default) gets
-//!   `Ready=Unknown` and the `node.kubernetes.io/unreachable` NoSchedule and NoExecute taints;
+//!   `Ready=Unknown`, its pods `Ready=False`, and the `node.kubernetes.io/unreachable`
+//!   NoSchedule and NoExecute taints;
 //!   a node reporting `Ready=False` gets the `not-ready` ones. The taints go when it recovers.
 //! - A pod on a node with NoExecute taints it does not tolerate is deleted at once; one that
 //!   tolerates them all with `tolerationSeconds` is deleted after the shortest of those, timed
@@ -241,7 +242,10 @@ impl NodeLifecycle {
                         )
                         .await;
                     match patched {
-                        Ok(updated) => resource_version = updated.metadata.resource_version,
+                        Ok(updated) => {
+                            resource_version = updated.metadata.resource_version;
+                            self.mark_pods_not_ready(&name, &stamp).await;
+                        }
                         Err(e) => {
                             tracing::debug!(node = %name, error = %e, "marking the node Unknown failed")
                         }
@@ -256,6 +260,32 @@ impl NodeLifecycle {
                 if let Err(e) = api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
                     tracing::debug!(node = %name, error = %e, "updating lifecycle taints failed");
                 }
+            }
+        }
+    }
+
+    /// Upstream's `MarkPodsNotReady`: a node that stopped reporting takes its pods' readiness
+    /// with it (their kubelet cannot say otherwise until it is back).
+    async fn mark_pods_not_ready(&self, node: &str, stamp: &str) {
+        for pod in self.pods.list() {
+            if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
+                continue;
+            }
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+            if ready.is_none_or(|c| c.status == "False") {
+                continue;
+            }
+            let (ns, name) = informer::namespace_name(pod.as_ref());
+            let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": stamp}]}});
+            if let Err(e) = Api::<Pod>::namespaced(self.client.clone(), &ns)
+                .patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                .await
+            {
+                tracing::debug!(pod = %name, error = %e, "marking a pod not ready failed");
             }
         }
     }

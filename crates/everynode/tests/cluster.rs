@@ -103,13 +103,27 @@ fn a_stopped_node_turns_unknown_is_tainted_and_recovers() {
         get(&k, &["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints[*].key}"])
             == "node.kubernetes.io/unreachable node.kubernetes.io/unreachable"
     });
-    k.eventually("plain evicted", || !get(&k, &["get", "pods"]).contains("plain"));
-    assert!(get(&k, &["get", "pods"]).contains("sticky"));
+    let ready_of = |pod: &str| {
+        get(&k, &["get", "pod", pod, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"])
+    };
+    // As upstream: its pods are marked not ready, and the evicted one stays Terminating, since
+    // the kubelet that would finish its deletion is gone.
+    k.eventually("pods not ready", || ready_of("sticky") == "False");
+    k.eventually("plain evicted", || row(&k, "plain").get(2).map(String::as_str) == Some("Terminating"));
+    assert_eq!(ready_of("plain"), "False");
+    // Nothing starts there.
+    k.apply(&pod("late", Some("k8s-worker-1"), tolerant));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(row(&k, "late").get(2).map(String::as_str), Some("Pending"));
     k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/heartbeat-"]);
     k.eventually("Ready again without taints", || {
         get(&k, &["get", "node", "k8s-worker-1", "--no-headers"]).split_whitespace().nth(1) == Some("Ready")
             && get(&k, &["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints}"]).trim().is_empty()
     });
+    // Its kubelet takes up where it stopped: the deletion finishes, the others run and are ready.
+    k.eventually("plain gone", || !get(&k, &["get", "pods"]).contains("plain"));
+    k.eventually("sticky ready again", || ready_of("sticky") == "True");
+    k.eventually("late running", || row(&k, "late")[1..3] == ["1/1".to_string(), "Running".to_string()]);
 }
 
 #[test]

@@ -1,17 +1,23 @@
 //! Simulated kubelets, as KWOK runs them: one per Node object, running no containers. Each
 //! fills in its node's status, renews its Lease in `kube-node-lease` every 10 s (spread over
-//! the interval), runs the pods bound to it (Pending → Running, container statuses, pod IPs,
-//! conditions, readiness after `initialDelaySeconds`), and finishes their graceful deletion.
-//! One pod watch and one node watch serve every node.
+//! the interval), runs the pods bound to it and finishes their graceful deletion. One pod watch
+//! and one node watch serve every node.
+//!
+//! Pods are reconciled, level-triggered: what a pod's status should be is a pure function of
+//! the pod, its node, the rules and the time ([`pod_status`]), every delay measured from
+//! timestamps stored in the pod. A pod is looked at when it or its node changes, when the
+//! rules change, and when the last look said it would change by itself (a timer queue of
+//! wake-ups), so a kubelet that restarts picks up where it stopped.
 //!
 //! A node stops heartbeating while it carries the annotation
-//! `everynode.io/heartbeat: stopped` (`kubectl annotate node NAME everynode.io/heartbeat=stopped`),
-//! so its Lease goes stale as a dead kubelet's would; removing the annotation revives it.
+//! `everynode.io/heartbeat: stopped` (`kubectl annotate node NAME everynode.io/heartbeat=stopped`):
+//! its Lease goes stale as a dead kubelet's would, and its kubelet does nothing else either (no
+//! pod starts, no status, no finished deletions); removing the annotation revives it.
 //!
 //! Fault injection: the ConfigMap `kube-system/everynode-simulation`, key `rules.yaml`, holds an
 //! ordered list of rules `{image, node, behaviour, readySeconds}` (see [`SimulationRule`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,10 +34,12 @@ use serde_json::{Value, json};
 use crate::informer::{self, Change, Informers, Store};
 use crate::pod_deletion;
 
+pub mod pod_status;
 mod simulation;
 
-pub use simulation::{Behaviour, SimulationRule, decide, glob_matches};
+use pod_status::Placement;
 use simulation::parse_rules;
+pub use simulation::{Behaviour, SimulationRule, decide, glob_matches};
 
 pub const HEARTBEAT_ANNOTATION: &str = "everynode.io/heartbeat";
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -124,12 +132,6 @@ pub fn node_status_patch(node: &Node, kubelet_version: &str) -> Value {
     patch
 }
 
-/// What the simulation keeps per pod it runs.
-#[derive(Default)]
-struct NodeState {
-    next_ip: u32,
-}
-
 /// Every simulated kubelet of the cluster.
 pub struct Kubelets {
     client: Client,
@@ -137,15 +139,62 @@ pub struct Kubelets {
     renew_interval: Duration,
     informers: Arc<Informers>,
     nodes: Arc<Store<Node>>,
-    rules: Mutex<Vec<SimulationRule>>,
-    state: Mutex<HashMap<String, NodeState>>,
-    /// Pods with work scheduled (readiness, deletion), so it is scheduled once.
-    pending: Mutex<HashSet<String>>,
-    /// Pods bound to a node not seen yet, by node: they start when it appears.
-    waiting: Mutex<HashMap<String, Vec<Arc<Pod>>>>,
+    pods: Arc<Store<Pod>>,
+    rules: Mutex<Arc<Vec<SimulationRule>>>,
+    /// When pods change by themselves next.
+    wakeups: Mutex<Wakeups>,
+    /// Signalled when a wake-up earlier than any before is queued.
+    woken: tokio::sync::Notify,
+    /// Pods with a status write or a deletion in flight (by `namespace/name`): looked at again
+    /// once it lands.
+    in_flight: Mutex<HashSet<String>>,
+    /// Pods bound to a node not seen yet, by node: looked at when it appears.
+    waiting: Mutex<HashMap<String, Vec<String>>>,
+    /// Pod IPs given out, by node, so a new pod never takes a running pod's address.
+    addresses: Mutex<HashMap<String, HashSet<String>>>,
     /// Bounds the API requests of node registration and heartbeats in flight at once.
     requests: Arc<tokio::sync::Semaphore>,
 }
+
+/// The timer queue: each pod's next wake-up, earliest first.
+#[derive(Default)]
+struct Wakeups {
+    queue: BTreeSet<(Timestamp, String)>,
+    by_pod: HashMap<String, Timestamp>,
+}
+
+impl Wakeups {
+    /// Sets (or, with `None`, clears) the wake-up of `key`; whether it is now the earliest.
+    fn set(&mut self, key: &str, at: Option<Timestamp>) -> bool {
+        if let Some(old) = self.by_pod.remove(key) {
+            self.queue.remove(&(old, key.to_string()));
+        }
+        let Some(at) = at else { return false };
+        self.by_pod.insert(key.to_string(), at);
+        self.queue.insert((at, key.to_string()));
+        self.queue.first().is_some_and(|(first, _)| *first == at)
+    }
+
+    fn next(&self) -> Option<Timestamp> {
+        self.queue.first().map(|(t, _)| *t)
+    }
+
+    /// Takes the pods due by `now`.
+    fn due(&mut self, now: Timestamp) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some((t, _)) = self.queue.first()
+            && *t <= now
+        {
+            let (_, key) = self.queue.pop_first().expect("not empty");
+            self.by_pod.remove(&key);
+            due.push(key);
+        }
+        due
+    }
+}
+
+/// How long to wait before looking at a pod again after a write of it failed.
+const RETRY: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
 /// How many node registrations or Lease renewals are in flight at once.
 const CONCURRENT_NODE_REQUESTS: usize = 64;
@@ -165,10 +214,13 @@ impl Kubelets {
             renew_interval,
             informers: informers.clone(),
             nodes: informers.nodes.store(),
+            pods: informers.pods.store(),
             rules: Mutex::default(),
-            state: Mutex::default(),
-            pending: Mutex::default(),
+            wakeups: Mutex::default(),
+            woken: tokio::sync::Notify::new(),
+            in_flight: Mutex::default(),
             waiting: Mutex::default(),
+            addresses: Mutex::default(),
             requests: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_NODE_REQUESTS)),
         })
     }
@@ -181,16 +233,60 @@ impl Kubelets {
         let cm_api = Api::<ConfigMap>::namespaced(self.client.clone(), "kube-system");
         let mut cm_rx = informer::spawn(cm_api, cm_config, Arc::default());
         tokio::spawn(self.clone().heartbeats());
+        tokio::spawn(self.clone().wake_pods());
         loop {
             tokio::select! {
                 Some(change) = node_rx.recv() => self.node_changed(change).await,
                 Some(change) = pod_rx.recv() => self.pod_changed(change),
-                Some(change) = cm_rx.recv() => match change {
-                    Change::Applied { new, .. } => *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = parse_rules(&new),
-                    Change::Deleted(_) => self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear(),
-                    Change::Synced => {}
-                },
+                Some(change) = cm_rx.recv() => {
+                    let rules = match change {
+                        Change::Applied { new, .. } => parse_rules(&new),
+                        Change::Deleted(_) => Vec::new(),
+                        Change::Synced => continue,
+                    };
+                    *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+                    // A rule edit applies to running pods at once.
+                    for pod in self.pods.list() {
+                        self.reconcile(pod);
+                    }
+                }
                 else => return,
+            }
+        }
+    }
+
+    /// Looks at each pod when its wake-up comes.
+    async fn wake_pods(self: Arc<Self>) {
+        loop {
+            let next = self.wakeups.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let wait = match next {
+                Some(at) => Duration::try_from(at.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.woken.notified() => continue,
+            }
+            let due = self.wakeups.lock().unwrap_or_else(|e| e.into_inner()).due(Timestamp::now());
+            for key in due {
+                if let Some(pod) = self.pods.get(&key) {
+                    self.reconcile(pod);
+                }
+            }
+        }
+    }
+
+    fn wake_at(&self, key: &str, at: Option<Timestamp>) {
+        if self.wakeups.lock().unwrap_or_else(|e| e.into_inner()).set(key, at) {
+            self.woken.notify_one();
+        }
+    }
+
+    /// Looks at every pod bound to `node`.
+    fn reconcile_node(self: &Arc<Self>, node: &str) {
+        for pod in self.pods.list() {
+            if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node) {
+                self.reconcile(pod);
             }
         }
     }
@@ -204,8 +300,10 @@ impl Kubelets {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&informer::name(new.as_ref()));
-                for pod in waiting.into_iter().flatten() {
-                    self.clone().handle_pod(pod);
+                for key in waiting.into_iter().flatten() {
+                    if let Some(pod) = self.pods.get(&key) {
+                        self.reconcile(pod);
+                    }
                 }
                 if !heartbeat_stopped(&new) {
                     // Registration runs beside the others, so ten thousand nodes join in parallel.
@@ -223,12 +321,14 @@ impl Kubelets {
                 if heartbeat_stopped(&old) && !heartbeat_stopped(&new) {
                     self.post_node_status(&new).await;
                     self.renew_lease(&informer::name(new.as_ref())).await;
+                    // And its kubelet takes up its pods where it left them.
+                    self.reconcile_node(&informer::name(new.as_ref()));
                 }
             }
             Change::Deleted(node) => {
                 let name = informer::name(node.as_ref());
                 self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
-                self.state.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
+                self.addresses.lock().unwrap_or_else(|e| e.into_inner()).remove(&name);
             }
             Change::Synced => {}
         }
@@ -305,168 +405,123 @@ impl Kubelets {
     }
 
     fn pod_changed(self: &Arc<Self>, change: Change<Pod>) {
-        if let Change::Applied { new, .. } = change {
-            self.clone().handle_pod(new);
-        }
-    }
-
-    /// Advances one pod bound to a simulated node.
-    fn handle_pod(self: Arc<Self>, pod: Arc<Pod>) {
-        let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { return };
-        let Some(node) = self.nodes.get(&node_name) else {
-            self.waiting.lock().unwrap_or_else(|e| e.into_inner()).entry(node_name).or_default().push(pod);
-            return;
-        };
-        let key = informer::key_of(pod.as_ref());
-        if pod.metadata.deletion_timestamp.is_some() {
-            if self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("delete:{key}")) {
-                tokio::spawn(async move { self.finish_deletion(&pod).await });
+        match change {
+            Change::Applied { new, .. } => self.reconcile(new),
+            Change::Deleted(pod) => {
+                let key = informer::key_of(pod.as_ref());
+                self.wake_at(&key, None);
+                if let (Some(node), Some(ip)) = (
+                    pod.spec.as_ref().and_then(|s| s.node_name.as_ref()),
+                    pod.status.as_ref().and_then(|s| s.pod_ip.as_ref()),
+                ) && let Some(used) =
+                    self.addresses.lock().unwrap_or_else(|e| e.into_inner()).get_mut(node)
+                {
+                    used.remove(ip);
+                }
             }
-            return;
+            Change::Synced => {}
         }
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
-        let started =
-            pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|c| !c.is_empty());
-        if phase != "Pending" || started {
-            return;
-        }
-        if !self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("start:{key}")) {
-            return;
-        }
-        tokio::spawn(async move {
-            self.start_pod(&pod, &node).await;
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("start:{key}"));
-        });
     }
 
-    async fn finish_deletion(self: Arc<Self>, pod: &Pod) {
-        let (ns, name) = informer::namespace_name(pod);
-        // The containers "stop" at once; the pod goes well within its grace period.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Err(e) = pod_deletion::delete_instance(&self.client, pod, Some(0)).await
-            && !matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
-        {
-            tracing::debug!(pod = %name, error = %e, "finishing a pod deletion failed");
-        }
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("delete:{ns}/{name}"));
-    }
-
-    async fn start_pod(&self, pod: &Pod, node: &Node) {
-        let (ns, name) = informer::namespace_name(pod);
-        let node_name = informer::name(node);
-        let ip = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let s = state.entry(node_name.clone()).or_default();
-            s.next_ip += 1;
-            let cidr = node
-                .spec
-                .as_ref()
-                .and_then(|s| s.pod_cidr.clone())
-                .unwrap_or_else(|| "10.244.0.0/24".to_string());
-            pod_ip(&cidr, s.next_ip - 1).unwrap_or_else(|| "10.244.0.2".to_string())
+    /// Brings one pod's status to what it should be now, and queues its next look.
+    fn reconcile(self: &Arc<Self>, pod: Arc<Pod>) {
+        let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { return };
+        let key = informer::key_of(pod.as_ref());
+        let Some(node) = self.nodes.get(&node_name) else {
+            // Bound to a node that does not exist yet: started once it does.
+            self.waiting.lock().unwrap_or_else(|e| e.into_inner()).entry(node_name).or_default().push(key);
+            return;
         };
+        // A node whose kubelet is stopped does nothing at all.
+        if heartbeat_stopped(&node) {
+            return;
+        }
+        if self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
+            return;
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            self.wake_at(&key, None);
+            self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone());
+            let this = self.clone();
+            tokio::spawn(async move { this.finish_deletion(&pod, key).await });
+            return;
+        }
+        let placement = self.placement(&pod, &node);
+        let rules = self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let step = pod_status::next(&pod, &placement, &rules, Timestamp::now());
+        let Some(status) = step.status else {
+            self.wake_at(&key, step.wake);
+            return;
+        };
+        self.wake_at(&key, None);
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone());
+        let this = self.clone();
+        tokio::spawn(async move { this.write_status(&pod, status, key).await });
+    }
+
+    /// Where `pod` runs: its node's address, and the pod IP it has or would get.
+    fn placement(&self, pod: &Pod, node: &Node) -> Placement {
+        let node_name = informer::name(node);
         let host_ip = node
             .status
             .as_ref()
             .and_then(|s| s.addresses.as_ref())
             .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
-            .map(|a| a.address.clone())
-            .unwrap_or_default();
-        let rules = self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let spec = pod.spec.clone().unwrap_or_default();
-        let now = now_rfc3339();
-        let host_network = spec.host_network.unwrap_or(false);
-        let pod_ip = if host_network && !host_ip.is_empty() { host_ip.clone() } else { ip };
-        let mut ready_delay = 0u64;
-        let mut all_ready = true;
-        let mut any_pull_failure = false;
-        let statuses: Vec<Value> = spec
-            .containers
-            .iter()
-            .map(|c| {
-                let image = c.image.clone().unwrap_or_default();
-                let (behaviour, extra) = decide(&rules, &image, &node_name);
-                let probe_delay = c.readiness_probe.as_ref().and_then(|p| p.initial_delay_seconds).unwrap_or(0).max(0) as u64;
-                ready_delay = ready_delay.max(probe_delay + extra);
-                let image_id = format!("docker.io/library/{image}@sha256:{:064x}", fnv(&image));
-                match behaviour {
-                    Behaviour::Ready => json!({"name": c.name, "image": image, "imageID": image_id, "ready": probe_delay + extra == 0,
-                        "started": true, "restartCount": 0, "containerID": format!("everynode://{}", fnv(&format!("{ns}/{name}/{}", c.name))),
-                        "state": {"running": {"startedAt": now}}}),
-                    Behaviour::NeverReady => {
-                        all_ready = false;
-                        json!({"name": c.name, "image": image, "imageID": image_id, "ready": false, "started": true, "restartCount": 0,
-                            "state": {"running": {"startedAt": now}}})
-                    }
-                    Behaviour::ImagePullBackOff => {
-                        all_ready = false;
-                        any_pull_failure = true;
-                        json!({"name": c.name, "image": image, "imageID": "", "ready": false, "started": false, "restartCount": 0,
-                            "state": {"waiting": {"reason": "ErrImagePull", "message": format!("failed to pull and unpack image \"{image}\": not found")}}})
-                    }
-                    Behaviour::CrashLoopBackOff => {
-                        all_ready = false;
-                        json!({"name": c.name, "image": image, "imageID": image_id, "ready": false, "started": false, "restartCount": 1,
-                            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off 10s restarting failed container={}", c.name)}},
-                            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now, "finishedAt": now}}})
-                    }
-                }
-            })
-            .collect();
-        let ready_now = all_ready && ready_delay == 0;
-        let condition = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": now, "lastProbeTime": null});
-        let phase = if any_pull_failure { "Pending" } else { "Running" };
-        let mut status = json!({"status": {
-            "phase": phase,
-            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-            "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
-            "startTime": now,
-            "conditions": [condition("PodReadyToStartContainers", true), condition("Initialized", true),
-                condition("Ready", ready_now), condition("ContainersReady", ready_now), condition("PodScheduled", true)],
-            "containerStatuses": statuses,
-        }});
-        if host_ip.is_empty() {
-            // A node that has not reported its address yet: no host IP rather than an empty one
-            // (which pod status validation refuses).
-            let s = status["status"].as_object_mut().expect("status is an object");
-            s.remove("hostIP");
-            s.remove("hostIPs");
-        }
+            .map(|a| a.address.clone());
+        let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        let used = addresses.entry(node_name.clone()).or_default();
+        let pod_ip = match pod.status.as_ref().and_then(|s| s.pod_ip.clone()) {
+            Some(ip) => ip,
+            None => {
+                let cidr = node.spec.as_ref().and_then(|s| s.pod_cidr.clone());
+                let cidr = cidr.as_deref().unwrap_or("10.244.0.0/24");
+                // The first free address, counting from where the pod's uid points.
+                let start = fnv(pod.metadata.uid.as_deref().unwrap_or_default());
+                (0..256u32)
+                    .filter_map(|i| pod_ip(cidr, start.wrapping_add(i)))
+                    .find(|ip| !used.contains(ip))
+                    .unwrap_or_else(|| "10.244.0.2".to_string())
+            }
+        };
+        used.insert(pod_ip.clone());
+        let node_labels = node.metadata.labels.clone().unwrap_or_default();
+        Placement { node: node_name, node_labels, host_ip, pod_ip }
+    }
+
+    /// Writes a pod's status, on the condition that the pod is still the version it was
+    /// computed from, then looks at it again as the write left it.
+    async fn write_status(
+        self: Arc<Self>,
+        pod: &Pod,
+        status: k8s_openapi::api::core::v1::PodStatus,
+        key: String,
+    ) {
+        let (ns, name) = informer::namespace_name(pod);
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        if let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status)).await {
-            tracing::debug!(pod = %name, error = %e, "starting a pod failed");
-            return;
-        }
-        if any_pull_failure {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let patch = json!({"status": {"containerStatuses": spec.containers.iter().map(|c| {
-                let image = c.image.clone().unwrap_or_default();
-                let waiting = if decide(&rules, &image, &node_name).0 == Behaviour::ImagePullBackOff {
-                    json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\"")}})
-                } else {
-                    json!({"running": {"startedAt": now}})
-                };
-                json!({"name": c.name, "image": image, "imageID": "", "ready": false, "started": false, "restartCount": 0, "state": waiting})
-            }).collect::<Vec<_>>()}});
-            let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await;
-        }
-        if all_ready && ready_delay > 0 {
-            tokio::time::sleep(Duration::from_secs(ready_delay)).await;
-            let Some(current) = api.get_opt(&name).await.ok().flatten() else { return };
-            if current.metadata.uid != pod.metadata.uid || current.metadata.deletion_timestamp.is_some() {
-                return;
+        let patch = json!({"metadata": {"resourceVersion": pod.metadata.resource_version}, "status": status});
+        let written = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await;
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        match written {
+            Ok(pod) => self.reconcile(Arc::new(pod)),
+            Err(e) => {
+                // Changed meanwhile (its event follows) or a passing failure: looked at again.
+                tracing::debug!(pod = %name, error = %e, "writing a pod status failed");
+                self.wake_at(&key, Some(Timestamp::now() + RETRY));
             }
-            let later = now_rfc3339();
-            let mut statuses = current.status.and_then(|s| s.container_statuses).unwrap_or_default();
-            for s in &mut statuses {
-                s.ready = true;
-            }
-            let patch = json!({"status": {
-                "conditions": [condition("PodReadyToStartContainers", true), condition("Initialized", true),
-                    json!({"type": "Ready", "status": "True", "lastTransitionTime": later}),
-                    json!({"type": "ContainersReady", "status": "True", "lastTransitionTime": later}), condition("PodScheduled", true)],
-                "containerStatuses": statuses}});
-            let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await;
+        }
+    }
+
+    async fn finish_deletion(self: Arc<Self>, pod: &Pod, key: String) {
+        let name = informer::name(pod);
+        // The containers "stop" at once; the pod goes well within its grace period.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let deleted = pod_deletion::delete_instance(&self.client, pod, Some(0)).await;
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        if let Err(e) = deleted
+            && !matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
+        {
+            tracing::debug!(pod = %name, error = %e, "finishing a pod deletion failed");
+            self.wake_at(&key, Some(Timestamp::now() + RETRY));
         }
     }
 }

@@ -1,0 +1,138 @@
+//! The simulated kubelets reconcile from what pods store, so they resume after `kill -9`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+
+const RULES: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'slow:*'\n      readySeconds: 2\n    - image: 'crashy:*'\n      behaviour: CrashLoopBackOff\n";
+
+fn daemonset(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {{app: agent}}\n  template:\n    metadata:\n      labels: {{app: agent}}\n    spec:\n      containers:\n      - name: agent\n        image: {image}\n"
+    )
+}
+
+/// Polls `check` until it holds, for up to `limit`.
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// `(node, image, ready)` of each daemon pod.
+fn daemon_pods(k: &Cluster) -> Vec<(String, String, String)> {
+    let out = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=agent",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.nodeName} {.spec.containers[0].image} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
+    ]);
+    out.lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (w[0].to_string(), w[1].to_string(), w.get(2).copied().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_rollout_killed_mid_way_finishes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "3"]);
+    k.apply(RULES);
+    k.apply(&daemonset("app:1"));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    k.ok(&["set", "image", "ds/agent", "agent=slow:2"]);
+    // Killed while a new pod waits out its two seconds.
+    wait_for("a new pod not ready yet", Duration::from_secs(20), || {
+        daemon_pods(&k).iter().any(|(_, image, ready)| image == "slow:2" && ready == "false")
+    });
+    k.kill9();
+
+    let k = Cluster::start(dir.path(), &["--workers", "3"]);
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=60s"]);
+    let mut pods = daemon_pods(&k);
+    pods.sort();
+    let nodes: Vec<&str> = pods.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(nodes, ["k8s-worker-1", "k8s-worker-2", "k8s-worker-3"], "one daemon pod per node");
+    assert!(pods.iter().all(|(_, image, ready)| image == "slow:2" && ready == "true"), "{pods:?}");
+}
+
+fn restarts(k: &Cluster) -> Option<u32> {
+    k.ok(&["get", "pod", "crashy", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]).parse().ok()
+}
+
+#[test]
+fn a_crash_loop_keeps_counting_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "1"]);
+    k.apply(RULES);
+    k.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: crashy\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: crashy:1\n");
+    wait_for("the first exit", Duration::from_secs(20), || restarts(&k) == Some(1));
+    let reason =
+        k.ok(&["get", "pod", "crashy", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+    assert_eq!(reason, "CrashLoopBackOff");
+    k.kill9();
+
+    let k = Cluster::start(dir.path(), &["--workers", "1"]);
+    // Its back-off (10 s from the exit) runs out, it runs a second, and exits again: counted
+    // from where it was.
+    let mut seen = Vec::new();
+    wait_for("the second exit", Duration::from_secs(40), || {
+        let n = restarts(&k);
+        seen.push(n);
+        n == Some(2)
+    });
+    assert!(seen.iter().all(|n| n.is_some_and(|n| n >= 1)), "never counted from zero again: {seen:?}");
+    let last_exit = k.ok(&[
+        "get",
+        "pod",
+        "crashy",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+    ]);
+    assert_eq!(last_exit, "1");
+}
+
+fn status_column(k: &Cluster, pod: &str) -> String {
+    let out = k.ok(&["get", "pod", pod, "--no-headers"]);
+    out.split_whitespace().nth(2).unwrap_or_default().to_string()
+}
+
+#[test]
+fn init_containers_exits_and_rule_edits_show_in_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "1"]);
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'fetch:*'\n      exitAfterSeconds: 2\n    - image: 'job:*'\n      behaviour: Exit\n      exitAfterSeconds: 1\n    - image: 'broken-job:*'\n      behaviour: Exit\n      exitCode: 3\n    - image: 'web:*'\n      namespace: default\n      behaviour: NeverReady\n");
+    let pod = |name: &str, image: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  nodeName: k8s-worker-1\n  restartPolicy: Never\n{extra}  containers:\n  - name: c\n    image: {image}\n"
+        )
+    };
+    k.apply(&pod("init", "app:1", "  initContainers:\n  - name: fetch\n    image: fetch:1\n"));
+    k.apply(&pod("done", "job:1", ""));
+    k.apply(&pod("failed", "broken-job:1", ""));
+    k.apply(&pod("web", "web:1", ""));
+    wait_for("init running", Duration::from_secs(10), || status_column(&k, "init") == "Init:0/1");
+    wait_for("init done", Duration::from_secs(10), || status_column(&k, "init") == "Running");
+    wait_for("completed", Duration::from_secs(10), || status_column(&k, "done") == "Completed");
+    wait_for("failed", Duration::from_secs(10), || status_column(&k, "failed") == "Error");
+    assert_eq!(k.ok(&["get", "pod", "failed", "-o", "jsonpath={.status.phase}"]), "Failed");
+    wait_for("web running unready", Duration::from_secs(10), || {
+        k.ok(&["get", "pod", "web", "--no-headers"]).split_whitespace().nth(1) == Some("0/1")
+    });
+    // The rule goes: the running pod turns ready at its next look.
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'nothing:*'\n      behaviour: NeverReady\n");
+    wait_for("web ready", Duration::from_secs(10), || {
+        k.ok(&["get", "pod", "web", "--no-headers"]).split_whitespace().nth(1) == Some("1/1")
+    });
+}
