@@ -216,6 +216,8 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
         nodes_file: None,
         controllers: "*".into(),
         node_monitor_grace_period: 40,
+        pod_gc_quarantine: 40,
+        terminated_pod_gc_threshold: cluster::pod_gc::TERMINATED_POD_THRESHOLD,
         controller_workers: 2,
     };
     let started = Instant::now();

@@ -35,6 +35,13 @@ pub struct UpArgs {
     /// Seconds without a Lease renewal before a node is marked unreachable.
     #[arg(long, default_value_t = 40)]
     pub node_monitor_grace_period: u64,
+    /// Seconds a node must stay gone before pod GC collects its pods (upstream's quarantine,
+    /// 40 s; shorter for demos and tests).
+    #[arg(long, default_value_t = 40)]
+    pub pod_gc_quarantine: u64,
+    /// Terminated pods kept before pod GC deletes the oldest (kube-controller-manager's flag).
+    #[arg(long, default_value_t = cluster::pod_gc::TERMINATED_POD_THRESHOLD)]
+    pub terminated_pod_gc_threshold: usize,
     /// Concurrent DaemonSet syncs of the in-process controller.
     #[arg(long, default_value_t = 2)]
     pub controller_workers: usize,
@@ -104,7 +111,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         tokio::spawn(cluster::NodeLifecycle::new(client.clone(), &informers, grace).run());
     }
     if enabled.contains("podgc") {
-        tokio::spawn(cluster::PodGc::new(client.clone(), &informers).run());
+        let quarantine = std::time::Duration::from_secs(args.pod_gc_quarantine);
+        let threshold = args.terminated_pod_gc_threshold;
+        tokio::spawn(cluster::PodGc::new(client.clone(), &informers, quarantine, threshold).run());
     }
     if enabled.contains("scheduler") {
         tokio::spawn(cluster::Scheduler::new(client.clone(), &informers).run());

@@ -31,7 +31,7 @@ fn row(k: &Cluster, pod: &str) -> Vec<String> {
 
 #[test]
 fn applied_nodes_become_ready_and_take_their_pods_when_deleted() {
-    let (_dir, k) = start(&["--workers", "1"]);
+    let (_dir, k) = start(&["--workers", "1", "--pod-gc-quarantine", "3"]);
     let applied = Instant::now();
     k.apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: edge-1\nspec:\n  podCIDR: 10.244.7.0/24\n");
     k.eventually("edge-1 Ready", || {
@@ -49,7 +49,10 @@ fn applied_nodes_become_ready_and_take_their_pods_when_deleted() {
     let ip = get(&k, &["get", "pod", "on-edge", "-o", "jsonpath={.status.podIPs[0].ip}"]);
     assert!(ip.starts_with("10.244.7."), "{ip}");
     k.ok(&["delete", "node", "edge-1"]);
+    let deleted = Instant::now();
+    // Pod GC waits out its quarantine (3 s here, 40 s by default) before collecting them.
     k.eventually("its pod is gone", || !get(&k, &["get", "pods"]).contains("on-edge"));
+    assert!(deleted.elapsed() >= Duration::from_secs(2), "quarantined first: {:?}", deleted.elapsed());
 }
 
 #[test]

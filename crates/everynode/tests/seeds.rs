@@ -55,8 +55,12 @@ spec:
 "#;
 
 fn start(workers: &str) -> (tempfile::TempDir, Cluster) {
+    start_with(&["--workers", workers])
+}
+
+fn start_with(args: &[&str]) -> (tempfile::TempDir, Cluster) {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(dir.path(), &["--workers", workers]);
+    let cluster = Cluster::start(dir.path(), args);
     cluster.ok(&["create", "ns", "logging"]);
     (dir, cluster)
 }
@@ -101,7 +105,9 @@ fn wait_for_nodes(k: &Cluster, want: &[&str]) {
 
 #[test]
 fn fluentd_runs_on_every_worker_and_follows_nodes() {
-    let (_dir, k) = start("2");
+    // The pod of a deleted node goes when pod GC's quarantine ends (40 s, as upstream's, by
+    // default).
+    let (_dir, k) = start_with(&["--workers", "2", "--pod-gc-quarantine", "1"]);
     k.apply(FLUENTD);
     wait_for_nodes(&k, &["k8s-worker-1", "k8s-worker-2"]);
     k.eventually("status counts", || {
