@@ -284,6 +284,7 @@ async fn resource_request(
     let response = match (&method, target.name.as_deref(), target.subresource.as_deref()) {
         (&Method::GET, None, None) if query.flag("watch") => watch(state, rt, ns, &query, table),
         (&Method::GET, None, None) => list(&state, rt, ns.as_deref(), &query, table),
+        (&Method::GET, Some(name), Some("log")) => pod_log(state, rt, ns_for(rt, &ns), name, &query),
         (&Method::GET, Some(name), Some("scale")) => {
             let obj =
                 state.store().get(rt, ns_for(rt, &ns), name).ok_or_else(|| ApiError::not_found(rt, name))?;
@@ -765,6 +766,78 @@ fn watch(
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+/// `pods/log`: the simulated container's log, streamed with `follow` until the container's
+/// run ends, the pod goes or the client does.
+fn pod_log(
+    state: Arc<ApiState>,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    query: &Query,
+) -> ApiResult<Response> {
+    let obj = state.store().get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
+    let pod = crate::pod_log::pod_of(&obj.value())?;
+    let container = crate::pod_log::container_of(&pod, name, query.get("container"))?;
+    let previous = query.flag("previous");
+    let tail = query.i64("tailLines")?.map(|t| t.max(0) as usize);
+    let timestamps = query.flag("timestamps");
+    let (lines, ended) = crate::pod_log::lines(&pod, &container, previous)?;
+    let text = crate::pod_log::render(&lines, tail, timestamps);
+    let plain = [(header::CONTENT_TYPE, "text/plain")];
+    if !query.flag("follow") || previous || ended {
+        return Ok((StatusCode::OK, plain, text).into_response());
+    }
+    let start = state.store().watch(rt, Some(ns), Some(obj.resource_version()))?;
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let _ = tx.try_send(Bytes::from(text));
+    let key = (ns.to_string(), name.to_string());
+    let uid = pod.metadata.uid.clone();
+    tokio::spawn(async move {
+        let mut live = start.live;
+        let mut sent = lines;
+        loop {
+            let event = tokio::select! {
+                _ = tx.closed() => return,
+                event = live.recv() => match event {
+                    Ok(event) => event,
+                    Err(_) => return,
+                },
+            };
+            if event.resource.storage_key() != rt.key || event.object.key() != &key {
+                continue;
+            }
+            if event.event_type == crate::storage::EventType::Deleted {
+                return;
+            }
+            let Ok(pod) = crate::pod_log::pod_of(&event.object()) else { return };
+            if pod.metadata.uid != uid {
+                return;
+            }
+            let Ok((now, ended)) = crate::pod_log::lines(&pod, &container, false) else { continue };
+            // Another run of the container: this one's log is over.
+            if now.first() != sent.first() {
+                return;
+            }
+            let new = crate::pod_log::render(&now[sent.len().min(now.len())..], None, timestamps);
+            if !new.is_empty() && tx.send(Bytes::from(new)).await.is_err() {
+                return;
+            }
+            sent = now;
+            if ended {
+                return;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/plain")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }

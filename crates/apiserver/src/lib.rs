@@ -12,6 +12,7 @@ mod kinds;
 mod openapi;
 mod openapi_v2;
 pub mod pki;
+mod pod_log;
 mod printers;
 mod protobuf;
 mod registry;

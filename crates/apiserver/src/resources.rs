@@ -171,6 +171,7 @@ pub static BUILTIN: &[ResourceType] = &[
         subresources: &[
             status("", "v1", "Pod"),
             Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+            Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
             Subresource {
                 name: "eviction",
                 group: "policy",

@@ -136,3 +136,55 @@ fn init_containers_exits_and_rule_edits_show_in_kubectl() {
         k.ok(&["get", "pod", "web", "--no-headers"]).split_whitespace().nth(1) == Some("1/1")
     });
 }
+
+#[test]
+fn kubectl_logs_tells_what_the_container_did() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "1"]);
+    k.apply(RULES);
+    let pod = |name: &str, image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: {image}\n"
+        )
+    };
+    k.apply(&pod("slow", "slow:1"));
+    k.apply(&pod("crashy", "crashy:1"));
+    wait_for("slow running", Duration::from_secs(10), || status_column(&k, "slow") == "Running");
+    // Followed: the start at once, the readiness two seconds later, on the same stream.
+    let mut follow = k.kubectl_cmd(&["logs", "-f", "slow"]).stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("the first line");
+    assert_eq!(first, "everynode: container c started (image slow:1, node k8s-worker-1)");
+    let second = rx.recv_timeout(Duration::from_secs(10)).expect("the readiness, followed");
+    assert_eq!(second, "everynode: container c is ready");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(k.ok(&["logs", "slow", "--tail=1"]), "everynode: container c is ready\n");
+
+    wait_for("the first exit", Duration::from_secs(20), || restarts_of(&k, "crashy") == Some(1));
+    let last = k.ok(&["logs", "crashy", "--previous"]);
+    assert!(last.ends_with("everynode: container c exited with code 1 (Error)\n"), "{last}");
+    let stamped = k.ok(&["logs", "crashy", "--previous", "--timestamps"]);
+    assert!(stamped.lines().all(|l| l.split(' ').next().is_some_and(|t| t.ends_with('Z'))), "{stamped}");
+    assert!(
+        k.fails(&["logs", "slow", "-c", "nope"]).contains("container nope is not valid for pod slow"),
+        "an unknown container is refused"
+    );
+    assert!(
+        k.fails(&["logs", "slow", "--previous"])
+            .contains("previous terminated container \"c\" in pod \"slow\" not found")
+    );
+}
+
+fn restarts_of(k: &Cluster, pod: &str) -> Option<u32> {
+    k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]).parse().ok()
+}

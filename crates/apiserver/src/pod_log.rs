@@ -1,0 +1,210 @@
+//! `pods/log`: what `kubectl logs` reads. A simulated container writes nothing, so its log is
+//! the story its status tells, line by line: started (with its image and node), ready, exited
+//! (with its code). It is a pure function of the stored pod ([`lines`]); `follow` streams the
+//! lines the pod's later versions add until the container stops or the pod goes.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+
+/// One line of a container's log, and when it was written (RFC 3339).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub time: String,
+    pub text: String,
+}
+
+/// The container a request names, or the pod's only one; upstream's message otherwise.
+pub fn container_of(pod: &Pod, name: &str, asked: Option<&str>) -> ApiResult<String> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let all: Vec<String> =
+        spec.init_containers.iter().flatten().chain(&spec.containers).map(|c| c.name.clone()).collect();
+    match asked.filter(|c| !c.is_empty()) {
+        Some(c) if all.iter().any(|n| n == c) => Ok(c.to_string()),
+        Some(c) => Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        None if spec.containers.len() == 1 => Ok(spec.containers[0].name.clone()),
+        None => {
+            let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+            Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                names.join(" ")
+            )))
+        }
+    }
+}
+
+/// The lines of `container`'s current run (or, with `previous`, of the run before), and
+/// whether that run has ended.
+pub fn lines(pod: &Pod, container: &str, previous: bool) -> ApiResult<(Vec<LogLine>, bool)> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let found: Option<ContainerStatus> = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten())
+        .find(|s| s.name == container)
+        .cloned();
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let waiting = |reason: &str| {
+        let why = match reason {
+            "ErrImagePull" | "ImagePullBackOff" => "trying and failing to pull image",
+            "" => "ContainerCreating",
+            other => other,
+        };
+        ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {why}"
+        ))
+    };
+    let Some(s) = found else { return Err(waiting("")) };
+    let started = |at: &str| LogLine {
+        time: at.to_string(),
+        text: format!("everynode: container {container} started (image {}, node {node})", s.image),
+    };
+    let exited = |at: &str, code: i32, reason: &str| LogLine {
+        time: at.to_string(),
+        text: format!("everynode: container {container} exited with code {code} ({reason})"),
+    };
+    let state = s.state.clone().unwrap_or_default();
+    let last = s.last_state.as_ref().and_then(|l| l.terminated.clone());
+    // A run that ended: the current one if it terminated, the last one when it waits to restart.
+    let ended = if previous {
+        Some(last.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            ))
+        })?)
+    } else if let Some(t) = state.terminated.clone() {
+        Some(t)
+    } else if state.running.is_none() {
+        match last {
+            Some(t) => Some(t),
+            None => {
+                return Err(waiting(state.waiting.and_then(|w| w.reason).as_deref().unwrap_or_default()));
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(t) = ended {
+        let text = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+            t.as_ref().map(|t| time(&t.0)).unwrap_or_default()
+        };
+        let reason = t.reason.clone().unwrap_or_default();
+        return Ok((
+            vec![started(&text(&t.started_at)), exited(&text(&t.finished_at), t.exit_code, &reason)],
+            true,
+        ));
+    }
+    let since = state.running.and_then(|r| r.started_at).map(|t| time(&t.0)).unwrap_or_default();
+    let mut out = vec![started(&since)];
+    if s.ready {
+        // Ready since the pod's Ready condition last changed (or its start, if later).
+        let ready_at = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready" && c.status == "True")
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| time(&t.0))
+            .filter(|t| *t >= since)
+            .unwrap_or_else(|| since.clone());
+        out.push(LogLine { time: ready_at, text: format!("everynode: container {container} is ready") });
+    }
+    Ok((out, false))
+}
+
+fn time(t: &jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The lines as `kubectl logs` prints them: the last `tail` of them, each with its time in
+/// front when `timestamps`.
+pub fn render(lines: &[LogLine], tail: Option<usize>, timestamps: bool) -> String {
+    let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
+    lines[skip..]
+        .iter()
+        .map(|l| if timestamps { format!("{} {}\n", l.time, l.text) } else { format!("{}\n", l.text) })
+        .collect()
+}
+
+/// Reads a stored pod.
+pub fn pod_of(value: &Value) -> ApiResult<Pod> {
+    serde_json::from_value(value.clone()).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(status: Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "app:1"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_running_container_tells_its_start_and_readiness() {
+        let p = pod(json!({
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:02Z"}],
+            "containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": true, "restartCount": 0,
+                                   "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}));
+        let (told, ended) = lines(&p, "c", false).unwrap();
+        assert!(!ended);
+        assert_eq!(
+            render(&told, None, true),
+            "2026-01-01T00:00:00Z everynode: container c started (image app:1, node n1)\n2026-01-01T00:00:02Z everynode: container c is ready\n"
+        );
+        assert_eq!(render(&told, Some(1), false), "everynode: container c is ready\n");
+        assert_eq!(
+            lines(&p, "c", true).unwrap_err().message,
+            "previous terminated container \"c\" in pod \"p\" not found"
+        );
+    }
+
+    #[test]
+    fn a_crash_looping_container_shows_its_last_run() {
+        let p = pod(
+            json!({"containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": false, "restartCount": 2,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2026-01-01T00:00:11Z", "finishedAt": "2026-01-01T00:00:12Z"}}}]}),
+        );
+        let (told, ended) = lines(&p, "c", false).unwrap();
+        assert!(ended);
+        assert_eq!(told[1].text, "everynode: container c exited with code 1 (Error)");
+        assert_eq!(lines(&p, "c", true).unwrap().0, told);
+    }
+
+    #[test]
+    fn waiting_and_unknown_containers_are_refused_as_upstream_refuses_them() {
+        let p = pod(
+            json!({"containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}),
+        );
+        assert_eq!(
+            lines(&p, "c", false).unwrap_err().message,
+            "container \"c\" in pod \"p\" is waiting to start: trying and failing to pull image"
+        );
+        assert_eq!(
+            container_of(&p, "p", Some("x")).unwrap_err().message,
+            "container x is not valid for pod p"
+        );
+        assert_eq!(container_of(&p, "p", None).unwrap(), "c");
+        let mut two = p.clone();
+        two.spec.as_mut().unwrap().containers.push(serde_json::from_value(json!({"name": "d"})).unwrap());
+        assert_eq!(
+            container_of(&two, "p", None).unwrap_err().message,
+            "a container name must be specified for pod p, choose one of: [c d]"
+        );
+        let pending = pod(json!({}));
+        assert_eq!(
+            lines(&pending, "c", false).unwrap_err().message,
+            "container \"c\" in pod \"p\" is waiting to start: ContainerCreating"
+        );
+    }
+}
