@@ -4,6 +4,8 @@
 //!   `Ready=Unknown`, its pods `Ready=False`, and the `node.kubernetes.io/unreachable`
 //!   NoSchedule and NoExecute taints;
 //!   a node reporting `Ready=False` gets the `not-ready` ones. The taints go when it recovers.
+//! - A node with `MemoryPressure`, `DiskPressure`, `PIDPressure` or `NetworkUnavailable` `True`
+//!   gets the matching `node.kubernetes.io/…` NoSchedule taint while it lasts.
 //! - A pod on a node with NoExecute taints it does not tolerate is deleted at once; one that
 //!   tolerates them all with `tolerationSeconds` is deleted after the shortest of those, timed
 //!   from when the taint was seen; removing the taint cancels the pending deletion. Events on
@@ -63,7 +65,16 @@ pub fn health(node: &Node, renewed: Option<Timestamp>, grace: SignedDuration, no
     }
 }
 
-/// The node's taints with the lifecycle taints set for `health`, or `None` when they are right.
+/// The node conditions that taint a node `NoSchedule` while they are `True`, and their taints.
+const CONDITION_TAINTS: [(&str, &str); 4] = [
+    ("MemoryPressure", "node.kubernetes.io/memory-pressure"),
+    ("DiskPressure", "node.kubernetes.io/disk-pressure"),
+    ("PIDPressure", "node.kubernetes.io/pid-pressure"),
+    ("NetworkUnavailable", "node.kubernetes.io/network-unavailable"),
+];
+
+/// The node's taints with the lifecycle and condition taints set for `health` and its
+/// conditions, or `None` when they are right.
 pub fn desired_taints(node: &Node, health: Health, now: Timestamp) -> Option<Vec<Taint>> {
     let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let wanted_key = match health {
@@ -76,6 +87,25 @@ pub fn desired_taints(node: &Node, health: Health, now: Timestamp) -> Option<Vec
     };
     let mut next: Vec<Taint> =
         current.iter().filter(|t| !lifecycle(t) || Some(t.key.as_str()) == wanted_key).cloned().collect();
+    // Condition taints (upstream's TaintNodesByCondition): NoSchedule while the condition holds.
+    for (condition, key) in CONDITION_TAINTS {
+        let holds = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == condition && c.status == "True"));
+        let has = next.iter().any(|t| t.key == key && t.effect == "NoSchedule");
+        if holds && !has {
+            next.push(Taint {
+                key: key.to_string(),
+                effect: "NoSchedule".to_string(),
+                time_added: None,
+                value: None,
+            });
+        } else if !holds && has {
+            next.retain(|t| !(t.key == key && t.effect == "NoSchedule"));
+        }
+    }
     if let Some(key) = wanted_key {
         for effect in ["NoSchedule", "NoExecute"] {
             if !next.iter().any(|t| t.key == key && t.effect == effect) {
@@ -403,6 +433,26 @@ mod tests {
         assert_eq!(desired_taints(&unreachable, Health::Unreachable, t(2)), None);
         let recovered = desired_taints(&unreachable, Health::Ready, t(3)).unwrap();
         assert_eq!(recovered.len(), 1);
+    }
+
+    #[test]
+    fn pressure_conditions_taint_while_they_hold() {
+        let mut pressed = node("True", json!([]));
+        pressed
+            .status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()
+            .push(serde_json::from_value(json!({"type": "DiskPressure", "status": "True"})).unwrap());
+        let tainted = desired_taints(&pressed, Health::Ready, t(1)).unwrap();
+        let keys: Vec<_> = tainted.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
+        assert_eq!(keys, [("node.kubernetes.io/disk-pressure", "NoSchedule")]);
+        pressed.spec.as_mut().unwrap().taints = Some(tainted);
+        assert_eq!(desired_taints(&pressed, Health::Ready, t(2)), None);
+        pressed.status.as_mut().unwrap().conditions.as_mut().unwrap()[1].status = "False".into();
+        assert_eq!(desired_taints(&pressed, Health::Ready, t(3)), Some(vec![]));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Cluster;
 
@@ -12,18 +12,6 @@ fn daemonset(image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {{app: agent}}\n  template:\n    metadata:\n      labels: {{app: agent}}\n    spec:\n      containers:\n      - name: agent\n        image: {image}\n"
     )
-}
-
-/// Polls `check` until it holds, for up to `limit`.
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// `(node, image, ready)` of each daemon pod.
@@ -53,7 +41,7 @@ fn a_rollout_killed_mid_way_finishes_after_a_restart() {
     k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
     k.ok(&["set", "image", "ds/agent", "agent=slow:2"]);
     // Killed while a new pod waits out its two seconds.
-    wait_for("a new pod not ready yet", Duration::from_secs(20), || {
+    k.eventually_within("a new pod not ready yet", Duration::from_secs(20), || {
         daemon_pods(&k).iter().any(|(_, image, ready)| image == "slow:2" && ready == "false")
     });
     k.kill9();
@@ -77,7 +65,7 @@ fn a_crash_loop_keeps_counting_after_a_restart() {
     let k = Cluster::start(dir.path(), &["--workers", "1"]);
     k.apply(RULES);
     k.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: crashy\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: crashy:1\n");
-    wait_for("the first exit", Duration::from_secs(20), || restarts(&k) == Some(1));
+    k.eventually_within("the first exit", Duration::from_secs(20), || restarts(&k) == Some(1));
     let reason =
         k.ok(&["get", "pod", "crashy", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
     assert_eq!(reason, "CrashLoopBackOff");
@@ -87,7 +75,7 @@ fn a_crash_loop_keeps_counting_after_a_restart() {
     // Its back-off (10 s from the exit) runs out, it runs a second, and exits again: counted
     // from where it was.
     let mut seen = Vec::new();
-    wait_for("the second exit", Duration::from_secs(40), || {
+    k.eventually_within("the second exit", Duration::from_secs(40), || {
         let n = restarts(&k);
         seen.push(n);
         n == Some(2)
@@ -122,17 +110,17 @@ fn init_containers_exits_and_rule_edits_show_in_kubectl() {
     k.apply(&pod("done", "job:1", ""));
     k.apply(&pod("failed", "broken-job:1", ""));
     k.apply(&pod("web", "web:1", ""));
-    wait_for("init running", Duration::from_secs(10), || status_column(&k, "init") == "Init:0/1");
-    wait_for("init done", Duration::from_secs(10), || status_column(&k, "init") == "Running");
-    wait_for("completed", Duration::from_secs(10), || status_column(&k, "done") == "Completed");
-    wait_for("failed", Duration::from_secs(10), || status_column(&k, "failed") == "Error");
+    k.eventually_within("init running", Duration::from_secs(10), || status_column(&k, "init") == "Init:0/1");
+    k.eventually_within("init done", Duration::from_secs(10), || status_column(&k, "init") == "Running");
+    k.eventually_within("completed", Duration::from_secs(10), || status_column(&k, "done") == "Completed");
+    k.eventually_within("failed", Duration::from_secs(10), || status_column(&k, "failed") == "Error");
     assert_eq!(k.ok(&["get", "pod", "failed", "-o", "jsonpath={.status.phase}"]), "Failed");
-    wait_for("web running unready", Duration::from_secs(10), || {
+    k.eventually_within("web running unready", Duration::from_secs(10), || {
         k.ok(&["get", "pod", "web", "--no-headers"]).split_whitespace().nth(1) == Some("0/1")
     });
     // The rule goes: the running pod turns ready at its next look.
     k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'nothing:*'\n      behaviour: NeverReady\n");
-    wait_for("web ready", Duration::from_secs(10), || {
+    k.eventually_within("web ready", Duration::from_secs(10), || {
         k.ok(&["get", "pod", "web", "--no-headers"]).split_whitespace().nth(1) == Some("1/1")
     });
 }
@@ -152,7 +140,7 @@ fn kubectl_logs_tells_what_the_container_did() {
     };
     k.apply(&pod("slow", "slow:1"));
     k.apply(&pod("crashy", "crashy:1"));
-    wait_for("slow running", Duration::from_secs(10), || status_column(&k, "slow") == "Running");
+    k.eventually_within("slow running", Duration::from_secs(10), || status_column(&k, "slow") == "Running");
     // Followed: the start at once, the readiness two seconds later, on the same stream.
     let mut follow = k.kubectl_cmd(&["logs", "-f", "slow"]).stdout(Stdio::piped()).spawn().unwrap();
     let stdout = follow.stdout.take().unwrap();
@@ -170,7 +158,7 @@ fn kubectl_logs_tells_what_the_container_did() {
     let _ = follow.wait();
     assert_eq!(k.ok(&["logs", "slow", "--tail=1"]), "everynode: container c is ready\n");
 
-    wait_for("the first exit", Duration::from_secs(20), || restarts_of(&k, "crashy") == Some(1));
+    k.eventually_within("the first exit", Duration::from_secs(20), || restarts_of(&k, "crashy") == Some(1));
     let last = k.ok(&["logs", "crashy", "--previous"]);
     assert!(last.ends_with("everynode: container c exited with code 1 (Error)\n"), "{last}");
     let stamped = k.ok(&["logs", "crashy", "--previous", "--timestamps"]);
@@ -187,4 +175,31 @@ fn kubectl_logs_tells_what_the_container_did() {
 
 fn restarts_of(k: &Cluster, pod: &str) -> Option<u32> {
     k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]).parse().ok()
+}
+
+#[test]
+fn a_pressured_node_is_tainted_and_daemon_pods_still_run_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "1"]);
+    k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/conditions=DiskPressure"]);
+    let taints = || k.ok(&["get", "node", "k8s-worker-1", "-o", "jsonpath={.spec.taints[*].key}"]);
+    k.eventually_within("the disk-pressure taint", Duration::from_secs(10), || {
+        taints() == "node.kubernetes.io/disk-pressure"
+    });
+    let condition = k.ok(&[
+        "get",
+        "node",
+        "k8s-worker-1",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"DiskPressure\")].reason}",
+    ]);
+    assert_eq!(condition, "KubeletHasDiskPressure");
+    // A plain pod waits; a DaemonSet's pods tolerate the pressure, as upstream's do.
+    k.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\nspec:\n  containers:\n  - name: c\n    image: app:1\n");
+    k.apply(&daemonset("app:1"));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    assert_eq!(status_column(&k, "plain"), "Pending");
+    k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/conditions-"]);
+    k.eventually_within("the taint gone", Duration::from_secs(10), || taints().is_empty());
+    k.eventually_within("plain running", Duration::from_secs(20), || status_column(&k, "plain") == "Running");
 }

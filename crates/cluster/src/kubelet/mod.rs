@@ -42,6 +42,8 @@ use simulation::parse_rules;
 pub use simulation::{Behaviour, SimulationRule, decide, glob_matches};
 
 pub const HEARTBEAT_ANNOTATION: &str = "everynode.io/heartbeat";
+/// The node conditions that hold on a simulated node, comma-separated.
+pub const CONDITIONS_ANNOTATION: &str = "everynode.io/conditions";
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const SIMULATION_CONFIGMAP: &str = "everynode-simulation";
 /// How often a node renews its Lease, by default (a quarter of the 40 s grace period).
@@ -79,6 +81,17 @@ pub fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The node conditions its annotation `everynode.io/conditions` says hold
+/// (`MemoryPressure,DiskPressure`; also `PIDPressure`, `NetworkUnavailable`).
+fn node_conditions(node: &Node) -> Vec<&str> {
+    node.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CONDITIONS_ANNOTATION))
+        .map(|v| v.split(',').map(str::trim).filter(|c| !c.is_empty()).collect())
+        .unwrap_or_default()
+}
+
 /// The status a healthy simulated kubelet reports, filling in what the manifest lacks.
 pub fn node_status_patch(node: &Node, kubelet_version: &str) -> Value {
     let now = now_rfc3339();
@@ -97,20 +110,43 @@ pub fn node_status_patch(node: &Node, kubelet_version: &str) -> Value {
         }
         c
     };
-    let conditions: Vec<Value> = [
-        condition(
+    let holds = node_conditions(node);
+    let pressure =
+        |type_: &str, (reason_true, message_true): (&str, &str), (reason, message): (&str, &str)| {
+            if holds.contains(&type_) {
+                condition(type_, "True", reason_true, message_true)
+            } else {
+                condition(type_, "False", reason, message)
+            }
+        };
+    let mut conditions: Vec<Value> = vec![
+        pressure(
             "MemoryPressure",
-            "False",
-            "KubeletHasSufficientMemory",
-            "kubelet has sufficient memory available",
+            ("KubeletHasInsufficientMemory", "kubelet has insufficient memory available"),
+            ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
         ),
-        condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        pressure(
+            "DiskPressure",
+            ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+            ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ),
+        pressure(
+            "PIDPressure",
+            ("KubeletHasInsufficientPID", "kubelet has insufficient PID available"),
+            ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ),
         condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-    ]
-    .into_iter()
-    .map(keep_transition)
-    .collect();
+    ];
+    // NetworkUnavailable is the network plugin's: reported only once asked for.
+    let had_network = status.conditions.iter().flatten().any(|c| c.type_ == "NetworkUnavailable");
+    if holds.contains(&"NetworkUnavailable") || had_network {
+        conditions.push(pressure(
+            "NetworkUnavailable",
+            ("NoRouteCreated", "Node created without a route"),
+            ("RouteCreated", "RouteController created a route"),
+        ));
+    }
+    let conditions: Vec<Value> = conditions.into_iter().map(keep_transition).collect();
     let mut patch = json!({"status": {"conditions": conditions}});
     let defaults = json!({"cpu": "4", "memory": "8Gi", "ephemeral-storage": "100Gi", "pods": "110"});
     if status.capacity.is_none() {
@@ -318,6 +354,12 @@ impl Kubelets {
             }
             Change::Applied { old: Some(old), new } => {
                 // Revived (annotation removed): report Ready again at once.
+                let conditions_of = |n: &Node| {
+                    n.metadata.annotations.as_ref().and_then(|a| a.get(CONDITIONS_ANNOTATION)).cloned()
+                };
+                if !heartbeat_stopped(&new) && conditions_of(&old) != conditions_of(&new) {
+                    self.post_node_status(&new).await;
+                }
                 if heartbeat_stopped(&old) && !heartbeat_stopped(&new) {
                     self.post_node_status(&new).await;
                     self.renew_lease(&informer::name(new.as_ref())).await;

@@ -97,8 +97,14 @@ impl Cluster {
     }
 
     /// Polls `check` until it holds (10 s at most).
-    pub fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
-        for _ in 0..100 {
+    pub fn eventually(&self, what: &str, check: impl FnMut() -> bool) {
+        self.eventually_within(what, Duration::from_secs(10), check)
+    }
+
+    /// Polls `check` every 100 ms until it holds, for `limit` at most.
+    pub fn eventually_within(&self, what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
             if check() {
                 return;
             }
