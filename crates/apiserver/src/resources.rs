@@ -165,6 +165,11 @@ pub static BUILTIN: &[ResourceType] = &[
         subresources: &[status("", "v1", "Node")],
         field_labels: &["spec.unschedulable"],
     }),
+    resource!("", "v1", "componentstatuses", "componentstatus", "ComponentStatus", &kinds::componentstatus::ComponentStatus, {
+        namespaced: false,
+        short_names: &["cs"],
+        verbs: &["get", "list"],
+    }),
     resource!("", "v1", "pods", "pod", "Pod", &kinds::pod::Pod, {
         short_names: &["po"],
         categories: &["all"],

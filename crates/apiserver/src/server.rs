@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::authentication::Authenticator;
 use crate::handlers::{self, ApiState};
+use crate::kinds;
 use crate::openapi::OpenApi;
 use crate::pki::{self, Credentials};
 use crate::registry::Registry;
@@ -119,6 +120,9 @@ fn seed_objects(ca_pem: &str, port: u16) -> Vec<(&'static ResourceType, Value)> 
                "spec": {"type": "ClusterIP", "clusterIP": service_network::API_SERVICE_IP.to_string(),
                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}),
     ));
+    for (name, message) in kinds::componentstatus::COMPONENTS {
+        objs.push((rt("", "componentstatuses"), kinds::componentstatus::healthy(name, message)));
+    }
     for (name, value, description) in [
         (
             "system-node-critical",

@@ -109,6 +109,12 @@ fn create_apply_get_and_output_formats() {
 #[test]
 fn get_every_kind_with_upstream_headers() {
     let (_dir, k) = start();
+    // The deprecated componentstatuses, read-only, as a kubeadm cluster answers them.
+    let cs = k.ok(&["get", "cs"]);
+    assert_eq!(header(&cs), words("NAME STATUS MESSAGE ERROR"));
+    assert!(cs.lines().any(|l| words(l)[..3] == words("scheduler Healthy ok")), "{cs}");
+    assert!(cs.lines().any(|l| l.starts_with("etcd-0") && l.contains("Healthy")), "{cs}");
+    assert!(k.fails(&["delete", "cs", "scheduler"]).contains("MethodNotAllowed"), "read-only");
     let nodes = k.ok(&["get", "nodes"]);
     assert_eq!(header(&nodes), words("NAME STATUS ROLES AGE VERSION"));
     assert!(

@@ -203,3 +203,70 @@ fn a_pressured_node_is_tainted_and_daemon_pods_still_run_there() {
     k.eventually_within("the taint gone", Duration::from_secs(10), || taints().is_empty());
     k.eventually_within("plain running", Duration::from_secs(20), || status_column(&k, "plain") == "Running");
 }
+
+#[test]
+fn a_flapping_container_shows_its_changes_after_the_probes_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "1"]);
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'flaky:*'\n      behaviour: Flapping\n      flapSeconds: 3\n");
+    // Probed every second: ready once it has seen it, unready after two failures in a row.
+    k.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: flaky:1\n    readinessProbe:\n      periodSeconds: 1\n      failureThreshold: 2\n      exec:\n        command: [\"true\"]\n");
+    let ready = || k.ok(&["get", "pod", "flaky", "--no-headers"]).split_whitespace().nth(1) == Some("1/1");
+    k.eventually_within("ready", Duration::from_secs(10), ready);
+    k.eventually_within("unready, a second after the flap", Duration::from_secs(10), || !ready());
+    k.eventually_within("ready again", Duration::from_secs(10), ready);
+    // The exact schedule (on at 0, off shown at 4, on at 6) is pod_status's unit tests'.
+}
+
+#[test]
+fn a_rolling_update_treats_the_pod_of_a_stopped_node_as_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2", "--node-monitor-grace-period", "3"]);
+    k.apply(&daemonset("app:1"));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    k.ok(&["annotate", "node", "k8s-worker-2", "everynode.io/heartbeat=stopped"]);
+    let status = |field: &str| k.ok(&["get", "ds", "agent", "-o", &format!("jsonpath={{.status.{field}}}")]);
+    // As upstream: the unreachable node's NoSchedule taint takes it out of the desired count,
+    // and its pod, marked not ready, stays (the DaemonSet tolerates the NoExecute taint).
+    k.eventually_within("the node out of the desired count", Duration::from_secs(20), || {
+        status("desiredNumberScheduled") == "1"
+    });
+    let ready_there = || {
+        k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=agent",
+            "--field-selector",
+            "spec.nodeName=k8s-worker-2",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ])
+    };
+    k.eventually_within("its pod not ready", Duration::from_secs(10), || ready_there() == "False");
+    // The rolling update deletes the unavailable old pod at once. It stays Terminating (the
+    // kubelet that would finish that is stopped) and counts as unavailable, so with
+    // maxUnavailable 1 the rollout waits for the node, as upstream's does.
+    k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
+    let deleting = || {
+        k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=agent",
+            "--field-selector",
+            "spec.nodeName=k8s-worker-2",
+            "-o",
+            "jsonpath={.items[*].metadata.deletionTimestamp}",
+        ])
+    };
+    k.eventually_within("the old pod there deleted", Duration::from_secs(10), || !deleting().is_empty());
+    assert!(!k.kubectl(&["rollout", "status", "ds/agent", "--timeout=3s"]).status.success(), "stalled");
+    assert_eq!(status("updatedNumberScheduled"), "0");
+    k.ok(&["annotate", "node", "k8s-worker-2", "everynode.io/heartbeat-"]);
+    k.eventually_within("both nodes again", Duration::from_secs(30), || {
+        let mut pods = daemon_pods(&k);
+        pods.sort();
+        pods.len() == 2 && pods.iter().all(|(_, image, ready)| image == "app:2" && ready == "true")
+    });
+}

@@ -25,6 +25,7 @@ use crate::resources::ResourceType;
 use crate::storage::Snapshot;
 
 pub mod certificatesigningrequest;
+pub mod componentstatus;
 pub mod configmap;
 pub mod controllerrevision;
 pub mod cronjob;
