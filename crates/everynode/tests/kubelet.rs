@@ -231,7 +231,9 @@ fn a_rolling_update_treats_the_pod_of_a_stopped_node_as_unavailable() {
     k.eventually_within("the node out of the desired count", Duration::from_secs(20), || {
         status("desiredNumberScheduled") == "1"
     });
-    let ready_there = || {
+    // A field of the daemon pods on the stopped node.
+    let there = |path: &str| {
+        let jsonpath = format!("jsonpath={{.items[*].{path}}}");
         k.ok(&[
             "get",
             "pods",
@@ -240,26 +242,16 @@ fn a_rolling_update_treats_the_pod_of_a_stopped_node_as_unavailable() {
             "--field-selector",
             "spec.nodeName=k8s-worker-2",
             "-o",
-            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+            &jsonpath,
         ])
     };
+    let ready_there = || there("status.conditions[?(@.type==\"Ready\")].status");
     k.eventually_within("its pod not ready", Duration::from_secs(10), || ready_there() == "False");
     // The rolling update deletes the unavailable old pod at once. It stays Terminating (the
     // kubelet that would finish that is stopped) and counts as unavailable, so with
     // maxUnavailable 1 the rollout waits for the node, as upstream's does.
     k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
-    let deleting = || {
-        k.ok(&[
-            "get",
-            "pods",
-            "-l",
-            "app=agent",
-            "--field-selector",
-            "spec.nodeName=k8s-worker-2",
-            "-o",
-            "jsonpath={.items[*].metadata.deletionTimestamp}",
-        ])
-    };
+    let deleting = || there("metadata.deletionTimestamp");
     k.eventually_within("the old pod there deleted", Duration::from_secs(10), || !deleting().is_empty());
     assert!(!k.kubectl(&["rollout", "status", "ds/agent", "--timeout=3s"]).status.success(), "stalled");
     assert_eq!(status("updatedNumberScheduled"), "0");
