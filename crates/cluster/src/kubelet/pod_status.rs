@@ -853,6 +853,34 @@ mod tests {
     }
 
     #[test]
+    fn a_pull_and_an_init_container_resume_from_what_the_pod_stores() {
+        // A kubelet first looking at 30 s sees the pull failing since the pod's start: backing off.
+        let rules = rules(
+            "- image: 'broken:*'\n  behaviour: ImagePullBackOff\n- image: 'fetch:*'\n  exitAfterSeconds: 20\n",
+        );
+        let mut p = pod("broken:1");
+        p.status = next(&p, &placement(), &rules, at(0)).status;
+        let resumed = next(&p, &placement(), &rules, at(30));
+        p.status = resumed.status;
+        assert_eq!(container(&p).state.unwrap().waiting.unwrap().reason.as_deref(), Some("ImagePullBackOff"));
+        assert_eq!(resumed.wake, None);
+        // An init container running since 0 and due at 20, first looked at again at 60:
+        // it completes then, and the main container starts then.
+        let mut p = pod("app:1");
+        p.spec.as_mut().unwrap().init_containers =
+            Some(vec![serde_json::from_value(json!({"name": "fetch", "image": "fetch:1"})).unwrap()]);
+        let first = next(&p, &placement(), &rules, at(0));
+        assert_eq!(first.wake, Some(at(20)));
+        p.status = first.status;
+        p.status = next(&p, &placement(), &rules, at(60)).status;
+        let init = p.status.as_ref().unwrap().init_container_statuses.clone().unwrap()[0].clone();
+        let done = init.state.unwrap().terminated.unwrap();
+        assert_eq!((done.started_at, done.finished_at), (Some(Time(at(0))), Some(Time(at(60)))));
+        assert_eq!(container(&p).state.unwrap().running.unwrap().started_at, Some(Time(at(60))));
+        assert_eq!(phase(&p), "Running");
+    }
+
+    #[test]
     fn conditions_others_set_stay() {
         let mut p = pod("nginx:1");
         p.status = next(&p, &placement(), &[], at(0)).status;
