@@ -560,25 +560,17 @@ impl Registry {
         })
     }
 
-    /// Finishes what time completes: pods whose grace period has run out, and terminating
-    /// namespaces (their contents are removed, then the namespace). Returns how many objects
-    /// were removed.
-    pub fn sweep(&self, now: Timestamp) -> ApiResult<usize> {
-        let pods = resources::builtin("", "v1", "pods");
+    /// Finishes terminating namespaces (their contents are removed, then the namespace) and
+    /// CustomResourceDefinitions (their resources, then the definition). Pods are not its
+    /// business: as upstream, a bound pod being deleted goes when its kubelet says its
+    /// containers stopped (or pod GC force-deletes it), however long past its grace period.
+    /// Returns how many objects were removed.
+    pub fn sweep(&self) -> ApiResult<usize> {
         let (removed, definitions_changed) = self
             .store
             .write(|snap| {
             let mut mutations = Vec::new();
             // Only objects being deleted are decoded.
-            for pod in snap.list(pods, None) {
-                let expired = pod
-                    .deletion_timestamp()
-                    .and_then(|s| s.parse::<Timestamp>().ok())
-                    .is_some_and(|t| t <= now);
-                if expired && finalizers(&pod.value()).is_empty() {
-                    mutations.push(Mutation::Delete { resource: pods, key: pod.key().clone() });
-                }
-            }
             for ns in snap.list(namespaces(), None) {
                 if ns.deletion_timestamp().is_none() {
                     continue;

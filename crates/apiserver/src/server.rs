@@ -1,5 +1,5 @@
 //! Starting and stopping the API server: storage, credentials, the HTTPS listener, seed
-//! objects, and the background sweep that finishes graceful deletions.
+//! objects, and the background sweep that finishes namespace and definition deletions.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -219,9 +219,9 @@ async fn sweep_loop(state: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = tick.tick() => {
                 let state = state.clone();
-                let swept = tokio::task::spawn_blocking(move || state.registry.sweep(jiff::Timestamp::now())).await;
+                let swept = tokio::task::spawn_blocking(move || state.registry.sweep()).await;
                 if let Ok(Err(e)) = swept {
-                    tracing::warn!(error = %e, "sweeping expired deletions failed");
+                    tracing::warn!(error = %e, "sweeping terminating namespaces and definitions failed");
                 }
             }
             _ = shutdown.changed() => return,
