@@ -759,15 +759,21 @@ fn watch(
             let _ = tx.try_send(watch::error_event(&e.to_status()));
         }
     }
+    let mut response = streamed(content_type, rx);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    Ok(response)
+}
+
+/// A 200 whose body is what `rx` yields, as it comes, until its sender goes.
+fn streamed(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     });
-    Ok(Response::builder()
+    Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::CACHE_CONTROL, "no-cache, private")
         .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// `pods/log`: the simulated container's log, streamed with `follow` until the container's
@@ -780,7 +786,7 @@ fn pod_log(
     query: &Query,
 ) -> ApiResult<Response> {
     let obj = state.store().get(rt, ns, name).ok_or_else(|| ApiError::not_found(rt, name))?;
-    let pod = crate::pod_log::pod_of(&obj.value())?;
+    let pod = crate::pod_log::pod_of(obj.json())?;
     let container = crate::pod_log::container_of(&pod, name, query.get("container"))?;
     let previous = query.flag("previous");
     let tail = query.i64("tailLines")?.map(|t| t.max(0) as usize);
@@ -794,52 +800,16 @@ fn pod_log(
     let start = state.store().watch(rt, Some(ns), Some(obj.resource_version()))?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let _ = tx.try_send(Bytes::from(text));
-    let key = (ns.to_string(), name.to_string());
-    let uid = pod.metadata.uid.clone();
-    tokio::spawn(async move {
-        let mut live = start.live;
-        let mut sent = lines;
-        loop {
-            let event = tokio::select! {
-                _ = tx.closed() => return,
-                event = live.recv() => match event {
-                    Ok(event) => event,
-                    Err(_) => return,
-                },
-            };
-            if event.resource.storage_key() != rt.key || event.object.key() != &key {
-                continue;
-            }
-            if event.event_type == crate::storage::EventType::Deleted {
-                return;
-            }
-            let Ok(pod) = crate::pod_log::pod_of(&event.object()) else { return };
-            if pod.metadata.uid != uid {
-                return;
-            }
-            let Ok((now, ended)) = crate::pod_log::lines(&pod, &container, false) else { continue };
-            // Another run of the container: this one's log is over.
-            if now.first() != sent.first() {
-                return;
-            }
-            let new = crate::pod_log::render(&now[sent.len().min(now.len())..], None, timestamps);
-            if !new.is_empty() && tx.send(Bytes::from(new)).await.is_err() {
-                return;
-            }
-            sent = now;
-            if ended {
-                return;
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    let following = crate::pod_log::Following {
+        resource: rt.key,
+        key: obj.key().clone(),
+        uid: pod.metadata.uid.clone(),
+        container,
+        timestamps,
+        sent: lines,
+    };
+    tokio::spawn(following.run(start.live, tx));
+    Ok(streamed("text/plain", rx))
 }
 
 /// `pods/binding`: assigns a pod to a node, once (upstream `BindingREST`).

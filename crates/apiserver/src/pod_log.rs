@@ -3,10 +3,14 @@
 //! (with its code). It is a pure function of the stored pod ([`lines`]); `follow` streams the
 //! lines the pod's later versions add until the container stops or the pod goes.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::error::{ApiError, ApiResult};
+use crate::storage::{EventType, ObjectKey, WatchEvent};
 
 /// One line of a container's log, and when it was written (RFC 3339).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,15 +133,65 @@ pub fn render(lines: &[LogLine], tail: Option<usize>, timestamps: bool) -> Strin
         .collect()
 }
 
-/// Reads a stored pod.
-pub fn pod_of(value: &Value) -> ApiResult<Pod> {
-    serde_json::from_value(value.clone()).map_err(ApiError::internal)
+/// A `follow` in progress: the container whose log it streams, and the lines sent so far.
+pub struct Following {
+    /// The storage key of pods.
+    pub resource: &'static str,
+    pub key: ObjectKey,
+    pub uid: Option<String>,
+    pub container: String,
+    pub timestamps: bool,
+    pub sent: Vec<LogLine>,
+}
+
+impl Following {
+    /// Sends the lines each later version of the pod adds, until the container's run ends,
+    /// the pod goes or the client does.
+    pub async fn run(mut self, mut live: broadcast::Receiver<Arc<WatchEvent>>, tx: mpsc::Sender<Bytes>) {
+        loop {
+            let event = tokio::select! {
+                _ = tx.closed() => return,
+                event = live.recv() => match event {
+                    Ok(event) => event,
+                    Err(_) => return,
+                },
+            };
+            if event.resource.storage_key() != self.resource || event.object.key() != &self.key {
+                continue;
+            }
+            if event.event_type == EventType::Deleted {
+                return;
+            }
+            let Ok(pod) = pod_of(event.object.json()) else { return };
+            if pod.metadata.uid != self.uid {
+                return;
+            }
+            let Ok((now, ended)) = lines(&pod, &self.container, false) else { continue };
+            // Another run of the container: this one's log is over.
+            if now.first() != self.sent.first() {
+                return;
+            }
+            let new = render(&now[self.sent.len().min(now.len())..], None, self.timestamps);
+            if !new.is_empty() && tx.send(Bytes::from(new)).await.is_err() {
+                return;
+            }
+            self.sent = now;
+            if ended {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads a stored pod from its JSON.
+pub fn pod_of(json: &[u8]) -> ApiResult<Pod> {
+    serde_json::from_slice(json).map_err(ApiError::internal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn pod(status: Value) -> Pod {
         serde_json::from_value(json!({

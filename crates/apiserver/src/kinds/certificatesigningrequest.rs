@@ -2,13 +2,12 @@
 //! the condition summarised as upstream does). Names are any path segment.
 
 use apimachinery::duration::human_duration;
-use apimachinery::validation::{FieldErrors, is_valid_path_segment_name};
+use apimachinery::validation::is_valid_path_segment_name;
 use jiff::Timestamp;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest as Type;
 use serde_json::{Value, json};
 
-use super::{Kind, typed_as};
-use crate::error::ApiResult;
+use super::{Kind, no_validation, typed_as};
 use crate::printers::{AGE, ColumnDefinition, NAME, col, created, s};
 
 #[derive(Debug)]
@@ -42,17 +41,7 @@ impl Kind for CertificateSigningRequest {
         is_valid_path_segment_name(name)
     }
 
-    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
+    no_validation!();
 
     fn columns(&self) -> Vec<ColumnDefinition> {
         vec![

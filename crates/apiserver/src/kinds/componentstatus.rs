@@ -2,13 +2,11 @@
 //! per control-plane component, kept by the server itself (`kubectl get componentstatuses`).
 //! Every component runs in the server's process, so each is as healthy as the server answering.
 
-use apimachinery::validation::FieldErrors;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ComponentStatus as Type;
 use serde_json::{Value, json};
 
-use super::{Kind, typed_as};
-use crate::error::ApiResult;
+use super::{Kind, no_validation, typed_as};
 use crate::printers::{ColumnDefinition, NAME, col, s};
 
 #[derive(Debug)]
@@ -27,17 +25,7 @@ pub fn healthy(name: &str, message: &str) -> Value {
 impl Kind for ComponentStatus {
     typed_as!(Type);
 
-    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
+    no_validation!();
 
     fn columns(&self) -> Vec<ColumnDefinition> {
         vec![

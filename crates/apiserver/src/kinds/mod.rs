@@ -252,17 +252,7 @@ impl<T: DeserializeOwned + Serialize + JsonSchema> Kind for Typed<T> {
         register::<T>(generator)
     }
 
-    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
+    no_validation!();
 
     fn columns(&self) -> Vec<ColumnDefinition> {
         if self.default_table { default_table::columns() } else { vec![NAME, AGE] }
@@ -313,6 +303,36 @@ macro_rules! typed_as {
     };
 }
 pub(crate) use typed_as;
+
+/// A kind upstream puts no rules on beyond object meta: create, update and status writes all
+/// validate.
+macro_rules! no_validation {
+    () => {
+        fn validate(
+            &self,
+            _obj: &serde_json::Value,
+        ) -> $crate::error::ApiResult<apimachinery::validation::FieldErrors> {
+            Ok(Vec::new())
+        }
+
+        fn validate_update(
+            &self,
+            _new: &serde_json::Value,
+            _old: &serde_json::Value,
+        ) -> $crate::error::ApiResult<apimachinery::validation::FieldErrors> {
+            Ok(Vec::new())
+        }
+
+        fn validate_status_update(
+            &self,
+            _new: &serde_json::Value,
+            _old: &serde_json::Value,
+        ) -> $crate::error::ApiResult<apimachinery::validation::FieldErrors> {
+            Ok(Vec::new())
+        }
+    };
+}
+pub(crate) use no_validation;
 
 /// Generation 1, as upstream's `PrepareForCreate` sets it for kinds that track their spec.
 pub fn first_generation(obj: &mut Value) {

@@ -1,13 +1,11 @@
 //! `v1 ServiceAccount`: `kubectl get sa` columns (upstream validates nothing beyond the
 //! metadata).
 
-use apimachinery::validation::FieldErrors;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ServiceAccount as Type;
 use serde_json::{Value, json};
 
-use super::{Kind, typed_as};
-use crate::error::ApiResult;
+use super::{Kind, no_validation, typed_as};
 use crate::printers::{AGE, ColumnDefinition, NAME, col, created, s};
 
 #[derive(Debug)]
@@ -16,18 +14,7 @@ pub struct ServiceAccount;
 impl Kind for ServiceAccount {
     typed_as!(Type);
 
-    fn validate(&self, _obj: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    fn validate_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
-
-    /// No status subresource.
-    fn validate_status_update(&self, _new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(Vec::new())
-    }
+    no_validation!();
 
     fn columns(&self) -> Vec<ColumnDefinition> {
         vec![

@@ -147,26 +147,20 @@ impl Shared {
 
     fn publish(&self, staged: Vec<StagedWrite>, rv: u64) {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for StagedWrite { rv: event_rv, resource, key, change } in staged {
+        for StagedWrite { resource, key, change, .. } in staged {
             let map = objects_of(&mut state.objects, resource);
             let event = match change {
                 Change::Put(object) => {
                     let previous = map.insert(key, object.clone());
                     let event_type = if previous.is_some() { EventType::Modified } else { EventType::Added };
                     let previous = previous.map(|p| p.selectable(resource).clone());
-                    WatchEvent { resource_version: event_rv, resource, event_type, object, previous }
+                    WatchEvent { resource, event_type, object, previous }
                 }
                 Change::Delete(last) => {
                     let removed = map.remove(&key);
                     let (Some(_), Some(object)) = (removed, last) else { continue };
                     // The last state is the state before: one Selectable says both.
-                    WatchEvent {
-                        resource_version: event_rv,
-                        resource,
-                        event_type: EventType::Deleted,
-                        object,
-                        previous: None,
-                    }
+                    WatchEvent { resource, event_type: EventType::Deleted, object, previous: None }
                 }
             };
             let event = Arc::new(event);
@@ -177,7 +171,7 @@ impl Shared {
         state.resource_version = rv;
         while state.history.len() > self.history_limit {
             if let Some(old) = state.history.pop_front() {
-                state.compacted_through = old.resource_version;
+                state.compacted_through = old.resource_version();
             }
         }
         self.durable.store(rv, Ordering::Release);

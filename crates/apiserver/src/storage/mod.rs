@@ -409,7 +409,6 @@ impl Store {
                 .into_iter()
                 .map(|object| {
                     Arc::new(WatchEvent {
-                        resource_version: object.resource_version(),
                         resource: rt,
                         event_type: EventType::Added,
                         object,
@@ -424,7 +423,7 @@ impl Store {
                 )));
             }
             Some(rv) => {
-                let start = state.history.partition_point(|e| e.resource_version <= rv);
+                let start = state.history.partition_point(|e| e.resource_version() <= rv);
                 state
                     .history
                     .range(start..)
@@ -531,7 +530,7 @@ mod tests {
         assert_eq!(rvs, (1..=800).collect::<Vec<_>>(), "every write has its own resourceVersion");
         assert_eq!(store.resource_version(), 800);
         // Watchers see every write once, in resourceVersion order.
-        let seen: Vec<u64> = (0..800).map(|_| live.try_recv().unwrap().resource_version).collect();
+        let seen: Vec<u64> = (0..800).map(|_| live.try_recv().unwrap().resource_version()).collect();
         assert_eq!(seen, (1..=800).collect::<Vec<_>>());
         drop(live);
         drop(store);

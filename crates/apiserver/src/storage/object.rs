@@ -43,14 +43,24 @@ fn line_prefix(event_type: EventType) -> &'static [u8] {
     }
 }
 
-/// `{"type":…,"object":<object_json>}\n`.
-fn watch_line(event_type: EventType, object_json: &[u8]) -> Bytes {
+/// `{"type":…,"object":<what write writes>}\n`, `capacity` bytes reserved for the object.
+fn watch_line_with(event_type: EventType, capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     let prefix = line_prefix(event_type);
-    let mut line = Vec::with_capacity(prefix.len() + object_json.len() + LINE_SUFFIX.len());
+    let mut line = Vec::with_capacity(prefix.len() + capacity + LINE_SUFFIX.len());
     line.extend_from_slice(prefix);
-    line.extend_from_slice(object_json);
+    write(&mut line);
     line.extend_from_slice(LINE_SUFFIX);
     Bytes::from(line)
+}
+
+/// `{"type":…,"object":<object_json>}\n`.
+fn watch_line(event_type: EventType, object_json: &[u8]) -> Bytes {
+    watch_line_with(event_type, object_json.len(), |line| line.extend_from_slice(object_json))
+}
+
+/// `{"type":…,"object":<value as clients see it>}\n`, encoded in place.
+fn watch_line_of(event_type: EventType, value: &Value) -> Bytes {
+    watch_line_with(event_type, 1024, |line| crate::wire::write(line, value))
 }
 
 impl Object {
@@ -116,16 +126,19 @@ impl Object {
         }))
     }
 
+    /// Where the object's JSON stands in its watch line.
+    fn json_range(&self) -> std::ops::Range<usize> {
+        line_prefix(self.0.line_type).len()..self.0.line.len() - LINE_SUFFIX.len()
+    }
+
     /// The object's JSON, as clients see it.
     pub fn json(&self) -> &[u8] {
-        let start = line_prefix(self.0.line_type).len();
-        &self.0.line[start..self.0.line.len() - LINE_SUFFIX.len()]
+        &self.0.line[self.json_range()]
     }
 
     /// The object's JSON, sharing its buffer.
     pub fn json_bytes(&self) -> Bytes {
-        let start = line_prefix(self.0.line_type).len();
-        self.0.line.slice(start..self.0.line.len() - LINE_SUFFIX.len())
+        self.0.line.slice(self.json_range())
     }
 
     /// The object decoded into the server's form (managed fields packed).
@@ -181,15 +194,6 @@ fn with_resource_version(json: &[u8], rv: u64) -> Option<Vec<u8>> {
     let metadata = RawValue::from_string(serde_json::to_string(&metadata).ok()?).ok()?;
     object.insert("metadata".to_string(), &metadata);
     serde_json::to_vec(&object).ok()
-}
-
-fn watch_line_of(event_type: EventType, value: &Value) -> Bytes {
-    let prefix = line_prefix(event_type);
-    let mut line = Vec::with_capacity(1024);
-    line.extend_from_slice(prefix);
-    crate::wire::write(&mut line, value);
-    line.extend_from_slice(LINE_SUFFIX);
-    Bytes::from(line)
 }
 
 #[cfg(test)]

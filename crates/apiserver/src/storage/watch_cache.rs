@@ -55,7 +55,6 @@ impl Selectable {
 /// One change, as watchers see it.
 #[derive(Debug)]
 pub struct WatchEvent {
-    pub resource_version: u64,
     pub resource: &'static dyn Resource,
     pub event_type: EventType,
     /// The object after the change (for a delete: its last state, carrying the delete's
@@ -67,6 +66,11 @@ pub struct WatchEvent {
 }
 
 impl WatchEvent {
+    /// The change's resourceVersion: the one its object carries (for a delete, the delete's).
+    pub fn resource_version(&self) -> u64 {
+        self.object.resource_version()
+    }
+
     /// What selectors read of the object after the change.
     pub fn selectable(&self) -> &Selectable {
         self.object.selectable(self.resource)

@@ -353,17 +353,17 @@ impl Kubelets {
                 }
             }
             Change::Applied { old: Some(old), new } => {
-                // Revived (annotation removed): report Ready again at once.
-                let conditions_of = |n: &Node| {
-                    n.metadata.annotations.as_ref().and_then(|a| a.get(CONDITIONS_ANNOTATION)).cloned()
-                };
-                if !heartbeat_stopped(&new) && conditions_of(&old) != conditions_of(&new) {
+                if heartbeat_stopped(&new) {
+                    return;
+                }
+                // Revived (annotation removed): it reports Ready again at once, and its kubelet
+                // takes up its pods where it left them. Its conditions edited: it reports them.
+                let revived = heartbeat_stopped(&old);
+                if revived || node_conditions(&old) != node_conditions(&new) {
                     self.post_node_status(&new).await;
                 }
-                if heartbeat_stopped(&old) && !heartbeat_stopped(&new) {
-                    self.post_node_status(&new).await;
+                if revived {
                     self.renew_lease(&informer::name(new.as_ref())).await;
-                    // And its kubelet takes up its pods where it left them.
                     self.reconcile_node(&informer::name(new.as_ref()));
                 }
             }

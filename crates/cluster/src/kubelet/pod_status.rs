@@ -449,8 +449,7 @@ fn advance(
             } else {
                 ("ErrImagePull", format!("failed to pull and unpack image \"{image}\": not found"))
             };
-            let status =
-                ContainerStatus { image_id: String::new(), container_id: None, ..waiting(reason, message) };
+            let status = waiting_status(container, pod_uid, was, reason, Some(message));
             going(status, (now < backing_off_at).then_some(backing_off_at))
         }
         Behaviour::CrashLoopBackOff | Behaviour::Exit => {
@@ -511,20 +510,11 @@ fn advance(
                 Doing::Exited(_) | Doing::Pulling | Doing::Other => {
                     if runs.is_zero() {
                         // Exits at once: started and finished in the same look.
-                        let mut status = was.cloned();
-                        let started = ContainerStatus {
-                            state: Some(ContainerState {
-                                running: Some(ContainerStateRunning { started_at: Some(Time(now)) }),
-                                ..Default::default()
-                            }),
-                            image: image.clone(),
-                            ..base.clone()
-                        };
-                        status.replace(started);
+                        let started = running(now, false);
                         return advance(
                             container,
                             pod_uid,
-                            status.as_ref(),
+                            Some(&started),
                             decision,
                             restart_policy,
                             pod_start,
