@@ -35,17 +35,14 @@ use crate::informer::{self, Change, Informers, Store};
 use crate::pod_deletion;
 
 pub mod pod_status;
-mod simulation;
 
 use pod_status::Placement;
-use simulation::parse_rules;
-pub use simulation::{Behaviour, SimulationRule, decide, glob_matches};
+use simulation::SimulationRule;
 
 pub const HEARTBEAT_ANNOTATION: &str = "everynode.io/heartbeat";
 /// The node conditions that hold on a simulated node, comma-separated.
 pub const CONDITIONS_ANNOTATION: &str = "everynode.io/conditions";
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
-pub const SIMULATION_CONFIGMAP: &str = "everynode-simulation";
 /// How often a node renews its Lease, by default (a quarter of the 40 s grace period).
 pub const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 /// The Lease duration a kubelet declares.
@@ -265,8 +262,9 @@ impl Kubelets {
     pub async fn run(self: Arc<Self>) {
         let mut node_rx = self.informers.nodes.subscribe();
         let mut pod_rx = self.informers.pods.subscribe();
-        let cm_config = watcher::Config::default().fields(&format!("metadata.name={SIMULATION_CONFIGMAP}"));
-        let cm_api = Api::<ConfigMap>::namespaced(self.client.clone(), "kube-system");
+        let cm_config =
+            watcher::Config::default().fields(&format!("metadata.name={}", simulation::RULES_CONFIG_MAP));
+        let cm_api = Api::<ConfigMap>::namespaced(self.client.clone(), simulation::RULES_NAMESPACE);
         let mut cm_rx = informer::spawn(cm_api, cm_config, Arc::default());
         tokio::spawn(self.clone().heartbeats());
         tokio::spawn(self.clone().wake_pods());
@@ -276,7 +274,10 @@ impl Kubelets {
                 Some(change) = pod_rx.recv() => self.pod_changed(change),
                 Some(change) = cm_rx.recv() => {
                     let rules = match change {
-                        Change::Applied { new, .. } => parse_rules(&new),
+                        Change::Applied { new, .. } => simulation::rules_of(&new).unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "ignoring unreadable simulation rules");
+                            Vec::new()
+                        }),
                         Change::Deleted(_) => Vec::new(),
                         Change::Synced => continue,
                     };

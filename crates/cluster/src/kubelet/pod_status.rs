@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::simulation::{Behaviour, Decision, SimulationRule, Subject, decide};
+use simulation::{Behaviour, Decision, SimulationRule, Subject, decide};
 
 /// How long a crashing container runs before it exits (unless its rule says otherwise).
 pub const CRASH_AFTER: SignedDuration = SignedDuration::from_secs(1);

@@ -1,5 +1,7 @@
-//! The simulation's rules: the ConfigMap `kube-system/everynode-simulation`, key `rules.yaml`,
-//! holds an ordered list of rules; the first that matches a container decides how it behaves.
+//! The rules simulated nodes follow: the ConfigMap `kube-system/everynode-simulation`, key
+//! `rules.yaml`, holds an ordered list of rules; the first that matches a container decides how
+//! it behaves. The kubelets read them to run containers, the API server to tell their logs; both
+//! match them here, without I/O.
 
 use std::collections::BTreeMap;
 
@@ -123,12 +125,17 @@ pub fn decide(rules: &[SimulationRule], subject: &Subject<'_>) -> Decision {
     }
 }
 
-pub fn parse_rules(cm: &ConfigMap) -> Vec<SimulationRule> {
-    let Some(text) = cm.data.as_ref().and_then(|d| d.get("rules.yaml")) else { return Vec::new() };
-    serde_yaml::from_str(text).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "ignoring unreadable simulation rules");
-        Vec::new()
-    })
+/// Where the rules live.
+pub const RULES_NAMESPACE: &str = "kube-system";
+pub const RULES_CONFIG_MAP: &str = "everynode-simulation";
+pub const RULES_KEY: &str = "rules.yaml";
+
+/// The rules a ConfigMap holds (none without its key), or why they cannot be read.
+pub fn rules_of(cm: &ConfigMap) -> Result<Vec<SimulationRule>, serde_yaml::Error> {
+    match cm.data.as_ref().and_then(|d| d.get(RULES_KEY)) {
+        Some(text) => serde_yaml::from_str(text),
+        None => Ok(Vec::new()),
+    }
 }
 
 #[cfg(test)]
