@@ -791,7 +791,8 @@ fn pod_log(
     let previous = query.flag("previous");
     let tail = query.i64("tailLines")?.map(|t| t.max(0) as usize);
     let timestamps = query.flag("timestamps");
-    let (lines, ended) = crate::pod_log::lines(&pod, &container, previous)?;
+    let said = rule_lines(&state, &pod, &container);
+    let (lines, ended) = crate::pod_log::lines(&pod, &container, &said, previous)?;
     let text = crate::pod_log::render(&lines, tail, timestamps);
     let plain = [(header::CONTENT_TYPE, "text/plain")];
     if !query.flag("follow") || previous || ended {
@@ -804,12 +805,34 @@ fn pod_log(
         resource: rt.key,
         key: obj.key().clone(),
         uid: pod.metadata.uid.clone(),
+        ready: lines.iter().any(|l| l.text.ends_with(" is ready")),
         container,
+        said,
         timestamps,
         sent: lines,
     };
     tokio::spawn(following.run(start.live, tx));
     Ok(streamed("text/plain", rx))
+}
+
+/// What the simulation rule of a pod's container has it print: the rules from their ConfigMap,
+/// matched against the pod and its node as the kubelet matches them.
+fn rule_lines(state: &ApiState, pod: &k8s_openapi::api::core::v1::Pod, container: &str) -> Vec<String> {
+    let store = state.store();
+    let configmaps = crate::resources::builtin("", "v1", "configmaps");
+    let Some(cm) = store.get(configmaps, simulation::RULES_NAMESPACE, simulation::RULES_CONFIG_MAP) else {
+        return Vec::new();
+    };
+    let Ok(cm) = crate::pod_log::stored::<k8s_openapi::api::core::v1::ConfigMap>(cm.json()) else {
+        return Vec::new();
+    };
+    let rules = simulation::rules_of(&cm).unwrap_or_default();
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or_default();
+    let node = store
+        .get(crate::resources::builtin("", "v1", "nodes"), "", node_name)
+        .and_then(|n| crate::pod_log::stored::<k8s_openapi::api::core::v1::Node>(n.json()).ok());
+    let labels = node.as_ref().and_then(|n| n.metadata.labels.as_ref());
+    crate::pod_log::said(&rules, pod, container, labels)
 }
 
 /// `pods/binding`: assigns a pod to a node, once (upstream `BindingREST`).

@@ -1,7 +1,9 @@
 //! `pods/log`: what `kubectl logs` reads. A simulated container writes nothing, so its log is
-//! the story its status tells, line by line: started (with its image and node), ready, exited
-//! (with its code). It is a pure function of the stored pod ([`lines`]); `follow` streams the
-//! lines the pod's later versions add until the container stops or the pod goes.
+//! the story its status tells, line by line: started (with its image and node), what its
+//! simulation rule says it prints (`log`), ready, exited (with its code). It is a pure function
+//! of the stored pod and the rule's lines ([`lines`]); `follow` streams what the pod's later
+//! versions add, readiness lost and regained included, until the container's run ends or the
+//! pod goes.
 
 use std::sync::Arc;
 
@@ -39,8 +41,9 @@ pub fn container_of(pod: &Pod, name: &str, asked: Option<&str>) -> ApiResult<Str
 }
 
 /// The lines of `container`'s current run (or, with `previous`, of the run before), and
-/// whether that run has ended.
-pub fn lines(pod: &Pod, container: &str, previous: bool) -> ApiResult<(Vec<LogLine>, bool)> {
+/// whether that run has ended. `said` is what the container's simulation rule has it print
+/// when it starts.
+pub fn lines(pod: &Pod, container: &str, said: &[String], previous: bool) -> ApiResult<(Vec<LogLine>, bool)> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let status = pod.status.clone().unwrap_or_default();
     let found: Option<ContainerStatus> = status
@@ -96,13 +99,15 @@ pub fn lines(pod: &Pod, container: &str, previous: bool) -> ApiResult<(Vec<LogLi
             t.as_ref().map(|t| time(&t.0)).unwrap_or_default()
         };
         let reason = t.reason.clone().unwrap_or_default();
-        return Ok((
-            vec![started(&text(&t.started_at)), exited(&text(&t.finished_at), t.exit_code, &reason)],
-            true,
-        ));
+        let since = text(&t.started_at);
+        let mut out = vec![started(&since)];
+        out.extend(said.iter().map(|l| LogLine { time: since.clone(), text: l.clone() }));
+        out.push(exited(&text(&t.finished_at), t.exit_code, &reason));
+        return Ok((out, true));
     }
     let since = state.running.and_then(|r| r.started_at).map(|t| time(&t.0)).unwrap_or_default();
     let mut out = vec![started(&since)];
+    out.extend(said.iter().map(|l| LogLine { time: since.clone(), text: l.clone() }));
     if s.ready {
         // Ready since the pod's Ready condition last changed (or its start, if later).
         let ready_at = status
@@ -114,9 +119,57 @@ pub fn lines(pod: &Pod, container: &str, previous: bool) -> ApiResult<(Vec<LogLi
             .map(|t| time(&t.0))
             .filter(|t| *t >= since)
             .unwrap_or_else(|| since.clone());
-        out.push(LogLine { time: ready_at, text: format!("everynode: container {container} is ready") });
+        out.push(LogLine { time: ready_at, text: readiness_text(container, true) });
     }
     Ok((out, false))
+}
+
+fn readiness_text(container: &str, ready: bool) -> String {
+    format!("everynode: container {container} is {}", if ready { "ready" } else { "not ready" })
+}
+
+/// When the pod's Ready condition last changed, if it has.
+fn ready_changed_at(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    let ready = status.conditions.iter().flatten().find(|c| c.type_ == "Ready")?;
+    ready.last_transition_time.as_ref().map(|t| time(&t.0))
+}
+
+/// Whether `container` runs and is ready.
+fn is_ready(pod: &Pod, container: &str) -> bool {
+    let status = pod.status.as_ref();
+    status
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|all| all.iter().find(|s| s.name == container))
+        .is_some_and(|s| s.ready)
+}
+
+/// The simulation rule's lines for `container` of `pod` on a node with `node_labels`: what the
+/// first rule that matches it says the container prints when it starts.
+pub fn said(
+    rules: &[simulation::SimulationRule],
+    pod: &Pod,
+    container: &str,
+    node_labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<String> {
+    let spec = pod.spec.as_ref();
+    let image = spec
+        .into_iter()
+        .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers))
+        .find(|c| c.name == container)
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or_default();
+    let subject = simulation::Subject {
+        image,
+        node: spec.and_then(|s| s.node_name.as_deref()).unwrap_or_default(),
+        namespace: pod.metadata.namespace.as_deref().unwrap_or_default(),
+        node_labels,
+        pod_labels: pod.metadata.labels.as_ref(),
+    };
+    simulation::rule_for(rules, &subject)
+        .and_then(|r| r.log.as_deref())
+        .map(|text| text.lines().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 fn time(t: &jiff::Timestamp) -> String {
@@ -140,8 +193,13 @@ pub struct Following {
     pub key: ObjectKey,
     pub uid: Option<String>,
     pub container: String,
+    /// What the container's rule has it print when it starts.
+    pub said: Vec<String>,
     pub timestamps: bool,
+    /// The lines sent so far, the first the run's start.
     pub sent: Vec<LogLine>,
+    /// Whether the container was ready when last seen.
+    pub ready: bool,
 }
 
 impl Following {
@@ -166,25 +224,53 @@ impl Following {
             if pod.metadata.uid != self.uid {
                 return;
             }
-            let Ok((now, ended)) = lines(&pod, &self.container, false) else { continue };
-            // Another run of the container: this one's log is over.
-            if now.first() != self.sent.first() {
+            let (new, over) = self.next(&pod);
+            if !new.is_empty() && tx.send(Bytes::from(render(&new, None, self.timestamps))).await.is_err() {
                 return;
             }
-            let new = render(&now[self.sent.len().min(now.len())..], None, self.timestamps);
-            if !new.is_empty() && tx.send(Bytes::from(new)).await.is_err() {
-                return;
-            }
-            self.sent = now;
-            if ended {
+            if over {
                 return;
             }
         }
+    }
+
+    /// The lines a later version of the pod adds, and whether the run they belong to is over.
+    pub fn next(&mut self, pod: &Pod) -> (Vec<LogLine>, bool) {
+        let Ok((now, ended)) = lines(pod, &self.container, &self.said, false) else {
+            return (Vec::new(), false);
+        };
+        if now.first() != self.sent.first() {
+            // Another run: this one's log ends with its exit, if the pod still tells it.
+            let last = lines(pod, &self.container, &self.said, true).ok().map(|(l, _)| l);
+            let exit = last.filter(|l| l.first() == self.sent.first()).and_then(|l| l.last().cloned());
+            return (exit.into_iter().filter(|l| !self.sent.contains(l)).collect(), true);
+        }
+        let mut new = Vec::new();
+        let ready = is_ready(pod, &self.container);
+        if self.ready && !ready && !ended {
+            let at = ready_changed_at(pod).unwrap_or_default();
+            new.push(LogLine { time: at, text: readiness_text(&self.container, false) });
+        }
+        self.ready = ready;
+        for line in now {
+            // A line is new unless it is the last of its text sent (readiness may come back).
+            let last_same = self.sent.iter().rev().find(|l| l.text == line.text);
+            if last_same != Some(&line) {
+                new.push(line);
+            }
+        }
+        self.sent.extend(new.iter().cloned());
+        (new, ended)
     }
 }
 
 /// Reads a stored pod from its JSON.
 pub fn pod_of(json: &[u8]) -> ApiResult<Pod> {
+    stored(json)
+}
+
+/// Reads a stored object of a known kind from its JSON, for reading only.
+pub fn stored<T: serde::de::DeserializeOwned>(json: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(json).map_err(ApiError::internal)
 }
 
@@ -208,7 +294,7 @@ mod tests {
             "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:02Z"}],
             "containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": true, "restartCount": 0,
                                    "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}));
-        let (told, ended) = lines(&p, "c", false).unwrap();
+        let (told, ended) = lines(&p, "c", &[], false).unwrap();
         assert!(!ended);
         assert_eq!(
             render(&told, None, true),
@@ -216,7 +302,7 @@ mod tests {
         );
         assert_eq!(render(&told, Some(1), false), "everynode: container c is ready\n");
         assert_eq!(
-            lines(&p, "c", true).unwrap_err().message,
+            lines(&p, "c", &[], true).unwrap_err().message,
             "previous terminated container \"c\" in pod \"p\" not found"
         );
     }
@@ -228,10 +314,10 @@ mod tests {
             "state": {"waiting": {"reason": "CrashLoopBackOff"}},
             "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2026-01-01T00:00:11Z", "finishedAt": "2026-01-01T00:00:12Z"}}}]}),
         );
-        let (told, ended) = lines(&p, "c", false).unwrap();
+        let (told, ended) = lines(&p, "c", &[], false).unwrap();
         assert!(ended);
         assert_eq!(told[1].text, "everynode: container c exited with code 1 (Error)");
-        assert_eq!(lines(&p, "c", true).unwrap().0, told);
+        assert_eq!(lines(&p, "c", &[], true).unwrap().0, told);
     }
 
     #[test]
@@ -241,7 +327,7 @@ mod tests {
             "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}),
         );
         assert_eq!(
-            lines(&p, "c", false).unwrap_err().message,
+            lines(&p, "c", &[], false).unwrap_err().message,
             "container \"c\" in pod \"p\" is waiting to start: trying and failing to pull image"
         );
         assert_eq!(
@@ -257,8 +343,98 @@ mod tests {
         );
         let pending = pod(json!({}));
         assert_eq!(
-            lines(&pending, "c", false).unwrap_err().message,
+            lines(&pending, "c", &[], false).unwrap_err().message,
             "container \"c\" in pod \"p\" is waiting to start: ContainerCreating"
+        );
+    }
+
+    fn running(ready: bool, ready_at: &str, started: &str) -> Pod {
+        pod(json!({
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": ready_at}],
+            "containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": ready, "restartCount": 0,
+                                   "state": {"running": {"startedAt": started}}}]}))
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_follow_tells_readiness_lost_and_regained() {
+        let start = "2026-01-01T00:00:00Z";
+        let first = running(true, "2026-01-01T00:00:02Z", start);
+        let (sent, _) = lines(&first, "c", &[], false).unwrap();
+        let mut f = Following {
+            resource: "pods",
+            key: ObjectKey::default(),
+            uid: None,
+            container: "c".into(),
+            said: Vec::new(),
+            timestamps: false,
+            sent,
+            ready: true,
+        };
+        let (off, over) = f.next(&running(false, "2026-01-01T00:00:05Z", start));
+        assert!(!over);
+        assert_eq!(
+            off,
+            [LogLine {
+                time: "2026-01-01T00:00:05Z".into(),
+                text: "everynode: container c is not ready".into()
+            }]
+        );
+        assert!(
+            f.next(&running(false, "2026-01-01T00:00:05Z", start)).0.is_empty(),
+            "nothing new, nothing sent"
+        );
+        let (on, _) = f.next(&running(true, "2026-01-01T00:00:07Z", start));
+        assert_eq!(
+            on,
+            [LogLine { time: "2026-01-01T00:00:07Z".into(), text: "everynode: container c is ready".into() }]
+        );
+    }
+
+    #[test]
+    fn a_follow_ends_with_the_exit_of_its_run_even_when_the_next_run_has_begun() {
+        let start = "2026-01-01T00:00:00Z";
+        let (sent, _) = lines(&running(false, start, start), "c", &[], false).unwrap();
+        let mut f = Following {
+            resource: "pods",
+            key: ObjectKey::default(),
+            uid: None,
+            container: "c".into(),
+            said: Vec::new(),
+            timestamps: false,
+            sent,
+            ready: false,
+        };
+        // Restarted already: running again, the last run terminated.
+        let again = pod(
+            json!({"containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": false, "restartCount": 1,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:20Z"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": start, "finishedAt": "2026-01-01T00:00:01Z"}}}]}),
+        );
+        let (told, over) = f.next(&again);
+        assert!(over);
+        assert_eq!(texts(&told), ["everynode: container c exited with code 1 (Error)"]);
+    }
+
+    #[test]
+    fn the_rules_lines_follow_the_start_of_the_container_they_match() {
+        let rules: Vec<simulation::SimulationRule> = serde_yaml::from_str(
+            "- image: 'other:*'\n  log: not this\n- image: 'app:*'\n  nodeLabels: {zone: a}\n  log: |\n    listening on :8080\n    serving\n",
+        )
+        .unwrap();
+        let p = running(false, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z");
+        assert!(said(&rules, &p, "c", None).is_empty(), "the node's labels decide");
+        let zone_a: std::collections::BTreeMap<String, String> =
+            [("zone".to_string(), "a".to_string())].into();
+        let told = said(&rules, &p, "c", Some(&zone_a));
+        assert_eq!(told, ["listening on :8080", "serving"]);
+        let (all, _) = lines(&p, "c", &told, false).unwrap();
+        assert_eq!(
+            texts(&all),
+            ["everynode: container c started (image app:1, node n1)", "listening on :8080", "serving"]
         );
     }
 }

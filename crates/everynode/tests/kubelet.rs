@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::Cluster;
 
-const RULES: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'slow:*'\n      readySeconds: 2\n    - image: 'crashy:*'\n      behaviour: CrashLoopBackOff\n";
+const RULES: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'slow:*'\n      readySeconds: 2\n      log: |\n        listening on :8080\n        serving\n    - image: 'crashy:*'\n      behaviour: CrashLoopBackOff\n";
 
 fn daemonset(image: &str) -> String {
     format!(
@@ -127,9 +127,6 @@ fn init_containers_exits_and_rule_edits_show_in_kubectl() {
 
 #[test]
 fn kubectl_logs_tells_what_the_container_did() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let k = Cluster::start(dir.path(), &["--workers", "1"]);
     k.apply(RULES);
@@ -141,19 +138,14 @@ fn kubectl_logs_tells_what_the_container_did() {
     k.apply(&pod("slow", "slow:1"));
     k.apply(&pod("crashy", "crashy:1"));
     k.eventually_within("slow running", Duration::from_secs(10), || status_column(&k, "slow") == "Running");
-    // Followed: the start at once, the readiness two seconds later, on the same stream.
-    let mut follow = k.kubectl_cmd(&["logs", "-f", "slow"]).stdout(Stdio::piped()).spawn().unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let first = rx.recv_timeout(Duration::from_secs(10)).expect("the first line");
-    assert_eq!(first, "everynode: container c started (image slow:1, node k8s-worker-1)");
-    let second = rx.recv_timeout(Duration::from_secs(10)).expect("the readiness, followed");
-    assert_eq!(second, "everynode: container c is ready");
+    // Followed: the start and the rule's lines at once, the readiness two seconds later, on
+    // the same stream.
+    let (mut follow, rx) = follow(&k, "slow");
+    let mut next = |what: &str| rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{what}"));
+    assert_eq!(next("the start"), "everynode: container c started (image slow:1, node k8s-worker-1)");
+    assert_eq!(next("the rule's first line"), "listening on :8080");
+    assert_eq!(next("the rule's second line"), "serving");
+    assert_eq!(next("the readiness, followed"), "everynode: container c is ready");
     let _ = follow.kill();
     let _ = follow.wait();
     assert_eq!(k.ok(&["logs", "slow", "--tail=1"]), "everynode: container c is ready\n");
@@ -171,6 +163,20 @@ fn kubectl_logs_tells_what_the_container_did() {
         k.fails(&["logs", "slow", "--previous"])
             .contains("previous terminated container \"c\" in pod \"slow\" not found")
     );
+}
+
+/// `kubectl logs -f POD`, and its lines as they come.
+fn follow(k: &Cluster, pod: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = k.kubectl_cmd(&["logs", "-f", pod]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
 }
 
 fn restarts_of(k: &Cluster, pod: &str) -> Option<u32> {
@@ -202,6 +208,13 @@ fn a_pressured_node_is_tainted_and_daemon_pods_still_run_there() {
     k.ok(&["annotate", "node", "k8s-worker-1", "everynode.io/conditions-"]);
     k.eventually_within("the taint gone", Duration::from_secs(10), || taints().is_empty());
     k.eventually_within("plain running", Duration::from_secs(20), || status_column(&k, "plain") == "Running");
+    // The same through a node's rule, and gone with the rules.
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - node: 'k8s-worker-*'\n      nodeConditions: [MemoryPressure]\n");
+    k.eventually_within("the memory-pressure taint", Duration::from_secs(10), || {
+        taints() == "node.kubernetes.io/memory-pressure"
+    });
+    k.ok(&["delete", "configmap", "-n", "kube-system", "everynode-simulation"]);
+    k.eventually_within("the taint gone with the rule", Duration::from_secs(10), || taints().is_empty());
 }
 
 #[test]
@@ -213,8 +226,22 @@ fn a_flapping_container_shows_its_changes_after_the_probes_thresholds() {
     k.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  nodeName: k8s-worker-1\n  containers:\n  - name: c\n    image: flaky:1\n    readinessProbe:\n      periodSeconds: 1\n      failureThreshold: 2\n      exec:\n        command: [\"true\"]\n");
     let ready = || k.ok(&["get", "pod", "flaky", "--no-headers"]).split_whitespace().nth(1) == Some("1/1");
     k.eventually_within("ready", Duration::from_secs(10), ready);
+    let (mut follow, rx) = follow(&k, "flaky");
     k.eventually_within("unready, a second after the flap", Duration::from_secs(10), || !ready());
     k.eventually_within("ready again", Duration::from_secs(10), ready);
+    // The followed log tells each change as it happens.
+    let told: Vec<String> = (0..4).map_while(|_| rx.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(
+        told,
+        [
+            "everynode: container c started (image flaky:1, node k8s-worker-1)",
+            "everynode: container c is ready",
+            "everynode: container c is not ready",
+            "everynode: container c is ready",
+        ],
+    );
     // The exact schedule (on at 0, off shown at 4, on at 6) is pod_status's unit tests'.
 }
 

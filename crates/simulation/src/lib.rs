@@ -31,6 +31,10 @@ pub enum Behaviour {
 /// One rule of `rules.yaml`: the first whose conditions all hold for a container decides how it
 /// behaves. Every condition is optional: `image`, `node` and `namespace` are globs, `nodeLabels`
 /// and `podLabels` labels that must be there with those values.
+///
+/// A rule that says `nodeConditions` is a node's rule instead: the first of those whose `node`
+/// and `nodeLabels` match a node says which of its conditions hold (`MemoryPressure`,
+/// `DiskPressure`, `PIDPressure`, `NetworkUnavailable`). Containers skip such rules.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SimulationRule {
@@ -54,6 +58,12 @@ pub struct SimulationRule {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub flap_seconds: Option<u64>,
+    /// What the container prints when it starts, one log line per line.
+    #[serde(default)]
+    pub log: Option<String>,
+    /// A node's rule: the conditions that hold on the nodes it matches.
+    #[serde(default)]
+    pub node_conditions: Option<Vec<String>>,
 }
 
 /// What a rule is matched against: one container of a pod on a node.
@@ -79,15 +89,34 @@ pub struct Decision {
 
 impl SimulationRule {
     fn matches(&self, s: &Subject<'_>) -> bool {
-        let has = |wanted: &BTreeMap<String, String>, labels: Option<&BTreeMap<String, String>>| {
-            wanted.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        };
-        self.image.as_deref().is_none_or(|g| glob_matches(g, s.image))
-            && self.node.as_deref().is_none_or(|g| glob_matches(g, s.node))
+        self.node_conditions.is_none()
+            && self.image.as_deref().is_none_or(|g| glob_matches(g, s.image))
+            && self.matches_node(s.node, s.node_labels)
             && self.namespace.as_deref().is_none_or(|g| glob_matches(g, s.namespace))
-            && has(&self.node_labels, s.node_labels)
             && has(&self.pod_labels, s.pod_labels)
     }
+
+    fn matches_node(&self, node: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
+        self.node.as_deref().is_none_or(|g| glob_matches(g, node)) && has(&self.node_labels, labels)
+    }
+}
+
+/// Whether `labels` has every label `wanted` names, with its value.
+fn has(wanted: &BTreeMap<String, String>, labels: Option<&BTreeMap<String, String>>) -> bool {
+    wanted.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// The conditions that hold on a node by the first node's rule that matches it, if one does.
+pub fn node_conditions<'r>(
+    rules: &'r [SimulationRule],
+    node: &str,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Option<&'r [String]> {
+    rules
+        .iter()
+        .find(|r| r.node_conditions.is_some() && r.matches_node(node, labels))?
+        .node_conditions
+        .as_deref()
 }
 
 /// Shell-style glob with `*` and `?`.
@@ -113,9 +142,14 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// The first rule that matches a container, if one does.
+pub fn rule_for<'r>(rules: &'r [SimulationRule], subject: &Subject<'_>) -> Option<&'r SimulationRule> {
+    rules.iter().find(|r| r.matches(subject))
+}
+
 /// How a container behaves: what the first rule that matches it says.
 pub fn decide(rules: &[SimulationRule], subject: &Subject<'_>) -> Decision {
-    let rule = rules.iter().find(|r| r.matches(subject));
+    let rule = rule_for(rules, subject);
     Decision {
         behaviour: rule.map_or(Behaviour::Ready, |r| r.behaviour),
         ready_seconds: rule.and_then(|r| r.ready_seconds).unwrap_or(0),
@@ -188,5 +222,21 @@ mod tests {
         s.pod_labels = Some(&web);
         let flapping = decide(&rules, &s);
         assert_eq!((flapping.behaviour, flapping.flap_seconds), (Behaviour::Flapping, 4));
+    }
+
+    #[test]
+    fn node_rules_set_conditions_and_containers_skip_them() {
+        let rules: Vec<SimulationRule> = serde_yaml::from_str(
+            "- node: 'k8s-worker-1'\n  nodeConditions: [DiskPressure]\n- nodeLabels: {disk: small}\n  nodeConditions: [DiskPressure, PIDPressure]\n- image: '*'\n  behaviour: NeverReady\n",
+        )
+        .unwrap();
+        let small: BTreeMap<String, String> = [("disk".to_string(), "small".to_string())].into();
+        assert_eq!(
+            node_conditions(&rules, "k8s-worker-1", Some(&small)),
+            Some(&["DiskPressure".to_string()][..])
+        );
+        assert_eq!(node_conditions(&rules, "k8s-worker-2", Some(&small)).map(<[String]>::len), Some(2));
+        assert_eq!(node_conditions(&rules, "k8s-worker-2", None), None);
+        assert_eq!(decide(&rules, &subject("nginx", "k8s-worker-1")).behaviour, Behaviour::NeverReady);
     }
 }

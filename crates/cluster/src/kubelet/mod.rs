@@ -15,7 +15,8 @@
 //! pod starts, no status, no finished deletions); removing the annotation revives it.
 //!
 //! Fault injection: the ConfigMap `kube-system/everynode-simulation`, key `rules.yaml`, holds an
-//! ordered list of rules `{image, node, behaviour, readySeconds}` (see [`SimulationRule`]).
+//! ordered list of rules (see [`SimulationRule`]): how containers behave, and which conditions
+//! hold on which nodes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -78,19 +79,25 @@ pub fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// The node conditions its annotation `everynode.io/conditions` says hold
-/// (`MemoryPressure,DiskPressure`; also `PIDPressure`, `NetworkUnavailable`).
-fn node_conditions(node: &Node) -> Vec<&str> {
-    node.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(CONDITIONS_ANNOTATION))
-        .map(|v| v.split(',').map(str::trim).filter(|c| !c.is_empty()).collect())
-        .unwrap_or_default()
+/// The node conditions that hold on a node: what its annotation `everynode.io/conditions` says
+/// (`MemoryPressure,DiskPressure`; also `PIDPressure`, `NetworkUnavailable`), or else the first
+/// node's rule that matches it.
+fn node_conditions(node: &Node, rules: &[SimulationRule]) -> Vec<String> {
+    let annotated = node.metadata.annotations.as_ref().and_then(|a| a.get(CONDITIONS_ANNOTATION));
+    match annotated {
+        Some(v) => v.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect(),
+        None => simulation::node_conditions(
+            rules,
+            node.metadata.name.as_deref().unwrap_or_default(),
+            node.metadata.labels.as_ref(),
+        )
+        .map(<[String]>::to_vec)
+        .unwrap_or_default(),
+    }
 }
 
 /// The status a healthy simulated kubelet reports, filling in what the manifest lacks.
-pub fn node_status_patch(node: &Node, kubelet_version: &str) -> Value {
+pub fn node_status_patch(node: &Node, rules: &[SimulationRule], kubelet_version: &str) -> Value {
     let now = now_rfc3339();
     let status = node.status.clone().unwrap_or_default();
     let name = node.metadata.name.clone().unwrap_or_default();
@@ -107,10 +114,10 @@ pub fn node_status_patch(node: &Node, kubelet_version: &str) -> Value {
         }
         c
     };
-    let holds = node_conditions(node);
+    let holds = node_conditions(node, rules);
     let pressure =
         |type_: &str, (reason_true, message_true): (&str, &str), (reason, message): (&str, &str)| {
-            if holds.contains(&type_) {
+            if holds.iter().any(|h| h == type_) {
                 condition(type_, "True", reason_true, message_true)
             } else {
                 condition(type_, "False", reason, message)
@@ -136,7 +143,7 @@ pub fn node_status_patch(node: &Node, kubelet_version: &str) -> Value {
     ];
     // NetworkUnavailable is the network plugin's: reported only once asked for.
     let had_network = status.conditions.iter().flatten().any(|c| c.type_ == "NetworkUnavailable");
-    if holds.contains(&"NetworkUnavailable") || had_network {
+    if holds.iter().any(|h| h == "NetworkUnavailable") || had_network {
         conditions.push(pressure(
             "NetworkUnavailable",
             ("NoRouteCreated", "Node created without a route"),
@@ -281,10 +288,16 @@ impl Kubelets {
                         Change::Deleted(_) => Vec::new(),
                         Change::Synced => continue,
                     };
-                    *self.rules.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
-                    // A rule edit applies to running pods at once.
+                    let rules = Arc::new(rules);
+                    let old = std::mem::replace(&mut *self.rules.lock().unwrap_or_else(|e| e.into_inner()), rules.clone());
+                    // A rule edit applies to running pods at once, and to the conditions of nodes.
                     for pod in self.pods.list() {
                         self.reconcile(pod);
+                    }
+                    for node in self.nodes.list() {
+                        if !heartbeat_stopped(&node) && node_conditions(&node, &old) != node_conditions(&node, &rules) {
+                            self.post_node_status(&node).await;
+                        }
                     }
                 }
                 else => return,
@@ -360,7 +373,8 @@ impl Kubelets {
                 // Revived (annotation removed): it reports Ready again at once, and its kubelet
                 // takes up its pods where it left them. Its conditions edited: it reports them.
                 let revived = heartbeat_stopped(&old);
-                if revived || node_conditions(&old) != node_conditions(&new) {
+                let rules = self.rules();
+                if revived || node_conditions(&old, &rules) != node_conditions(&new, &rules) {
                     self.post_node_status(&new).await;
                 }
                 if revived {
@@ -377,9 +391,13 @@ impl Kubelets {
         }
     }
 
+    fn rules(&self) -> Arc<Vec<SimulationRule>> {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     async fn post_node_status(&self, node: &Node) {
         let api: Api<Node> = Api::all(self.client.clone());
-        let patch = node_status_patch(node, &self.kubelet_version);
+        let patch = node_status_patch(node, &self.rules(), &self.kubelet_version);
         if let Err(e) =
             api.patch_status(&informer::name(node), &PatchParams::default(), &Patch::Strategic(patch)).await
         {
@@ -490,7 +508,7 @@ impl Kubelets {
             return;
         }
         let placement = self.placement(&pod, &node);
-        let rules = self.rules.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let rules = self.rules();
         let step = pod_status::next(&pod, &placement, &rules, Timestamp::now());
         let Some(status) = step.status else {
             self.wake_at(&key, step.wake);
@@ -592,7 +610,7 @@ mod tests {
     #[test]
     fn status_fills_what_the_manifest_lacks() {
         let node: Node = serde_json::from_value(json!({"metadata": {"name": "n"}})).unwrap();
-        let patch = node_status_patch(&node, "v1.33.0");
+        let patch = node_status_patch(&node, &[], "v1.33.0");
         assert_eq!(patch["status"]["allocatable"]["pods"], "110");
         assert_eq!(patch["status"]["nodeInfo"]["kubeletVersion"], "v1.33.0");
         assert_eq!(patch["status"]["conditions"][3]["type"], "Ready");
