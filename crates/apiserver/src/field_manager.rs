@@ -97,7 +97,8 @@ pub fn record_update(
     let w = write(rt, manager, subresource, &time, &api_version);
     let empty = json!({});
     let comparison = typed::compare(old.unwrap_or(&empty), new, w.ty);
-    if managers::update_keeps_ownership(before, &comparison, &w) {
+    // A create owns what it sets; only an update can leave ownership as it was.
+    if old.is_some() && managers::update_keeps_ownership(before, &comparison, &w) {
         // The hot path: the writer changed only what it alone owns. Stored as they were
         // (copied only when the request left them out).
         if managed_of(new).is_null() && !before.is_null() {

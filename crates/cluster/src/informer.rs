@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
 
+use controller::stripped::Stripped;
 use futures::StreamExt;
 use kube::runtime::watcher;
 use kube::{Api, Resource};
@@ -76,7 +77,15 @@ pub async fn run<K>(
     changes: mpsc::UnboundedSender<Change<K>>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
 {
+    // Who owns which field is the API server's business: caches skip it while decoding, as
+    // kube-controller-manager's and the scheduler's informers drop it.
+    let dt = K::DynamicType::default();
+    let api: Api<Stripped<K>> = match api.namespace().map(str::to_string) {
+        Some(ns) => Api::namespaced_with(api.into_client(), &ns, &dt),
+        None => Api::all_with(api.into_client(), &dt),
+    };
     let mut stream = watcher(api, config).boxed();
     let mut seen: Option<Vec<String>> = None;
     while let Some(event) = stream.next().await {
@@ -93,10 +102,7 @@ pub async fn run<K>(
                 seen = Some(Vec::new());
                 Ok(())
             }
-            watcher::Event::InitApply(mut obj) | watcher::Event::Apply(mut obj) => {
-                // Who owns which field is the API server's business: caches drop it, as
-                // kube-controller-manager's and the scheduler's informers do.
-                obj.meta_mut().managed_fields = None;
+            watcher::Event::InitApply(Stripped(obj)) | watcher::Event::Apply(Stripped(obj)) => {
                 if let Some(seen) = seen.as_mut() {
                     seen.push(key_of(&obj));
                 }
@@ -104,7 +110,7 @@ pub async fn run<K>(
                 let old = store.put(new.clone());
                 changes.send(Change::Applied { old, new })
             }
-            watcher::Event::Delete(obj) => {
+            watcher::Event::Delete(Stripped(obj)) => {
                 let old = store.remove(&key_of(&obj)).unwrap_or_else(|| Arc::new(obj));
                 changes.send(Change::Deleted(old))
             }
@@ -135,6 +141,7 @@ pub fn spawn<K>(
 ) -> mpsc::UnboundedReceiver<Change<K>>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
 {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(run(api, config, store, tx));
@@ -158,6 +165,7 @@ struct Fanout<K> {
 impl<K> SharedInformer<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
 {
     pub fn start(api: Api<K>, config: watcher::Config) -> Self {
         let store: Arc<Store<K>> = Arc::default();

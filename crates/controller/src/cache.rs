@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
+use crate::stripped::Stripped;
 
 type ByNamespace<K> = HashMap<String, HashMap<String, Arc<K>>>;
 
@@ -257,7 +258,9 @@ impl Watched for Node {
 }
 
 async fn watch_kind<K: Watched>(client: Client, router: Router) {
-    let api: Api<K> = Api::all(client);
+    // Managed fields are not the controller's concern: they are skipped while decoding, as
+    // kube-controller-manager's informers drop them.
+    let api: Api<Stripped<K>> = Api::all_with(client, &Default::default());
     let mut stream = watcher(api, watcher::Config::default()).boxed();
     let mut relist: Option<HashMap<(String, String), ()>> = None;
     while let Some(event) = stream.next().await {
@@ -272,10 +275,7 @@ async fn watch_kind<K: Watched>(client: Client, router: Router) {
         let cache = &router.cache;
         match event {
             watcher::Event::Init => relist = Some(HashMap::new()),
-            watcher::Event::InitApply(mut obj) | watcher::Event::Apply(mut obj) => {
-                // Managed fields are not the controller's concern: the cache drops them, as
-                // kube-controller-manager's informers do.
-                obj.meta_mut().managed_fields = None;
+            watcher::Event::InitApply(Stripped(obj)) | watcher::Event::Apply(Stripped(obj)) => {
                 let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
                 if let Some(seen) = relist.as_mut() {
                     seen.insert((ns.clone(), name.clone()), ());
@@ -285,7 +285,7 @@ async fn watch_kind<K: Watched>(client: Client, router: Router) {
                 K::put(cache, new.clone());
                 K::changed(&router, old.as_deref(), Some(&new));
             }
-            watcher::Event::Delete(obj) => {
+            watcher::Event::Delete(Stripped(obj)) => {
                 let old = K::remove(cache, &obj.namespace().unwrap_or_default(), &obj.name_any());
                 K::changed(&router, Some(old.as_deref().unwrap_or(&obj)), None);
             }

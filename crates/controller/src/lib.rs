@@ -12,6 +12,7 @@ pub mod expectations;
 pub mod leader;
 pub mod metrics;
 pub mod queue;
+pub mod stripped;
 pub mod sync;
 
 use std::net::SocketAddr;

@@ -25,6 +25,7 @@ use crate::events::EventRecorder;
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
+use crate::stripped::Stripped;
 
 /// Everything a sync needs.
 pub struct Context {
@@ -228,7 +229,8 @@ async fn execute(
     tracing::debug!(daemonset = key, creates = create_on.len(), deletes = delete.len(), "acting");
     ctx.expectations.set(key, create_on.len(), delete.len());
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    // What the server answers is read for its name only: decoded without managed fields.
+    let pods: Api<Stripped<Pod>> = Api::namespaced_with(ctx.client.clone(), namespace, &());
     let mut errors: Vec<String> = Vec::new();
 
     let deletes = delete.iter().map(|name| {
@@ -260,7 +262,7 @@ async fn execute(
     for batch in slow_start_batches(create_on.len()) {
         let creates = create_on[next..next + batch].iter().map(|node| {
             let pods = pods.clone();
-            let pod = new_daemon_pod(ds, template, node);
+            let pod = Stripped(new_daemon_pod(ds, template, node));
             async move { pods.create(&PostParams::default(), &pod).await }
         });
         next += batch;
@@ -273,7 +275,7 @@ async fn execute(
                         ds,
                         "Normal",
                         "SuccessfulCreate",
-                        &format!("Created pod: {}", pod.name_any()),
+                        &format!("Created pod: {}", pod.0.name_any()),
                     );
                 }
                 Err(e) => {

@@ -141,7 +141,7 @@ fn kubectl_logs_tells_what_the_container_did() {
     // Followed: the start and the rule's lines at once, the readiness two seconds later, on
     // the same stream.
     let (mut follow, rx) = follow(&k, "slow");
-    let mut next = |what: &str| rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{what}"));
+    let next = |what: &str| rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{what}"));
     assert_eq!(next("the start"), "everynode: container c started (image slow:1, node k8s-worker-1)");
     assert_eq!(next("the rule's first line"), "listening on :8080");
     assert_eq!(next("the rule's second line"), "serving");

@@ -125,6 +125,14 @@ impl Write<'_> {
 /// decoding it: nothing ownable removed, and every ownable field added or changed already
 /// owned by the writer's entry and by no other. Then the managed fields stay as they are.
 pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>) -> bool {
+    let mine = |e: &Value| {
+        e["manager"].as_str() == Some(write.manager)
+            && e["operation"] == "Update"
+            && e["apiVersion"].as_str() == Some(write.api_version)
+            && e["subresource"].as_str().unwrap_or_default() == write.subresource
+    };
+    let entries = managed.as_array().map(Vec::as_slice).unwrap_or_default();
+    let own = entries.iter().find(|e| mine(e));
     if !write.ownable(&c.removed).is_empty() {
         return false;
     }
@@ -133,14 +141,7 @@ pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>
     if paths.is_empty() {
         return true;
     }
-    let Some(entries) = managed.as_array() else { return false };
-    let mine = |e: &Value| {
-        e["manager"].as_str() == Some(write.manager)
-            && e["operation"] == "Update"
-            && e["apiVersion"].as_str() == Some(write.api_version)
-            && e["subresource"].as_str().unwrap_or_default() == write.subresource
-    };
-    let Some(own) = entries.iter().find(|e| mine(e)) else { return false };
+    let Some(own) = own else { return false };
     fn doc(e: &Value) -> Cow<'_, Value> {
         fields_document(e).ok().flatten().unwrap_or(Cow::Owned(Value::Null))
     }
@@ -252,7 +253,7 @@ impl ManagedFields {
         let (added, modified, removed) =
             (write.ownable(&c.added), write.ownable(&c.modified), write.ownable(&c.removed));
         let me = write.entry(Operation::Update, FieldSet::new());
-        let changed = modified.union(&added);
+        let changed = if modified.is_empty() { added } else { modified.union(&added) };
         for m in &mut self.0 {
             if !m.same(&me) {
                 m.fields = m.fields.difference(&changed).difference(&removed);

@@ -112,6 +112,11 @@ fn leaf(old: Option<&Value>, new: Option<&Value>, path: &Path, c: &mut Compariso
     }
 }
 
+/// A list's items, each with the element that names it.
+fn keyed(items: &[Value], item_type: T, kind: L) -> Vec<(PathElement, &Value)> {
+    items.iter().enumerate().map(|(i, v)| (item_element(v, item_type, kind, i), v)).collect()
+}
+
 fn compare_at(old: Option<&Value>, new: Option<&Value>, ty: T, path: &mut Path, c: &mut Comparison) {
     let mut in_leaf = false;
     match ty.shape() {
@@ -156,17 +161,10 @@ fn compare_at(old: Option<&Value>, new: Option<&Value>, ty: T, path: &mut Path, 
                 let no_items = Vec::new();
                 let (a, b) = (old.and_then(Value::as_array), new.and_then(Value::as_array));
                 let (a, b) = (a.unwrap_or(&no_items), b.unwrap_or(&no_items));
-                let keyed = |items: &[Value]| -> Vec<(PathElement, Value)> {
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| (item_element(v, item_type, kind, i), v.clone()))
-                        .collect()
-                };
-                let (olds, news) = (keyed(a), keyed(b));
+                let (olds, news) = (keyed(a, item_type, kind), keyed(b, item_type, kind));
                 for (e, o) in &olds {
-                    let n = news.iter().find(|(k, _)| k == e).map(|(_, v)| v);
-                    if n == Some(o) {
+                    let n = news.iter().find(|(k, _)| k == e).map(|(_, v)| *v);
+                    if n == Some(*o) {
                         continue;
                     }
                     path.push(e.clone());

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 
 use crate::informer::{self, Change, Informers, Store};
 use crate::pod_deletion;
+use controller::stripped::Stripped;
 
 pub mod pod_status;
 
@@ -558,12 +559,14 @@ impl Kubelets {
         key: String,
     ) {
         let (ns, name) = informer::namespace_name(pod);
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        // The pod written is looked at again, as the informer would have it: without managed
+        // fields.
+        let api: Api<Stripped<Pod>> = Api::namespaced_with(self.client.clone(), &ns, &());
         let patch = json!({"metadata": {"resourceVersion": pod.metadata.resource_version}, "status": status});
         let written = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await;
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         match written {
-            Ok(pod) => self.reconcile(Arc::new(pod)),
+            Ok(Stripped(pod)) => self.reconcile(Arc::new(pod)),
             Err(e) => {
                 // Changed meanwhile (its event follows) or a passing failure: looked at again.
                 tracing::debug!(pod = %name, error = %e, "writing a pod status failed");
