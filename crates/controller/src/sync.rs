@@ -26,6 +26,7 @@ use crate::expectations::Expectations;
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
 use crate::stripped::Stripped;
+use daemonset::rollout_controls::RolloutControls;
 
 /// Everything a sync needs.
 pub struct Context {
@@ -138,17 +139,24 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let nodes = ctx.cache.nodes();
     let now = Timestamp::now();
     let view = SyncContext::new(&ds, &hash, nodes.iter().map(Arc::as_ref), pod_refs.iter().copied(), now);
+    let controls = rollout_controls(ctx, &ds);
 
     let mut result = Ok(());
     if satisfied {
-        result = manage(ctx, key, &ds, &view, &hash, &plan, &rev_refs, &pod_refs).await;
+        result = manage(ctx, key, &ds, &view, &controls, &hash, &plan, &rev_refs, &pod_refs).await;
     }
     let observed = if satisfied {
         ds.metadata.generation
     } else {
         ds.status.as_ref().and_then(|s| s.observed_generation)
     };
-    let status = view.status(ds.status.as_ref(), observed);
+    let mut status = view.status(ds.status.as_ref(), observed);
+    status.conditions = if !controls.reported {
+        // Without controls, only what an earlier controlled rollout left is taken off.
+        daemonset::rollout_controls::conditions(&controls, &[], &status, now)
+    } else {
+        daemonset::rollout_controls::conditions(&controls, &view.rollout_standing(&controls), &status, now)
+    };
     tracing::debug!(
         daemonset = key,
         satisfied,
@@ -165,12 +173,23 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     result.and(status_result)
 }
 
+/// The rollout controls of a DaemonSet's annotations. Ones it cannot read hold the rollout
+/// (as a pause would) and say why in a warning event, as the API server would have refused them.
+fn rollout_controls(ctx: &Context, ds: &DaemonSet) -> RolloutControls {
+    RolloutControls::of(ds).unwrap_or_else(|errors| {
+        let message = apimachinery::validation::aggregate_message(&errors);
+        ctx.recorder.record_for(ds, "Warning", "InvalidRolloutControls", &format!("rollout held: {message}"));
+        RolloutControls { paused: true, reported: true, ..RolloutControls::default() }
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn manage(
     ctx: &Context,
     key: &str,
     ds: &DaemonSet,
     view: &SyncContext<'_>,
+    controls: &RolloutControls,
     hash: &str,
     plan: &HistoryPlan,
     revisions: &[&ControllerRevision],
@@ -183,7 +202,7 @@ async fn manage(
     let template = daemon_pod_template(ds, hash);
     let mut result = if decision.is_empty() && daemonset::sync::is_rolling_update(ds) {
         // Nothing outstanding and nothing to reconcile: take the next rollout step.
-        let mut step = view.rolling_update();
+        let mut step = view.rolling_update_with(controls);
         step.events = decision.events;
         step.requeue_after = decision.requeue_after;
         execute(ctx, key, ds, &template, step).await

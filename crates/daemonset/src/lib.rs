@@ -6,7 +6,9 @@
 //! - [`pod`]: building daemon pods, and reading their node, readiness and revision;
 //! - [`revision`]: ControllerRevisions, the template hash, history and its truncation;
 //! - [`ownership`]: adoption and release by selector;
-//! - [`sync`]: one sync's decisions — per-node reconciliation, the rolling update, status.
+//! - [`sync`]: one sync's decisions — per-node reconciliation, the rolling update, status;
+//! - [`rollout_controls`]: everynode's opt-in rollout controls (pause, partition, node scope,
+//!   NotReady nodes, strict budget), read from annotations.
 #![forbid(unsafe_code)]
 
 pub mod defaults;
@@ -14,6 +16,7 @@ pub mod eligibility;
 pub mod ownership;
 pub mod pod;
 pub mod revision;
+pub mod rollout_controls;
 pub mod routing;
 pub mod sync;
 pub mod validation;

@@ -18,6 +18,7 @@ use crate::pod::{
     CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, is_available, is_ready, is_terminal,
     is_terminating, oldest_first, phase, revision_hash, target_node_name, template_generation,
 };
+use crate::rollout_controls::{NotReadyNodes, RolloutControls};
 
 /// At most this many creates and this many deletes are issued per sync (upstream
 /// `BurstReplicas`).
@@ -198,6 +199,8 @@ pub struct SyncContext<'a> {
     min_ready_seconds: i32,
     /// Every node, in the order given, with its eligibility.
     nodes: Vec<(&'a str, Eligibility)>,
+    /// The same nodes' objects, for the rollout controls.
+    node_objects: Vec<&'a Node>,
     node_index: HashMap<&'a str, u32>,
     /// Daemon pods grouped by node, oldest first within a node: node `i` has
     /// `pods[starts[i]..starts[i + 1]]`. Terminal pods that are being deleted are left out
@@ -218,8 +221,9 @@ impl<'a> SyncContext<'a> {
         now: Timestamp,
     ) -> Self {
         let placement = Placement::new(ds);
-        let nodes: Vec<(&'a str, Eligibility)> = nodes
-            .into_iter()
+        let node_objects: Vec<&'a Node> = nodes.into_iter().collect();
+        let nodes: Vec<(&'a str, Eligibility)> = node_objects
+            .iter()
             .map(|n| (n.metadata.name.as_deref().unwrap_or_default(), placement.eligibility(n)))
             .collect();
         let mut node_index = HashMap::with_capacity(nodes.len());
@@ -269,6 +273,7 @@ impl<'a> SyncContext<'a> {
             now,
             min_ready_seconds: ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0),
             nodes,
+            node_objects,
             node_index,
             pods,
             starts,
@@ -460,15 +465,164 @@ impl<'a> SyncContext<'a> {
     /// pods within maxSurge (for unavailable old pods always) and deletes old pods whose
     /// replacement is available.
     pub fn rolling_update(&self) -> Decision {
+        self.rolling_update_with(&RolloutControls::default())
+    }
+
+    /// [`SyncContext::rolling_update`] under everynode's rollout controls; with none set,
+    /// exactly upstream's.
+    pub fn rolling_update_with(&self, controls: &RolloutControls) -> Decision {
         if !is_rolling_update(self.ds) {
             return Decision::default();
         }
         let (max_surge, max_unavailable, desired) = self.rollout_budget();
+        if !controls.is_upstream() {
+            return self.roll_controlled(controls, max_surge, max_unavailable, desired);
+        }
         if max_surge == 0 {
             self.roll_without_surge(max_unavailable)
         } else {
             self.roll_with_surge(max_surge, desired)
         }
+    }
+
+    /// Whether a node's Ready condition is True.
+    fn node_ready(&self, i: usize) -> bool {
+        self.node_objects[i]
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    }
+
+    /// Where each node stands in a controlled rollout, in the order nodes are updated (by
+    /// name). Nodes that should not run a pod and have none are left out; so are vanished
+    /// nodes' pods, which `manage` handles.
+    pub fn rollout_standing(&self, controls: &RolloutControls) -> Vec<NodeStanding<'a>> {
+        let mut out: Vec<NodeStanding<'a>> = Vec::with_capacity(self.nodes.len());
+        for (i, (node, e)) in self.nodes.iter().enumerate() {
+            let pods = self.pods_at(i);
+            if pods.is_empty() && !e.should_run {
+                continue;
+            }
+            let (state, available) = match self.updated_pods_on_node(pods) {
+                None => (PodState::Several, false),
+                Some((None, None)) => (PodState::Missing, false),
+                Some((Some(new), None)) => (PodState::Updated, self.available(new)),
+                Some((None, Some(old))) => (PodState::Old(old), self.available(old)),
+                Some((Some(new), Some(old))) => {
+                    (PodState::Both { old, new_available: self.available(new) }, self.available(old))
+                }
+            };
+            out.push(NodeStanding {
+                node,
+                should_run: e.should_run,
+                in_scope: controls.in_scope(self.node_objects[i].metadata.labels.as_ref()),
+                skipped: controls.not_ready_nodes == NotReadyNodes::Skip && !self.node_ready(i),
+                state,
+                available,
+            });
+        }
+        out.sort_by(|a, b| a.node.cmp(b.node));
+        out
+    }
+
+    /// One rollout step under the controls: upstream's step and budget, spent only on the old
+    /// pods the controls let go, in node-name order.
+    fn roll_controlled(
+        &self,
+        controls: &RolloutControls,
+        max_surge: i32,
+        max_unavailable: i32,
+        desired: i32,
+    ) -> Decision {
+        let mut d = Decision::default();
+        if controls.paused {
+            return d;
+        }
+        let standing = self.rollout_standing(controls);
+        // The partition: how many more nodes may leave their old revision.
+        let old_nodes =
+            standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_))).count() as i32;
+        let mut quota = (old_nodes - controls.partition_of(desired)).max(0);
+        let counted: Vec<&NodeStanding<'a>> = standing.iter().filter(|s| !s.skipped).collect();
+        let count = |f: &dyn Fn(&NodeStanding<'a>) -> bool| counted.iter().filter(|s| f(s)).count() as i32;
+        let old = |available: bool| {
+            counted.iter().filter(move |s| {
+                s.in_scope && matches!(s.state, PodState::Old(_)) && s.available == available
+            })
+        };
+        let unavailable_old = count(&|s| matches!(s.state, PodState::Old(_)) && !s.available);
+        if max_surge == 0 {
+            // Nodes down for the update and not available again.
+            let in_flight = count(&|s| match s.state {
+                PodState::Several | PodState::Missing | PodState::Both { .. } => true,
+                PodState::Updated => !s.available,
+                PodState::Old(_) => false,
+            });
+            // Unavailable old pods: upstream replaces them all; a strict budget, within it.
+            let mut room = if controls.strict_budget { max_unavailable - in_flight } else { i32::MAX };
+            for s in old(false) {
+                if quota <= 0 || room <= 0 {
+                    break;
+                }
+                if let PodState::Old(pod) = s.state {
+                    d.delete.push(pod_name(pod));
+                }
+                quota -= 1;
+                room -= 1;
+            }
+            let mut room = max_unavailable - in_flight - unavailable_old;
+            for s in old(true) {
+                if quota <= 0 || room <= 0 {
+                    break;
+                }
+                if let PodState::Old(pod) = s.state {
+                    d.delete.push(pod_name(pod));
+                }
+                quota -= 1;
+                room -= 1;
+            }
+            return d;
+        }
+        // With surge: a new pod beside the old one, which goes once the new one is available.
+        let mut surging = count(&|s| match s.state {
+            PodState::Several => true,
+            PodState::Both { new_available, .. } => !new_available,
+            _ => false,
+        });
+        let mut should_not_run = Vec::new();
+        for s in &counted {
+            match s.state {
+                PodState::Both { old, new_available: true } => d.delete.push(pod_name(old)),
+                PodState::Old(pod) if !s.should_run => {
+                    if s.available {
+                        should_not_run.push(pod_name(pod))
+                    } else {
+                        d.delete.push(pod_name(pod))
+                    }
+                }
+                _ => {}
+            }
+        }
+        let available = count(&|s| s.available);
+        let deletable = (available - desired).clamp(0, should_not_run.len() as i32) as usize;
+        d.delete.extend(should_not_run.into_iter().take(deletable));
+        for wanted in [false, true] {
+            for s in old(wanted).filter(|s| s.should_run) {
+                // Unavailable old pods get their new pod at once upstream, within the surge
+                // under a strict budget; available ones always wait for room.
+                let bounded = wanted || controls.strict_budget;
+                if quota <= 0 || (bounded && surging >= max_surge) {
+                    break;
+                }
+                d.create_on.push(s.node.to_string());
+                quota -= 1;
+                if bounded {
+                    surging += 1;
+                }
+            }
+        }
+        d
     }
 
     fn roll_without_surge(&self, max_unavailable: i32) -> Decision {
@@ -597,6 +751,35 @@ impl<'a> SyncContext<'a> {
     }
 }
 
+/// Where one node stands in a controlled rollout.
+#[derive(Clone, Debug)]
+pub struct NodeStanding<'a> {
+    pub node: &'a str,
+    pub should_run: bool,
+    /// The node-selector control lets its pod be updated.
+    pub in_scope: bool,
+    /// Left out of the rollout (a NotReady node under `not-ready-nodes: Skip`).
+    pub skipped: bool,
+    pub state: PodState<'a>,
+    /// Its old pod, or else its new one, is available (as upstream counts availability).
+    pub available: bool,
+}
+
+/// A node's daemon pods, as a rollout sees them.
+#[derive(Clone, Copy, Debug)]
+pub enum PodState<'a> {
+    /// None yet.
+    Missing,
+    /// One, on the current revision.
+    Updated,
+    /// One, on an old revision.
+    Old(&'a Pod),
+    /// An old one and its replacement (with surge).
+    Both { old: &'a Pod, new_available: bool },
+    /// More than one of either revision.
+    Several,
+}
+
 fn pod_name(pod: &Pod) -> String {
     pod.metadata.name.clone().unwrap_or_default()
 }
@@ -613,6 +796,7 @@ pub fn status_changed(old: Option<&DaemonSetStatus>, new: &DaemonSetStatus) -> b
         || old.number_unavailable.unwrap_or(0) != new.number_unavailable.unwrap_or(0)
         || old.updated_number_scheduled.unwrap_or(0) != new.updated_number_scheduled.unwrap_or(0)
         || old.observed_generation != new.observed_generation
+        || old.conditions != new.conditions
 }
 
 /// Upstream's slow start: create batches of 1, 2, 4, … until `total` is covered.

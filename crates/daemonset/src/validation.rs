@@ -183,12 +183,15 @@ pub fn validate_daemonset_spec(spec: &DaemonSetSpec, path: &Path) -> FieldErrors
     errs
 }
 
-/// Validation of a DaemonSet on create (object metadata is validated by the caller).
+/// Validation of a DaemonSet on create (object metadata is validated by the caller), with
+/// everynode's rollout-control annotations.
 pub fn validate_daemonset(ds: &DaemonSet) -> FieldErrors {
-    match &ds.spec {
+    let mut errs = crate::rollout_controls::validate(ds);
+    errs.extend(match &ds.spec {
         Some(spec) => validate_daemonset_spec(spec, &Path::new("spec")),
         None => vec![FieldError::required(&Path::new("spec").child("selector"), "")],
-    }
+    });
+    errs
 }
 
 /// What an update may not change: the selector (apps/v1).

@@ -263,7 +263,9 @@ impl Harness {
         if daemonset::sync::is_rolling_update(&self.ds) {
             let step = {
                 let claimed = self.claimed();
-                SyncContext::new(&self.ds, &hash, &self.nodes, claimed, self.now).rolling_update()
+                let controls = daemonset::rollout_controls::RolloutControls::of(&self.ds).unwrap();
+                SyncContext::new(&self.ds, &hash, &self.nodes, claimed, self.now)
+                    .rolling_update_with(&controls)
             };
             let (c, d) = self.apply(step, &hash);
             creates += c;

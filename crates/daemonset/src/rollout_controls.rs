@@ -1,0 +1,294 @@
+//! Rollout controls beyond upstream, on the native DaemonSet: opt-in annotations under
+//! `rollout.everynode.io/` that everynode's controller reads. Without any of them a rollout is
+//! exactly upstream's; each narrows which old pods a RollingUpdate step may replace, and how
+//! unavailability is counted:
+//!
+//! - `paused: "true"` — no pod is deleted or replaced for the update. Pods that are missing
+//!   (a new node, a deleted pod) are still created, from the current template: a pause holds
+//!   the replacement of running pods back, not the DaemonSet's spec.
+//! - `partition: N` or `"N%"` — that many of the nodes that should run a pod (a percentage
+//!   rounds up) stay on their old revision; nodes are updated in the order of their names, so
+//!   the last ones by name are held. Lowering it continues the rollout.
+//! - `node-selector: SELECTOR` — a label selector (`zone=a`, `tier in (canary)`): only the
+//!   pods of matching nodes are updated.
+//! - `not-ready-nodes: Skip` — pods on nodes whose Ready condition is not True neither count
+//!   against `maxUnavailable` nor are replaced, so such nodes do not stall the rollout.
+//!   `Count` (the default) is upstream's.
+//! - `strict-budget: "true"` — never more than `maxUnavailable` nodes unavailable: old pods
+//!   that are already unavailable are replaced within the budget too, where upstream replaces
+//!   them all at once.
+//!
+//! Pods a control holds back are never replaced, even when unavailable.
+
+use std::collections::BTreeMap;
+
+use apimachinery::labels::Selector;
+use apimachinery::validation::{FieldError, FieldErrors, Path};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetCondition, DaemonSetStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::sync::{NodeStanding, PodState};
+
+/// The annotations' common prefix.
+pub const PREFIX: &str = "rollout.everynode.io/";
+pub const PAUSED: &str = "rollout.everynode.io/paused";
+pub const PARTITION: &str = "rollout.everynode.io/partition";
+pub const NODE_SELECTOR: &str = "rollout.everynode.io/node-selector";
+pub const NOT_READY_NODES: &str = "rollout.everynode.io/not-ready-nodes";
+pub const STRICT_BUDGET: &str = "rollout.everynode.io/strict-budget";
+
+const KNOWN: [&str; 5] = [PAUSED, PARTITION, NODE_SELECTOR, NOT_READY_NODES, STRICT_BUDGET];
+
+/// How pods on NotReady nodes count in a rollout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NotReadyNodes {
+    /// Upstream's: they count against the budget like any unavailable pod.
+    #[default]
+    Count,
+    /// Left out: not counted, not replaced.
+    Skip,
+}
+
+/// The rollout controls a DaemonSet's annotations set.
+#[derive(Clone, Debug, Default)]
+pub struct RolloutControls {
+    pub paused: bool,
+    pub partition: Option<IntOrString>,
+    pub node_selector: Option<Selector>,
+    pub not_ready_nodes: NotReadyNodes,
+    pub strict_budget: bool,
+    /// An annotation of the controls is present (`paused: "false"` included): the rollout's
+    /// conditions are reported.
+    pub reported: bool,
+}
+
+impl RolloutControls {
+    /// The controls of `ds`, or the errors naming each annotation that is not understood.
+    pub fn of(ds: &DaemonSet) -> Result<RolloutControls, FieldErrors> {
+        let empty = BTreeMap::new();
+        let annotations = ds.metadata.annotations.as_ref().unwrap_or(&empty);
+        let mut errs = Vec::new();
+        let mut c = RolloutControls {
+            reported: annotations.keys().any(|k| k.starts_with(PREFIX)),
+            ..RolloutControls::default()
+        };
+        let path = |key: &str| Path::new("metadata").child("annotations").key(key);
+        let boolean = |key: &str, errs: &mut FieldErrors| match annotations.get(key).map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                errs.push(FieldError::not_supported(&path(key), other, &["true", "false"]));
+                false
+            }
+        };
+        c.paused = boolean(PAUSED, &mut errs);
+        c.strict_budget = boolean(STRICT_BUDGET, &mut errs);
+        if let Some(v) = annotations.get(PARTITION) {
+            match parse_partition(v) {
+                Some(p) => c.partition = Some(p),
+                None => errs.push(FieldError::invalid(
+                    &path(PARTITION),
+                    v.as_str(),
+                    "must be a non-negative integer or percentage (e.g. 3 or \"25%\")",
+                )),
+            }
+        }
+        if let Some(v) = annotations.get(NODE_SELECTOR) {
+            match Selector::parse(v) {
+                Ok(s) => c.node_selector = Some(s),
+                Err(e) => errs.push(FieldError::invalid(&path(NODE_SELECTOR), v.as_str(), e)),
+            }
+        }
+        match annotations.get(NOT_READY_NODES).map(String::as_str) {
+            None | Some("Count") => {}
+            Some("Skip") => c.not_ready_nodes = NotReadyNodes::Skip,
+            Some(other) => {
+                errs.push(FieldError::not_supported(&path(NOT_READY_NODES), other, &["Count", "Skip"]))
+            }
+        }
+        for key in annotations.keys().filter(|k| k.starts_with(PREFIX) && !KNOWN.contains(&k.as_str())) {
+            let known: Vec<&str> = KNOWN.iter().map(|k| &k[PREFIX.len()..]).collect();
+            errs.push(FieldError::not_supported(&path(key), key.as_str(), &known));
+        }
+        if errs.is_empty() { Ok(c) } else { Err(errs) }
+    }
+
+    /// No control is set: the rollout is upstream's.
+    pub fn is_upstream(&self) -> bool {
+        !self.paused
+            && self.partition.is_none()
+            && self.node_selector.is_none()
+            && self.not_ready_nodes == NotReadyNodes::Count
+            && !self.strict_budget
+    }
+
+    /// How many of `desired` nodes stay on the old revision.
+    pub fn partition_of(&self, desired: i32) -> i32 {
+        crate::sync::scaled_value(self.partition.as_ref(), desired).clamp(0, desired)
+    }
+
+    /// Whether the pod of a node with these labels may be updated.
+    pub fn in_scope(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        let empty = BTreeMap::new();
+        self.node_selector.as_ref().is_none_or(|s| s.matches(labels.unwrap_or(&empty)))
+    }
+}
+
+/// The condition types the controls maintain on `status.conditions`.
+pub const PAUSED_CONDITION: &str = "Paused";
+pub const COMPLETE_CONDITION: &str = "RolloutComplete";
+
+/// `status.conditions` as the controls leave them: `Paused` while paused (False, `Resumed`,
+/// once resumed) and `RolloutComplete`, True once every node that should run a pod runs an
+/// available one of the current revision, else False with the reason it is not (yet):
+/// `Paused`, `Partitioned`, `NodeSelector`, `NotReadyNodes` or `Progressing`. Without control
+/// annotations these conditions go and the others stay, so a DaemonSet without annotations keeps
+/// upstream's status. A condition's transition time moves only when its status does.
+/// `standing` is [`crate::SyncContext::rollout_standing`], needed only while reported.
+pub fn conditions(
+    controls: &RolloutControls,
+    standing: &[NodeStanding<'_>],
+    status: &DaemonSetStatus,
+    now: Timestamp,
+) -> Option<Vec<DaemonSetCondition>> {
+    let previous = status.conditions.clone().unwrap_or_default();
+    let mut out: Vec<DaemonSetCondition> = previous
+        .iter()
+        .filter(|c| c.type_ != PAUSED_CONDITION && c.type_ != COMPLETE_CONDITION)
+        .cloned()
+        .collect();
+    if !controls.reported {
+        let ours = previous.len() != out.len();
+        return if ours { (!out.is_empty()).then_some(out) } else { status.conditions.clone() };
+    }
+    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        let was = previous.iter().find(|c| c.type_ == type_);
+        let last_transition_time = match was {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => Some(Time(now)),
+        };
+        out.push(DaemonSetCondition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: Some(reason.to_string()),
+            message: Some(message),
+            last_transition_time,
+        });
+    };
+    let was_paused = previous.iter().any(|c| c.type_ == PAUSED_CONDITION);
+    if controls.paused {
+        set(
+            PAUSED_CONDITION,
+            true,
+            "Paused",
+            format!("{PAUSED} is \"true\": no pod is replaced for the update"),
+        );
+    } else if was_paused {
+        set(PAUSED_CONDITION, false, "Resumed", "the rollout goes on".to_string());
+    }
+    let desired = status.desired_number_scheduled;
+    let updated = status.updated_number_scheduled.unwrap_or(0);
+    let available = status.number_available.unwrap_or(0);
+    let old = |f: &dyn Fn(&NodeStanding<'_>) -> bool| {
+        standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_)) && f(s)).count()
+    };
+    let (old_total, out_of_scope, skipped) = (old(&|_| true), old(&|s| !s.in_scope), old(&|s| s.skipped));
+    let held = controls.partition_of(desired).min(old_total as i32);
+    let (ok, reason, message) = if updated == desired && available == desired && old_total == 0 {
+        (true, "Complete", format!("{updated} of {desired} nodes updated and available"))
+    } else if controls.paused {
+        (false, "Paused", format!("paused with {updated} of {desired} nodes updated"))
+    } else if old_total > 0 && held as usize == old_total {
+        (false, "Partitioned", format!("{held} of {desired} nodes held on the old revision by {PARTITION}"))
+    } else if old_total > 0 && out_of_scope + held as usize >= old_total {
+        (false, "NodeSelector", format!("{out_of_scope} nodes outside {NODE_SELECTOR} keep the old revision"))
+    } else if old_total > 0 && skipped + out_of_scope + held as usize >= old_total {
+        (
+            false,
+            "NotReadyNodes",
+            format!("{skipped} NotReady nodes keep the old revision until they are Ready"),
+        )
+    } else {
+        (false, "Progressing", format!("{updated} of {desired} nodes updated, {available} available"))
+    };
+    set(COMPLETE_CONDITION, ok, reason, message);
+    Some(out)
+}
+
+fn parse_partition(v: &str) -> Option<IntOrString> {
+    if let Some(p) = v.strip_suffix('%') {
+        return p.parse::<u32>().ok().map(|_| IntOrString::String(v.to_string()));
+    }
+    v.parse::<i32>().ok().filter(|n| *n >= 0).map(IntOrString::Int)
+}
+
+/// Validation of the annotations, as the API server applies it to DaemonSets it stores.
+pub fn validate(ds: &DaemonSet) -> FieldErrors {
+    RolloutControls::of(ds).err().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(annotations: &[(&str, &str)]) -> DaemonSet {
+        let mut ds = DaemonSet::default();
+        ds.metadata.annotations =
+            Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        ds
+    }
+
+    #[test]
+    fn no_annotation_is_upstream() {
+        assert!(RolloutControls::of(&DaemonSet::default()).unwrap().is_upstream());
+        assert!(RolloutControls::of(&ds(&[("other.io/x", "y")])).unwrap().is_upstream());
+        assert!(RolloutControls::of(&ds(&[(PAUSED, "false")])).unwrap().is_upstream());
+    }
+
+    #[test]
+    fn each_annotation_reads_as_its_control() {
+        let c = RolloutControls::of(&ds(&[
+            (PAUSED, "true"),
+            (PARTITION, "25%"),
+            (NODE_SELECTOR, "zone in (a,b)"),
+            (NOT_READY_NODES, "Skip"),
+            (STRICT_BUDGET, "true"),
+        ]))
+        .unwrap();
+        assert!(c.paused && c.strict_budget && !c.is_upstream());
+        assert_eq!(c.partition_of(10), 3, "a percentage rounds up");
+        assert_eq!(c.not_ready_nodes, NotReadyNodes::Skip);
+        let zone = |z: &str| BTreeMap::from([("zone".to_string(), z.to_string())]);
+        assert!(c.in_scope(Some(&zone("b"))));
+        assert!(!c.in_scope(Some(&zone("c"))));
+        assert!(!c.in_scope(None));
+        let n = RolloutControls::of(&ds(&[(PARTITION, "12")])).unwrap();
+        assert_eq!((n.partition_of(20), n.partition_of(5)), (12, 5), "at most every node");
+    }
+
+    #[test]
+    fn bad_values_name_their_annotation() {
+        let errs = RolloutControls::of(&ds(&[
+            (PAUSED, "yes"),
+            (PARTITION, "-1"),
+            (NODE_SELECTOR, "zone in ("),
+            (NOT_READY_NODES, "Ignore"),
+            ("rollout.everynode.io/pasued", "true"),
+        ]))
+        .unwrap_err();
+        let messages: Vec<String> = errs.iter().map(FieldError::to_string).collect();
+        assert_eq!(messages.len(), 5, "{messages:#?}");
+        assert!(
+            messages[0]
+                .starts_with("metadata.annotations[rollout.everynode.io/paused]: Unsupported value: \"yes\""),
+            "{messages:#?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("rollout.everynode.io/partition]: Invalid value: \"-1\""))
+        );
+        assert!(messages.iter().any(|m| m.contains("rollout.everynode.io/pasued]: Unsupported value")));
+    }
+}

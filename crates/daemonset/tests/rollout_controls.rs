@@ -1,0 +1,218 @@
+//! everynode's rollout controls, alone and combined, through the same harness that replays
+//! upstream's scenarios (without annotations those stay upstream's: `update.rs`).
+
+mod harness;
+
+use daemonset::pod::{is_ready, revision_hash, target_node_name};
+use daemonset::rollout_controls::{NODE_SELECTOR, NOT_READY_NODES, PARTITION, PAUSED, STRICT_BUDGET};
+use harness::*;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::json;
+
+/// Five ready nodes (`node-0`…`node-4`, zone a for 0–2 and b for 3–4) with five ready pods of
+/// the first template.
+fn five_ready() -> Harness {
+    let mut h = Harness::new(new_daemon_set("foo"));
+    h.add_nodes(0, 3, json!({"zone": "a"}));
+    h.add_nodes(3, 2, json!({"zone": "b"}));
+    h.expect_sync(5, 0, 0);
+    h.mark_pods_ready();
+    h
+}
+
+fn annotate(h: &mut Harness, key: &str, value: Option<&str>) {
+    let annotations = h.ds.metadata.annotations.get_or_insert_with(Default::default);
+    match value {
+        Some(v) => annotations.insert(key.to_string(), v.to_string()),
+        None => annotations.remove(key),
+    };
+}
+
+fn roll(h: &mut Harness, strategy: k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy) {
+    set_image(&mut h.ds, "foo2/bar2");
+    h.ds.spec.as_mut().unwrap().update_strategy = Some(strategy);
+}
+
+/// The nodes whose pod runs the current template, in name order.
+fn updated_nodes(h: &mut Harness) -> Vec<String> {
+    let hash = h.current_hash();
+    let mut nodes: Vec<String> = h
+        .pods
+        .values()
+        .filter(|p| revision_hash(p) == Some(hash.as_str()))
+        .filter_map(|p| target_node_name(p).map(str::to_string))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+/// Readies every pod and syncs, until a sync changes nothing.
+fn settle(h: &mut Harness) {
+    for _ in 0..20 {
+        h.mark_pods_ready();
+        let s = h.sync();
+        if s.creates == 0 && s.deletes == 0 {
+            return;
+        }
+    }
+    panic!("did not settle");
+}
+
+#[test]
+fn a_paused_rollout_replaces_nothing_and_new_nodes_still_get_pods() {
+    let mut h = five_ready();
+    annotate(&mut h, PAUSED, Some("true"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(2)));
+    h.expect_sync(0, 0, 0);
+    // A new node gets its pod, from the current template.
+    h.add_nodes(5, 1, json!({"zone": "b"}));
+    h.expect_sync(1, 0, 0);
+    assert_eq!(updated_nodes(&mut h), ["node-5"]);
+    // Even an old pod that fails is not replaced while paused.
+    h.set_readiness(false, 1, |p| target_node_name(p) == Some("node-0"));
+    h.expect_sync(0, 0, 0);
+    annotate(&mut h, PAUSED, Some("false"));
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h).len(), 6);
+}
+
+#[test]
+fn a_partition_holds_the_last_nodes_by_name_until_it_is_lowered() {
+    let mut h = five_ready();
+    annotate(&mut h, PARTITION, Some("3"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(5)));
+    h.expect_sync(0, 2, 0);
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h), ["node-0", "node-1"]);
+    // A percentage rounds up: 40% of 5 holds 2.
+    annotate(&mut h, PARTITION, Some("40%"));
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h), ["node-0", "node-1", "node-2"]);
+    annotate(&mut h, PARTITION, None);
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h).len(), 5);
+}
+
+#[test]
+fn a_partition_holds_with_surge_too() {
+    let mut h = five_ready();
+    annotate(&mut h, PARTITION, Some("4"));
+    roll(&mut h, new_update_surge(IntOrString::Int(5)));
+    h.expect_sync(1, 0, 0);
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h), ["node-0"]);
+    assert_eq!(
+        h.pods.len(),
+        5,
+        "the surge pod replaced its old one: {:#?}",
+        h.pods.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_node_selector_updates_only_the_nodes_it_matches() {
+    let mut h = five_ready();
+    annotate(&mut h, NODE_SELECTOR, Some("zone=b"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(2)));
+    // An old pod out of scope that fails stays as it is, and counts against the budget: the
+    // scoped nodes go one at a time.
+    h.set_readiness(false, 1, |p| target_node_name(p) == Some("node-0"));
+    assert_eq!(h.sync().deletes, 1);
+    h.mark_pods_ready();
+    h.set_readiness(false, 1, |p| target_node_name(p) == Some("node-0"));
+    for _ in 0..5 {
+        h.sync();
+        let now = h.now;
+        let others: Vec<String> = h
+            .pods
+            .values()
+            .filter(|p| target_node_name(p) != Some("node-0"))
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect();
+        for name in others {
+            set_ready(h.pod_mut(&name), true, now);
+        }
+    }
+    assert_eq!(updated_nodes(&mut h), ["node-3", "node-4"]);
+    assert!(h.pods_on("node-0").iter().all(|p| !is_ready(p)), "still the failing old pod");
+    // Upstream replaces the failing pod at once, and one more within the budget.
+    annotate(&mut h, NODE_SELECTOR, None);
+    let first = h.sync();
+    assert_eq!(first.deletes, 2);
+    assert!(h.pods_on("node-0").is_empty(), "the failing pod went first");
+}
+
+/// node-0 stops reporting: NotReady, its pod not ready either.
+fn node_0_down(h: &mut Harness) {
+    let node = h.node_mut("node-0");
+    node.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "Unknown".into();
+    h.set_readiness(false, 1, |p| target_node_name(p) == Some("node-0"));
+}
+
+#[test]
+fn not_ready_nodes_stall_an_upstream_rollout_and_not_a_skipping_one() {
+    for (policy, updated) in [(None, 0), (Some("Skip"), 4)] {
+        let mut h = five_ready();
+        annotate(&mut h, NOT_READY_NODES, policy);
+        roll(&mut h, new_update_unavailable(IntOrString::Int(1)));
+        node_0_down(&mut h);
+        // The node's replacement pod never gets ready there.
+        for _ in 0..10 {
+            h.sync();
+            let ready_elsewhere: Vec<String> = h
+                .pods
+                .values()
+                .filter(|p| target_node_name(p) != Some("node-0") && !is_ready(p))
+                .map(|p| p.metadata.name.clone().unwrap())
+                .collect();
+            let now = h.now;
+            for name in ready_elsewhere {
+                set_ready(h.pod_mut(&name), true, now);
+            }
+        }
+        let others: Vec<String> = updated_nodes(&mut h).into_iter().filter(|n| n != "node-0").collect();
+        assert_eq!(others.len(), updated, "policy {policy:?}: {others:?}");
+    }
+}
+
+#[test]
+fn a_strict_budget_replaces_failing_old_pods_within_max_unavailable() {
+    for (strict, deletes) in [(None, 3), (Some("true"), 1)] {
+        let mut h = five_ready();
+        annotate(&mut h, STRICT_BUDGET, strict);
+        roll(&mut h, new_update_unavailable(IntOrString::Int(1)));
+        h.set_readiness(false, 3, |_| true);
+        assert_eq!(h.sync().deletes, deletes, "strict {strict:?}");
+    }
+    // Upstream gives each failing old pod its new one and the surge one more.
+    for (strict, creates) in [(None, 3), (Some("true"), 1)] {
+        let mut h = five_ready();
+        annotate(&mut h, STRICT_BUDGET, strict);
+        roll(&mut h, new_update_surge(IntOrString::Int(1)));
+        h.set_readiness(false, 2, |_| true);
+        assert_eq!(h.sync().creates, creates, "strict {strict:?}, with surge");
+    }
+}
+
+#[test]
+fn pause_and_partition_combine() {
+    let mut h = five_ready();
+    annotate(&mut h, PAUSED, Some("true"));
+    annotate(&mut h, PARTITION, Some("2"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(5)));
+    settle(&mut h);
+    assert!(updated_nodes(&mut h).is_empty());
+    annotate(&mut h, PAUSED, None);
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h), ["node-0", "node-1", "node-2"]);
+}
+
+#[test]
+fn a_node_selector_and_a_partition_combine() {
+    let mut h = five_ready();
+    annotate(&mut h, NODE_SELECTOR, Some("zone=a"));
+    annotate(&mut h, PARTITION, Some("3"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(5)));
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h), ["node-0", "node-1"], "two may go, both in zone a");
+}
