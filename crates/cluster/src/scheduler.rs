@@ -281,7 +281,8 @@ impl Scheduler {
         loop {
             let mut dirty = tokio::select! {
                 Some(change) = pod_rx.recv() => Self::may_help(&change, &failed),
-                Some(_) = node_rx.recv() => true,
+                // A node change can only help pods that fit nowhere before.
+                Some(_) = node_rx.recv() => !failed.is_empty(),
                 _ = retry.tick() => !failed.is_empty(),
             };
             // Drain what queued up meanwhile, so one pass handles a burst.
@@ -289,7 +290,7 @@ impl Scheduler {
                 dirty |= Self::may_help(&change, &failed);
             }
             while node_rx.try_recv().is_ok() {
-                dirty = true;
+                dirty |= !failed.is_empty();
             }
             if dirty {
                 self.schedule_pending(&mut failed).await;
@@ -298,7 +299,6 @@ impl Scheduler {
     }
 
     async fn schedule_pending(&self, failed: &mut HashMap<String, String>) {
-        let nodes = self.nodes.list();
         let all_pods = self.pods.list();
         let mut pending: Vec<&Arc<Pod>> = Vec::new();
         // What each node runs. Its usage is added up only for the nodes a pass looks at: a
@@ -316,6 +316,11 @@ impl Scheduler {
             }
             placed.entry(node).or_default().push(pod);
         }
+        if pending.is_empty() {
+            failed.clear();
+            return;
+        }
+        let nodes = self.nodes.list();
         let mut usage: HashMap<&str, NodeUsage> = HashMap::new();
         fn usage_of<'a, 'p>(
             usage: &'a mut HashMap<&'p str, NodeUsage>,

@@ -397,7 +397,8 @@ impl Kubelets {
     }
 
     async fn post_node_status(&self, node: &Node) {
-        let api: Api<Node> = Api::all(self.client.clone());
+        // The answer is not read: decoded without managed fields.
+        let api: Api<Stripped<Node>> = Api::all_with(self.client.clone(), &());
         let patch = node_status_patch(node, &self.rules(), &self.kubelet_version);
         if let Err(e) =
             api.patch_status(&informer::name(node), &PatchParams::default(), &Patch::Strategic(patch)).await
@@ -407,7 +408,7 @@ impl Kubelets {
     }
 
     async fn renew_lease(&self, node: &str) {
-        let api: Api<Lease> = Api::namespaced(self.client.clone(), LEASE_NAMESPACE);
+        let api: Api<Stripped<Lease>> = Api::namespaced_with(self.client.clone(), LEASE_NAMESPACE, &());
         let now = MicroTime(Timestamp::now());
         let spec = LeaseSpec {
             holder_identity: Some(node.to_string()),
@@ -419,7 +420,7 @@ impl Kubelets {
         match api.patch(node, &PatchParams::default(), &Patch::Merge(patch)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                let lease = Lease {
+                let lease = Stripped(Lease {
                     metadata: ObjectMeta {
                         name: Some(node.to_string()),
                         namespace: Some(LEASE_NAMESPACE.to_string()),
@@ -427,7 +428,7 @@ impl Kubelets {
                         ..Default::default()
                     },
                     spec: Some(spec),
-                };
+                });
                 if let Err(e) = api.create(&PostParams::default(), &lease).await {
                     tracing::debug!(node, error = %e, "creating the node lease failed");
                 }
