@@ -218,6 +218,77 @@ pub fn conditions(
     Some(out)
 }
 
+/// What a node's pod waits for in a rollout, as `kubectl everynode status` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// Nothing: on the current revision and available.
+    Nothing,
+    /// A daemon pod to be created.
+    Creation,
+    /// The new pod to become available.
+    NewPodAvailable,
+    /// The old pod to go (its replacement is available).
+    OldPodGone,
+    /// Pods beyond one of a revision to go.
+    ExtraPods,
+    /// Its turn within `maxUnavailable` or `maxSurge`.
+    Budget,
+    /// The rollout to be resumed.
+    Resume,
+    /// The partition to be lowered.
+    Partition,
+    /// The node-selector control to match it.
+    NodeSelector,
+    /// Its node to be Ready again (`not-ready-nodes: Skip`).
+    NodeReady,
+    /// Nothing: it should not run a pod, and its pod is left to `manage`.
+    NotScheduled,
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Waiting::Nothing | Waiting::NotScheduled => "-",
+            Waiting::Creation => "pod creation",
+            Waiting::NewPodAvailable => "new pod available",
+            Waiting::OldPodGone => "old pod deletion",
+            Waiting::ExtraPods => "extra pods deletion",
+            Waiting::Budget => "its turn (budget)",
+            Waiting::Resume => "resume",
+            Waiting::Partition => "partition",
+            Waiting::NodeSelector => "node-selector",
+            Waiting::NodeReady => "node Ready",
+        })
+    }
+}
+
+/// What each node of `standing` (in its order) waits for: the controls' view of the same step
+/// the controller takes, so the nodes a partition holds are the last old ones by name.
+pub fn waiting(controls: &RolloutControls, standing: &[NodeStanding<'_>], desired: i32) -> Vec<Waiting> {
+    let old_nodes =
+        standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_))).count() as i32;
+    let mut quota = (old_nodes - controls.partition_of(desired)).max(0);
+    standing
+        .iter()
+        .map(|s| match s.state {
+            _ if s.skipped => Waiting::NodeReady,
+            PodState::Missing => Waiting::Creation,
+            PodState::Several => Waiting::ExtraPods,
+            PodState::Both { new_available: false, .. } => Waiting::NewPodAvailable,
+            PodState::Both { new_available: true, .. } => Waiting::OldPodGone,
+            PodState::Updated if s.available => Waiting::Nothing,
+            PodState::Updated => Waiting::NewPodAvailable,
+            PodState::Old(_) if !s.should_run => Waiting::NotScheduled,
+            PodState::Old(_) if !s.in_scope => Waiting::NodeSelector,
+            PodState::Old(_) if quota <= 0 => Waiting::Partition,
+            PodState::Old(_) => {
+                quota -= 1;
+                if controls.paused { Waiting::Resume } else { Waiting::Budget }
+            }
+        })
+        .collect()
+}
+
 fn parse_partition(v: &str) -> Option<IntOrString> {
     if let Some(p) = v.strip_suffix('%') {
         return p.parse::<u32>().ok().map(|_| IntOrString::String(v.to_string()));

@@ -216,3 +216,25 @@ fn a_node_selector_and_a_partition_combine() {
     settle(&mut h);
     assert_eq!(updated_nodes(&mut h), ["node-0", "node-1"], "two may go, both in zone a");
 }
+
+#[test]
+fn each_node_says_what_it_waits_for() {
+    use daemonset::SyncContext;
+    use daemonset::rollout_controls::{RolloutControls, Waiting, waiting};
+    let mut h = five_ready();
+    annotate(&mut h, PARTITION, Some("2"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(1)));
+    h.expect_sync(0, 1, 0);
+    let hash = h.current_hash();
+    let controls = RolloutControls::of(&h.ds).unwrap();
+    let claimed = h.claimed();
+    let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+    let standing = ctx.rollout_standing(&controls);
+    let nodes: Vec<&str> = standing.iter().map(|s| s.node).collect();
+    assert_eq!(nodes, ["node-0", "node-1", "node-2", "node-3", "node-4"]);
+    use Waiting::*;
+    assert_eq!(waiting(&controls, &standing, 5), [Creation, Budget, Budget, Partition, Partition]);
+    let paused = RolloutControls { paused: true, ..controls.clone() };
+    assert_eq!(waiting(&paused, &standing, 5), [Creation, Resume, Resume, Partition, Partition]);
+    assert_eq!(Partition.to_string(), "partition");
+}

@@ -1,0 +1,312 @@
+//! `kubectl everynode`: the rollout controls of everynode's DaemonSet controller from kubectl
+//! (an executable named `kubectl-everynode` on the PATH is a kubectl plugin). It writes the
+//! `rollout.everynode.io/` annotations and reads the rollout the way the controller decides
+//! it, against any cluster that runs everynode's controller.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use daemonset::SyncContext;
+use daemonset::pod::{is_ready, revision_hash};
+use daemonset::revision::{plan_history, revision_matches};
+use daemonset::rollout_controls::{
+    self, COMPLETE_CONDITION, NODE_SELECTOR, PARTITION, PAUSED, RolloutControls, Waiting,
+};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "kubectl everynode",
+    version,
+    about = "Rollout controls of everynode's DaemonSet controller"
+)]
+struct Cli {
+    /// Path to the kubeconfig file (else $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, global = true, env = "KUBECONFIG")]
+    kubeconfig: Option<String>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    context: Option<String>,
+    /// The namespace (else the context's).
+    #[arg(short, long, global = true)]
+    namespace: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pause the rollout: no pod is replaced for the update.
+    Pause { daemonset: String },
+    /// Resume a paused rollout.
+    Resume { daemonset: String },
+    /// Keep N (or N%) of the nodes on the old revision.
+    Partition { daemonset: String, partition: String },
+    /// Roll out everywhere: no pause, partition or node selector.
+    Promote { daemonset: String },
+    /// Roll back to the previous revision (or --to-revision), as `kubectl rollout undo`.
+    Undo {
+        daemonset: String,
+        #[arg(long, default_value_t = 0)]
+        to_revision: i64,
+    },
+    /// Each node's daemon pod: its revision, readiness, and what it waits for.
+    Status {
+        daemonset: String,
+        /// Follow: print again whenever it changes.
+        #[arg(short, long)]
+        watch: bool,
+    },
+}
+
+/// `ds/NAME`, `daemonset/NAME`, `daemonsets/NAME`, `daemonsets.apps/NAME` or `NAME`.
+fn daemonset_name(arg: &str) -> anyhow::Result<&str> {
+    match arg.split_once('/') {
+        None => Ok(arg),
+        Some(("ds" | "daemonset" | "daemonsets" | "daemonset.apps" | "daemonsets.apps", name)) => Ok(name),
+        Some((kind, _)) => bail!("error: kubectl everynode works on DaemonSets, not {kind}"),
+    }
+}
+
+async fn client(cli: &Cli) -> anyhow::Result<(Client, String)> {
+    let options = kube::config::KubeConfigOptions { context: cli.context.clone(), ..Default::default() };
+    let config = match cli.kubeconfig.as_deref().and_then(|k| k.split(':').find(|p| !p.is_empty())) {
+        Some(path) => {
+            let kubeconfig =
+                kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {path}"))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None => kube::Config::from_kubeconfig(&options).await?,
+    };
+    let namespace = cli.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    Ok((Client::try_from(config)?, namespace))
+}
+
+async fn annotate(api: &Api<DaemonSet>, name: &str, annotations: Value) -> anyhow::Result<()> {
+    let patch = json!({"metadata": {"annotations": annotations}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(status_error)?;
+    Ok(())
+}
+
+/// The server's message, as kubectl prints it.
+fn status_error(e: kube::Error) -> anyhow::Error {
+    match e {
+        kube::Error::Api(s) => anyhow!("Error from server ({}): {}", s.reason, s.message),
+        other => anyhow!(other),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli).await {
+        eprintln!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let (client, namespace) = client(cli).await?;
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), &namespace);
+    match &cli.command {
+        Command::Pause { daemonset } => {
+            let name = daemonset_name(daemonset)?;
+            annotate(&api, name, json!({PAUSED: "true"})).await?;
+            println!("daemonset.apps/{name} paused");
+        }
+        Command::Resume { daemonset } => {
+            let name = daemonset_name(daemonset)?;
+            annotate(&api, name, json!({PAUSED: "false"})).await?;
+            println!("daemonset.apps/{name} resumed");
+        }
+        Command::Partition { daemonset, partition } => {
+            let name = daemonset_name(daemonset)?;
+            annotate(&api, name, json!({PARTITION: partition})).await?;
+            println!("daemonset.apps/{name} partitioned: {partition} nodes stay on the old revision");
+        }
+        Command::Promote { daemonset } => {
+            let name = daemonset_name(daemonset)?;
+            annotate(&api, name, json!({PAUSED: "false", PARTITION: null, NODE_SELECTOR: null})).await?;
+            println!("daemonset.apps/{name} promoted");
+        }
+        Command::Undo { daemonset, to_revision } => {
+            let name = daemonset_name(daemonset)?;
+            undo(&client, &api, &namespace, name, *to_revision).await?;
+        }
+        Command::Status { daemonset, watch } => {
+            let name = daemonset_name(daemonset)?;
+            let mut last = String::new();
+            loop {
+                let now = status(&client, &api, &namespace, name).await?;
+                if now != last {
+                    print!("{}{now}", if last.is_empty() { "" } else { "\n" });
+                    last = now;
+                }
+                if !watch {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The DaemonSet's revisions, oldest first.
+async fn revisions(
+    client: &Client,
+    namespace: &str,
+    ds: &DaemonSet,
+) -> anyhow::Result<Vec<ControllerRevision>> {
+    let api: Api<ControllerRevision> = Api::namespaced(client.clone(), namespace);
+    let uid = ds.uid();
+    let mut revs: Vec<ControllerRevision> = api
+        .list(&ListParams::default())
+        .await
+        .map_err(status_error)?
+        .items
+        .into_iter()
+        .filter(|r| {
+            r.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref() && o.controller == Some(true))
+        })
+        .collect();
+    revs.sort_by_key(|r| r.revision);
+    Ok(revs)
+}
+
+/// As `kubectl rollout undo`: the revision before the current one (or the one named) is
+/// patched back into the DaemonSet's template.
+async fn undo(
+    client: &Client,
+    api: &Api<DaemonSet>,
+    namespace: &str,
+    name: &str,
+    to: i64,
+) -> anyhow::Result<()> {
+    let ds = api.get(name).await.map_err(status_error)?;
+    let revs = revisions(client, namespace, &ds).await?;
+    let target = if to > 0 {
+        revs.iter()
+            .find(|r| r.revision == to)
+            .ok_or_else(|| anyhow!("error: unable to find specified revision {to} in history"))?
+    } else {
+        let older: Vec<&ControllerRevision> = revs.iter().rev().skip(1).collect();
+        older
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("error: no rollout history found for daemonset \"{name}\""))?
+    };
+    if revision_matches(&ds, target) {
+        println!(
+            "daemonset.apps/{name} skipped rollback (current template already matches revision {})",
+            target.revision
+        );
+        return Ok(());
+    }
+    let data = target.data.as_ref().map(|d| d.0.clone()).unwrap_or(Value::Null);
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(&data)).await.map_err(status_error)?;
+    println!("daemonset.apps/{name} rolled back");
+    Ok(())
+}
+
+/// The per-node table and its summary line.
+async fn status(
+    client: &Client,
+    api: &Api<DaemonSet>,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let ds = api.get(name).await.map_err(status_error)?;
+    let nodes: Vec<Node> =
+        Api::<Node>::all(client.clone()).list(&ListParams::default()).await.map_err(status_error)?.items;
+    let selector = daemonset_selector(&ds);
+    let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(status_error)?
+        .items
+        .into_iter()
+        .filter(|p| {
+            p.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == ds.uid().as_ref() && o.controller == Some(true))
+        })
+        .collect();
+    let revs = revisions(client, namespace, &ds).await?;
+    let rev_refs: Vec<&ControllerRevision> = revs.iter().collect();
+    let pod_refs: Vec<&Pod> = pods.iter().collect();
+    let hash = plan_history(&ds, &rev_refs, &pod_refs).hash;
+    let numbers: BTreeMap<String, i64> =
+        revs.iter().map(|r| (daemonset::revision::revision_label_hash(r).to_string(), r.revision)).collect();
+    let controls =
+        RolloutControls::of(&ds).unwrap_or_else(|_| RolloutControls { paused: true, ..Default::default() });
+    let now = jiff::Timestamp::now();
+    let ctx = SyncContext::new(&ds, &hash, nodes.iter(), pod_refs.iter().copied(), now);
+    let standing = ctx.rollout_standing(&controls);
+    let (_, _, desired) = ctx.rollout_budget();
+    let waits = rollout_controls::waiting(&controls, &standing, desired);
+    let mut rows = vec![[
+        "NODE".to_string(),
+        "REVISION".into(),
+        "READY".into(),
+        "AVAILABLE".into(),
+        "WAITING FOR".into(),
+    ]];
+    for (s, wait) in standing.iter().zip(&waits) {
+        let pods = ctx.pods_on(s.node);
+        let revision = pods
+            .iter()
+            .filter_map(|p| revision_hash(p))
+            .map(|h| numbers.get(h).map_or_else(|| h.to_string(), |n| n.to_string()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let ready = pods.first().is_some_and(|p| is_ready(p));
+        let available = s.available && !matches!(wait, Waiting::Creation);
+        rows.push([
+            s.node.to_string(),
+            if revision.is_empty() { "<none>".into() } else { revision },
+            ready.to_string(),
+            available.to_string(),
+            wait.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    let status = ds.status.clone().unwrap_or_default();
+    let current = numbers.get(&hash).map_or_else(|| hash.clone(), |n| n.to_string());
+    out.push_str(&format!(
+        "revision {current}: {} of {} nodes updated, {} available",
+        status.updated_number_scheduled.unwrap_or(0),
+        status.desired_number_scheduled,
+        status.number_available.unwrap_or(0),
+    ));
+    if let Some(c) = status.conditions.iter().flatten().find(|c| c.type_ == COMPLETE_CONDITION) {
+        out.push_str(&format!(
+            "; {}={} ({}): {}",
+            c.type_,
+            c.status,
+            c.reason.as_deref().unwrap_or_default(),
+            c.message.as_deref().unwrap_or_default()
+        ));
+    }
+    out.push('\n');
+    Ok(out)
+}
+
+/// The DaemonSet's selector as a label-selector string (its matchLabels; expressions are
+/// checked by ownership instead).
+fn daemonset_selector(ds: &DaemonSet) -> String {
+    let labels = ds.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default();
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
