@@ -106,9 +106,20 @@ pub fn record_update(
         }
         return Ok(());
     }
-    let mut managed = ManagedFields::decode(before).unwrap_or_default();
-    managed.update_with(&comparison, &w);
-    set_managed(new, &managed);
+    match managers::update_stored(before, &comparison, &w) {
+        Ok(Value::Array(entries)) if entries.is_empty() => {
+            if let Some(m) = new["metadata"].as_object_mut() {
+                m.remove("managedFields");
+            }
+        }
+        Ok(entries) => new["metadata"]["managedFields"] = entries,
+        Err(_) => {
+            // Entries stored unreadable: recorded afresh from what can be read.
+            let mut managed = ManagedFields::decode(before).unwrap_or_default();
+            managed.update_with(&comparison, &w);
+            set_managed(new, &managed);
+        }
+    }
     Ok(())
 }
 

@@ -214,6 +214,12 @@ impl FieldSet {
         }
     }
 
+    /// The first elements of the set's paths.
+    pub fn top_elements(&self) -> impl Iterator<Item = &PathElement> {
+        let extra = self.children.keys().filter(|k| !self.members.contains(*k));
+        self.members.iter().chain(extra)
+    }
+
     /// The set without the paths under (or at) `prefix`.
     /// The paths at or under the element `first`.
     pub fn only_under(&self, first: &PathElement) -> FieldSet {

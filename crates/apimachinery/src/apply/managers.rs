@@ -150,6 +150,47 @@ pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>
     paths.iter().all(|p| fields_v1_contains(&own, p) && others.iter().all(|o| !fields_v1_contains(o, p)))
 }
 
+/// Records an update in `managedFields` as stored (each `fieldsV1` packed as its text, or as
+/// JSON), packed, as [`ManagedFields::update_with`] would, but decoding only the entries the
+/// write can touch: the writer's own, and those whose sets name a top-level field the write
+/// changed or removed. The others cannot change and are kept as they are.
+pub fn update_stored(managed: &Value, c: &Comparison, write: &Write<'_>) -> Result<Value, String> {
+    let entries = managed.as_array().map(Vec::as_slice).unwrap_or_default();
+    let changed = write.ownable(&c.added.union(&c.modified).union(&c.removed));
+    let tops: Vec<String> = changed.top_elements().map(|e| Value::String(e.encode()).to_string()).collect();
+    let mine = |e: &Value| {
+        e["manager"].as_str() == Some(write.manager)
+            && e["operation"] == "Update"
+            && e["apiVersion"].as_str() == Some(write.api_version)
+            && e["subresource"].as_str().unwrap_or_default() == write.subresource
+    };
+    let touches = |e: &Value| {
+        let text = match e.get("fieldsV1") {
+            Some(Value::String(text)) => Cow::Borrowed(text.as_str()),
+            Some(v) => Cow::Owned(v.to_string()),
+            None => return false,
+        };
+        tops.iter().any(|t| text.contains(t.as_str()))
+    };
+    let (touched, kept): (Vec<&Value>, Vec<&Value>) = entries.iter().partition(|e| mine(e) || touches(e));
+    let mut decoded = ManagedFields::decode(&Value::Array(touched.into_iter().cloned().collect()))?;
+    decoded.update_with(c, write);
+    let mut out: Vec<Value> = match decoded.encode_packed() {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    out.extend(kept.into_iter().cloned());
+    out.sort_by(|a, b| entry_order(a).cmp(&entry_order(b)));
+    Ok(Value::Array(out))
+}
+
+/// Upstream's order of entries: appliers first, then by time, manager, version and
+/// subresource.
+fn entry_order(e: &Value) -> (&str, &str, &str, &str, &str) {
+    let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
+    (s("operation"), s("time"), s("manager"), s("apiVersion"), s("subresource"))
+}
+
 /// An entry's `fieldsV1` document, whether it is kept as JSON or (as a server may keep it) as
 /// its JSON text; `None` when it has none.
 fn fields_document(entry: &Value) -> Result<Option<Cow<'_, Value>>, String> {
@@ -528,5 +569,43 @@ mod tests {
         let mut other = write("other", "t2");
         other.subresource = "status";
         assert!(!update_keeps_ownership(&stored, &compare(&first, &second, w.ty), &other));
+    }
+
+    #[test]
+    fn an_update_of_the_stored_entries_decodes_only_what_it_touches_and_agrees_with_the_full_one() {
+        // A creator owning the spec and labels, a status writer, then writes of each kind.
+        let mut mf = ManagedFields::default();
+        let v0 = ds("nginx:1", None);
+        mf.update(&json!({}), &v0, &write("creator", "t0"));
+        let mut status_writer = write("kubelet", "t1");
+        status_writer.subresource = "status";
+        let mut v1 = v0.clone();
+        v1["status"] = json!({"numberReady": 1});
+        mf.update(&v0, &v1, &status_writer);
+        let stored = mf.encode_packed();
+        let mut v2 = v1.clone();
+        v2["metadata"]["labels"]["tier"] = json!("x");
+        v2["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        let mut v3 = v1.clone();
+        v3["status"] = json!({"numberReady": 2, "numberAvailable": 2});
+        let cases = [
+            (v1.clone(), v2.clone(), write("editor", "t2")),
+            (v1.clone(), v2, write("creator", "t2")),
+            (v1.clone(), v3, status_writer),
+            (v1.clone(), v0.clone(), write("remover", "t2")),
+        ];
+        for (old, new, w) in cases {
+            let c = compare(&old, &new, w.ty);
+            let mut full = ManagedFields::decode(&stored).unwrap();
+            full.update_with(&c, &w);
+            assert_eq!(update_stored(&stored, &c, &w).unwrap(), full.encode_packed(), "{}", w.manager);
+        }
+        // A status write leaves the creator's entry as stored: the very same text.
+        let mut v4 = v1.clone();
+        v4["status"]["numberReady"] = json!(3);
+        let other_status = Write { manager: "other", ..status_writer };
+        let out = update_stored(&stored, &compare(&v1, &v4, other_status.ty), &other_status).unwrap();
+        let creator = |m: &Value| m.as_array().unwrap().iter().find(|e| e["manager"] == "creator").cloned();
+        assert_eq!(creator(&out), creator(&stored));
     }
 }
