@@ -26,7 +26,7 @@ use crate::expectations::Expectations;
 use crate::metrics::Metrics;
 use crate::queue::WorkQueue;
 use crate::stripped::Stripped;
-use daemonset::rollout_controls::RolloutControls;
+use daemonset::rollout_controls::{self, RolloutControls};
 
 /// Everything a sync needs.
 pub struct Context {
@@ -140,6 +140,14 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let now = Timestamp::now();
     let view = SyncContext::new(&ds, &hash, nodes.iter().map(Arc::as_ref), pod_refs.iter().copied(), now);
     let controls = rollout_controls(ctx, &ds);
+    if controls.gated() && !controls.paused && controls.halted.is_none() {
+        let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
+        let failures = rollout_controls::health_failures(&controls, &view.updated_pods(), min_ready, now);
+        if !failures.is_empty() {
+            // The DaemonSet's own change brings the next sync.
+            return halt(ctx, &ds, &controls, &failures, &rev_refs).await;
+        }
+    }
 
     let mut result = Ok(());
     if satisfied {
@@ -171,6 +179,57 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     }
     let status_result = write_status(ctx, &ds, status).await;
     result.and(status_result)
+}
+
+/// The health gate tripped: pause the rollout, or roll back to the previous revision as
+/// `kubectl rollout undo` does, and say why (the `halted` annotation, an event). While
+/// `halted` stays, the gate is not looked at again, so a rollback never flips back.
+async fn halt(
+    ctx: &Context,
+    ds: &DaemonSet,
+    controls: &RolloutControls,
+    failures: &[String],
+    revisions: &[&ControllerRevision],
+) -> anyhow::Result<()> {
+    let mut why = failures.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+    if failures.len() > 3 {
+        why.push_str(&format!("; and {} more", failures.len() - 3));
+    }
+    let api: Api<DaemonSet> =
+        Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    let previous = revisions.iter().filter(|r| !revision_matches(ds, r)).max_by_key(|r| r.revision);
+    match (controls.on_failure, previous) {
+        (rollout_controls::OnFailure::Rollback, Some(previous)) => {
+            let mut patch = previous.data.as_ref().map(|d| d.0.clone()).unwrap_or_else(|| json!({}));
+            patch["metadata"]["annotations"][rollout_controls::HALTED] =
+                json!(format!("{why}; rolled back to revision {}", previous.revision));
+            api.patch(&ds.name_any(), &PatchParams::default(), &Patch::Strategic(patch))
+                .await
+                .context("rolling back")?;
+            ctx.recorder.record_for(
+                ds,
+                "Warning",
+                "RolloutRolledBack",
+                &format!("health gate: {why}; rolled back to revision {}", previous.revision),
+            );
+        }
+        _ => {
+            let patch = json!({"metadata": {"annotations": {
+                rollout_controls::PAUSED: "true",
+                rollout_controls::HALTED: why,
+            }}});
+            api.patch(&ds.name_any(), &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .context("pausing")?;
+            ctx.recorder.record_for(
+                ds,
+                "Warning",
+                "RolloutHalted",
+                &format!("health gate: {why}; rollout paused"),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The rollout controls of a DaemonSet's annotations. Ones it cannot read hold the rollout

@@ -14,6 +14,15 @@
 //! - `not-ready-nodes: Skip` — pods on nodes whose Ready condition is not True neither count
 //!   against `maxUnavailable` nor are replaced, so such nodes do not stall the rollout.
 //!   `Count` (the default) is upstream's.
+//! - `wave-label: LABEL` — nodes are updated in waves, one per value of the node label (a
+//!   zone, a rack), in the order of the values: no node of a wave is touched before every
+//!   node of the waves before it runs an available pod of the current revision. Nodes without
+//!   the label come last.
+//! - `progress-deadline-seconds: N`, `max-restarts: N` — a health gate: when a pod of the
+//!   current revision is not available N seconds after it was created, or its containers
+//!   restarted more than N times, the rollout halts itself: the controller sets `paused` and
+//!   says why in `halted` (and an event), or, with `on-failure: Rollback`, rolls the
+//!   DaemonSet back to its previous revision as `kubectl rollout undo` would.
 //! - `strict-budget: "true"` — never more than `maxUnavailable` nodes unavailable: old pods
 //!   that are already unavailable are replaced within the budget too, where upstream replaces
 //!   them all at once.
@@ -29,6 +38,9 @@ use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetCondition, DaemonSetStatus}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::pod::is_available;
 use crate::sync::{NodeStanding, PodState};
 
 /// The annotations' common prefix.
@@ -38,8 +50,35 @@ pub const PARTITION: &str = "rollout.everynode.io/partition";
 pub const NODE_SELECTOR: &str = "rollout.everynode.io/node-selector";
 pub const NOT_READY_NODES: &str = "rollout.everynode.io/not-ready-nodes";
 pub const STRICT_BUDGET: &str = "rollout.everynode.io/strict-budget";
+pub const WAVE_LABEL: &str = "rollout.everynode.io/wave-label";
+pub const PROGRESS_DEADLINE: &str = "rollout.everynode.io/progress-deadline-seconds";
+pub const MAX_RESTARTS: &str = "rollout.everynode.io/max-restarts";
+pub const ON_FAILURE: &str = "rollout.everynode.io/on-failure";
+/// Why the health gate halted the rollout (written by the controller with `paused`).
+pub const HALTED: &str = "rollout.everynode.io/halted";
 
-const KNOWN: [&str; 5] = [PAUSED, PARTITION, NODE_SELECTOR, NOT_READY_NODES, STRICT_BUDGET];
+const KNOWN: [&str; 10] = [
+    PAUSED,
+    PARTITION,
+    NODE_SELECTOR,
+    NOT_READY_NODES,
+    STRICT_BUDGET,
+    WAVE_LABEL,
+    PROGRESS_DEADLINE,
+    MAX_RESTARTS,
+    ON_FAILURE,
+    HALTED,
+];
+
+/// What the health gate does when it trips.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Pause the rollout.
+    #[default]
+    Pause,
+    /// Roll back to the previous revision.
+    Rollback,
+}
 
 /// How pods on NotReady nodes count in a rollout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,8 +96,17 @@ pub struct RolloutControls {
     pub paused: bool,
     pub partition: Option<IntOrString>,
     pub node_selector: Option<Selector>,
+    /// The node label whose values make the waves.
+    pub wave_label: Option<String>,
     pub not_ready_nodes: NotReadyNodes,
     pub strict_budget: bool,
+    /// The health gate: how long a new pod may take to become available, and how many
+    /// restarts it may have.
+    pub progress_deadline_seconds: Option<u32>,
+    pub max_restarts: Option<u32>,
+    pub on_failure: OnFailure,
+    /// Why the health gate halted the rollout, if it did.
+    pub halted: Option<String>,
     /// An annotation of the controls is present (`paused: "false"` included): the rollout's
     /// conditions are reported.
     pub reported: bool,
@@ -101,6 +149,38 @@ impl RolloutControls {
                 Err(e) => errs.push(FieldError::invalid(&path(NODE_SELECTOR), v.as_str(), e)),
             }
         }
+        if let Some(v) = annotations.get(WAVE_LABEL) {
+            let problems = apimachinery::validation::is_qualified_name(v);
+            if problems.is_empty() {
+                c.wave_label = Some(v.clone());
+            } else {
+                errs.push(FieldError::invalid(&path(WAVE_LABEL), v.as_str(), problems.join("; ")));
+            }
+        }
+        let count = |key: &str, min: u32, errs: &mut FieldErrors| {
+            let v = annotations.get(key)?;
+            match v.parse::<u32>() {
+                Ok(n) if n >= min => Some(n),
+                _ => {
+                    errs.push(FieldError::invalid(
+                        &path(key),
+                        v.as_str(),
+                        format!("must be an integer of at least {min}"),
+                    ));
+                    None
+                }
+            }
+        };
+        c.progress_deadline_seconds = count(PROGRESS_DEADLINE, 1, &mut errs);
+        c.max_restarts = count(MAX_RESTARTS, 0, &mut errs);
+        match annotations.get(ON_FAILURE).map(String::as_str) {
+            None | Some("Pause") => {}
+            Some("Rollback") => c.on_failure = OnFailure::Rollback,
+            Some(other) => {
+                errs.push(FieldError::not_supported(&path(ON_FAILURE), other, &["Pause", "Rollback"]))
+            }
+        }
+        c.halted = annotations.get(HALTED).cloned();
         match annotations.get(NOT_READY_NODES).map(String::as_str) {
             None | Some("Count") => {}
             Some("Skip") => c.not_ready_nodes = NotReadyNodes::Skip,
@@ -120,8 +200,14 @@ impl RolloutControls {
         !self.paused
             && self.partition.is_none()
             && self.node_selector.is_none()
+            && self.wave_label.is_none()
             && self.not_ready_nodes == NotReadyNodes::Count
             && !self.strict_budget
+    }
+
+    /// Whether a health gate is set.
+    pub fn gated(&self) -> bool {
+        self.progress_deadline_seconds.is_some() || self.max_restarts.is_some()
     }
 
     /// How many of `desired` nodes stay on the old revision.
@@ -130,10 +216,49 @@ impl RolloutControls {
     }
 
     /// Whether the pod of a node with these labels may be updated.
+    /// The wave of a node with these labels (`None`: the last one, of nodes without the label).
+    pub fn wave_of<'l>(&self, labels: Option<&'l BTreeMap<String, String>>) -> Option<&'l str> {
+        let label = self.wave_label.as_ref()?;
+        labels.and_then(|l| l.get(label)).map(String::as_str)
+    }
+
     pub fn in_scope(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
         let empty = BTreeMap::new();
         self.node_selector.as_ref().is_none_or(|s| s.matches(labels.unwrap_or(&empty)))
     }
+}
+
+/// Why each pod of the current revision fails the health gate at `now` (none without one):
+/// `pods` are the DaemonSet's updated pods that are not being deleted.
+pub fn health_failures(
+    controls: &RolloutControls,
+    pods: &[&Pod],
+    min_ready_seconds: i32,
+    now: Timestamp,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for pod in pods {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let restarts: i32 = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .map_or(0, |c| c.iter().map(|c| c.restart_count).sum());
+        if let Some(max) = controls.max_restarts
+            && restarts > max as i32
+        {
+            out.push(format!("pod {name} restarted {restarts} times (at most {max})"));
+            continue;
+        }
+        if let Some(deadline) = controls.progress_deadline_seconds
+            && let Some(created) = pod.metadata.creation_timestamp.as_ref()
+            && !is_available(pod, min_ready_seconds, now)
+            && now.duration_since(created.0).as_secs() >= i64::from(deadline)
+        {
+            out.push(format!("pod {name} not available {deadline}s after it was created"));
+        }
+    }
+    out
 }
 
 /// The condition types the controls maintain on `status.conditions`.
@@ -179,7 +304,9 @@ pub fn conditions(
         });
     };
     let was_paused = previous.iter().any(|c| c.type_ == PAUSED_CONDITION);
-    if controls.paused {
+    if let (true, Some(why)) = (controls.paused, &controls.halted) {
+        set(PAUSED_CONDITION, true, "HealthGate", format!("halted by the health gate: {why}"));
+    } else if controls.paused {
         set(
             PAUSED_CONDITION,
             true,
@@ -235,6 +362,8 @@ pub enum Waiting {
     Budget,
     /// The rollout to be resumed.
     Resume,
+    /// The waves before its own to finish.
+    Wave,
     /// The partition to be lowered.
     Partition,
     /// The node-selector control to match it.
@@ -255,6 +384,7 @@ impl std::fmt::Display for Waiting {
             Waiting::ExtraPods => "extra pods deletion",
             Waiting::Budget => "its turn (budget)",
             Waiting::Resume => "resume",
+            Waiting::Wave => "earlier waves",
             Waiting::Partition => "partition",
             Waiting::NodeSelector => "node-selector",
             Waiting::NodeReady => "node Ready",
@@ -268,6 +398,7 @@ pub fn waiting(controls: &RolloutControls, standing: &[NodeStanding<'_>], desire
     let old_nodes =
         standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_))).count() as i32;
     let mut quota = (old_nodes - controls.partition_of(desired)).max(0);
+    let wave = current_wave(standing);
     standing
         .iter()
         .map(|s| match s.state {
@@ -281,12 +412,27 @@ pub fn waiting(controls: &RolloutControls, standing: &[NodeStanding<'_>], desire
             PodState::Old(_) if !s.should_run => Waiting::NotScheduled,
             PodState::Old(_) if !s.in_scope => Waiting::NodeSelector,
             PodState::Old(_) if quota <= 0 => Waiting::Partition,
+            PodState::Old(_) if wave.is_some_and(|w| s.wave != w) => {
+                quota -= 1;
+                Waiting::Wave
+            }
             PodState::Old(_) => {
                 quota -= 1;
                 if controls.paused { Waiting::Resume } else { Waiting::Budget }
             }
         })
         .collect()
+}
+
+/// The wave being updated: that of the first node in rollout order that takes part and does
+/// not yet run an available pod of the current revision (`None`: every wave is done).
+pub fn current_wave<'a>(standing: &[NodeStanding<'a>]) -> Option<Option<&'a str>> {
+    standing
+        .iter()
+        .find(|s| {
+            s.should_run && s.in_scope && !s.skipped && !matches!(s.state, PodState::Updated if s.available)
+        })
+        .map(|s| s.wave)
 }
 
 fn parse_partition(v: &str) -> Option<IntOrString> {
@@ -361,5 +507,35 @@ mod tests {
             messages.iter().any(|m| m.contains("rollout.everynode.io/partition]: Invalid value: \"-1\""))
         );
         assert!(messages.iter().any(|m| m.contains("rollout.everynode.io/pasued]: Unsupported value")));
+    }
+
+    #[test]
+    fn the_health_gate_names_pods_that_restart_too_often_or_miss_their_deadline() {
+        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let pod = |name: &str, created: &str, ready: bool, restarts: i32| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "creationTimestamp": created},
+                "status": {
+                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
+                                    "lastTransitionTime": created}],
+                    "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": ready, "restartCount": restarts}],
+                },
+            }))
+            .unwrap()
+        };
+        let slow = pod("slow", "2026-01-01T00:08:00Z", false, 0);
+        let fresh = pod("fresh", "2026-01-01T00:09:30Z", false, 0);
+        let crashing = pod("crashing", "2026-01-01T00:09:50Z", false, 3);
+        let fine = pod("fine", "2026-01-01T00:00:00Z", true, 1);
+        let pods = [&slow, &fresh, &crashing, &fine];
+        let controls = RolloutControls::of(&ds(&[(PROGRESS_DEADLINE, "60"), (MAX_RESTARTS, "1")])).unwrap();
+        assert!(controls.gated());
+        assert_eq!(
+            health_failures(&controls, &pods, 0, now),
+            ["pod slow not available 60s after it was created", "pod crashing restarted 3 times (at most 1)",]
+        );
+        assert!(health_failures(&RolloutControls::default(), &pods, 0, now).is_empty(), "no gate");
+        let bad = RolloutControls::of(&ds(&[(PROGRESS_DEADLINE, "0"), (ON_FAILURE, "Undo")])).unwrap_err();
+        assert_eq!(bad.len(), 2);
     }
 }

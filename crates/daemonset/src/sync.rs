@@ -485,6 +485,16 @@ impl<'a> SyncContext<'a> {
         }
     }
 
+    /// The DaemonSet's pods of the current revision that are not being deleted.
+    pub fn updated_pods(&self) -> Vec<&'a Pod> {
+        self.pods
+            .iter()
+            .chain(self.vanished.values().flatten())
+            .filter(|p| !is_terminating(p) && self.updated(p))
+            .copied()
+            .collect()
+    }
+
     /// Whether a node's Ready condition is True.
     fn node_ready(&self, i: usize) -> bool {
         self.node_objects[i]
@@ -513,16 +523,19 @@ impl<'a> SyncContext<'a> {
                     (PodState::Both { old, new_available: self.available(new) }, self.available(old))
                 }
             };
+            let labels = self.node_objects[i].metadata.labels.as_ref();
             out.push(NodeStanding {
                 node,
                 should_run: e.should_run,
-                in_scope: controls.in_scope(self.node_objects[i].metadata.labels.as_ref()),
+                in_scope: controls.in_scope(labels),
+                wave: controls.wave_of(labels),
                 skipped: controls.not_ready_nodes == NotReadyNodes::Skip && !self.node_ready(i),
                 state,
                 available,
             });
         }
-        out.sort_by(|a, b| a.node.cmp(b.node));
+        // By wave (nodes without its label last), then by name.
+        out.sort_by(|a, b| (a.wave.is_none(), a.wave, a.node).cmp(&(b.wave.is_none(), b.wave, b.node)));
         out
     }
 
@@ -546,9 +559,14 @@ impl<'a> SyncContext<'a> {
         let mut quota = (old_nodes - controls.partition_of(desired)).max(0);
         let counted: Vec<&NodeStanding<'a>> = standing.iter().filter(|s| !s.skipped).collect();
         let count = |f: &dyn Fn(&NodeStanding<'a>) -> bool| counted.iter().filter(|s| f(s)).count() as i32;
+        // Only the current wave's old pods may go (every node's, without waves).
+        let wave = crate::rollout_controls::current_wave(&standing);
         let old = |available: bool| {
             counted.iter().filter(move |s| {
-                s.in_scope && matches!(s.state, PodState::Old(_)) && s.available == available
+                s.in_scope
+                    && matches!(s.state, PodState::Old(_))
+                    && s.available == available
+                    && wave.is_none_or(|w| s.wave == w)
             })
         };
         let unavailable_old = count(&|s| matches!(s.state, PodState::Old(_)) && !s.available);
@@ -760,6 +778,8 @@ pub struct NodeStanding<'a> {
     pub in_scope: bool,
     /// Left out of the rollout (a NotReady node under `not-ready-nodes: Skip`).
     pub skipped: bool,
+    /// Its wave (the value of the wave label; `None` without waves, or without the label).
+    pub wave: Option<&'a str>,
     pub state: PodState<'a>,
     /// Its old pod, or else its new one, is available (as upstream counts availability).
     pub available: bool,

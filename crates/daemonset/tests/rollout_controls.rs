@@ -238,3 +238,22 @@ fn each_node_says_what_it_waits_for() {
     assert_eq!(waiting(&paused, &standing, 5), [Creation, Resume, Resume, Partition, Partition]);
     assert_eq!(Partition.to_string(), "partition");
 }
+
+#[test]
+fn waves_finish_one_zone_before_the_next() {
+    use daemonset::rollout_controls::WAVE_LABEL;
+    let mut h = five_ready();
+    // Zone b sorts after zone a whatever the node names: node-0 moves to zone b.
+    h.node_mut("node-0").metadata.labels.as_mut().unwrap().insert("zone".into(), "b".into());
+    annotate(&mut h, WAVE_LABEL, Some("zone"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(5)));
+    h.expect_sync(0, 2, 0);
+    assert!(h.pods_on("node-1").is_empty() && h.pods_on("node-2").is_empty(), "zone a first");
+    h.expect_sync(2, 0, 0);
+    // Zone a's new pods are not available yet: zone b waits.
+    h.expect_sync(0, 0, 0);
+    h.mark_pods_ready();
+    h.expect_sync(0, 3, 0);
+    settle(&mut h);
+    assert_eq!(updated_nodes(&mut h).len(), 5);
+}

@@ -24,7 +24,8 @@ fn images(k: &Cluster) -> Vec<(String, String)> {
     ]);
     let mut pods: Vec<(String, String)> = out
         .lines()
-        .filter(|l| l.split(' ').nth(2).is_none_or(str::is_empty))
+        // Bound and not being deleted.
+        .filter(|l| !l.starts_with(' ') && l.split(' ').nth(2).is_none_or(str::is_empty))
         .map(|l| {
             let w: Vec<&str> = l.split(' ').collect();
             (w[0].to_string(), w[1].to_string())
@@ -242,4 +243,106 @@ fn the_kubectl_plugin_pauses_partitions_promotes_undoes_and_tells_each_node() {
     let err = plugin(&k, &["pause", "deploy/web"]).output().unwrap();
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("works on DaemonSets, not deploy"));
+}
+
+#[test]
+fn a_zone_ordered_rollout_finishes_one_zone_before_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "4"]);
+    // The new image is Ready two seconds after it starts, so the waves can be seen apart.
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'app:2'\n      readySeconds: 2\n");
+    for (node, zone) in
+        [("k8s-worker-1", "b"), ("k8s-worker-2", "a"), ("k8s-worker-3", "b"), ("k8s-worker-4", "a")]
+    {
+        k.ok(&["label", "node", node, &format!("topology.kubernetes.io/zone={zone}")]);
+    }
+    k.apply(&daemonset("app:1", 4));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    k.ok(&["annotate", "ds", "agent", "rollout.everynode.io/wave-label=topology.kubernetes.io/zone"]);
+    k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
+    // When each node first ran the new image.
+    let start = std::time::Instant::now();
+    let mut first: std::collections::BTreeMap<String, Duration> = Default::default();
+    while first.len() < 4 && start.elapsed() < Duration::from_secs(40) {
+        for (node, image) in images(&k) {
+            if image == "app:2" {
+                first.entry(node).or_insert(start.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(first.len(), 4, "every node updated: {first:?}");
+    let zone_a = first["k8s-worker-2"].max(first["k8s-worker-4"]);
+    let zone_b = first["k8s-worker-1"].min(first["k8s-worker-3"]);
+    assert!(zone_a + Duration::from_secs(1) < zone_b, "zone a, then (after its readiness) zone b: {first:?}");
+    k.ok(&["wait", "--for=condition=RolloutComplete", "ds/agent", "--timeout=30s"]);
+}
+
+/// Two nodes on `app:1`, a rule that makes `bad:*` crash, and the health gate's annotations.
+fn gated(k: &Cluster, on_failure: &str) {
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'bad:*'\n      behaviour: CrashLoopBackOff\n");
+    k.apply(&daemonset("app:1", 1));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    k.ok(&[
+        "annotate",
+        "ds",
+        "agent",
+        "rollout.everynode.io/max-restarts=0",
+        "rollout.everynode.io/progress-deadline-seconds=60",
+        &format!("rollout.everynode.io/on-failure={on_failure}"),
+    ]);
+    k.ok(&["set", "image", "ds/agent", "agent=bad:1"]);
+}
+
+fn annotation(k: &Cluster, key: &str) -> String {
+    let escaped = key.replace('.', "\\.");
+    k.ok(&["get", "ds", "agent", "-o", &format!("jsonpath={{.metadata.annotations.{escaped}}}")])
+}
+
+#[test]
+fn a_bad_image_trips_the_health_gate_and_pauses_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2"]);
+    gated(&k, "Pause");
+    k.eventually_within("the gate tripped", Duration::from_secs(20), || {
+        annotation(&k, "rollout.everynode.io/paused") == "true"
+    });
+    let why = annotation(&k, "rollout.everynode.io/halted");
+    assert!(why.contains("restarted 1 times (at most 0)") && why.starts_with("pod agent-"), "{why}");
+    k.eventually("the condition says why", || condition(&k, "Paused", "reason") == "HealthGate");
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=RolloutHalted",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(events.contains("health gate: pod agent-"), "{events}");
+    // One node took the bad image; the other keeps the good one, and stays.
+    std::thread::sleep(Duration::from_secs(2));
+    let now = images(&k);
+    assert_eq!(now.iter().filter(|(_, i)| i == "app:1").count(), 1, "{now:?}");
+}
+
+#[test]
+fn a_bad_image_trips_the_health_gate_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2"]);
+    gated(&k, "Rollback");
+    k.eventually_within("rolled back", Duration::from_secs(20), || {
+        annotation(&k, "rollout.everynode.io/halted").ends_with("rolled back to revision 1")
+    });
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=40s"]);
+    assert!(images(&k).iter().all(|(_, image)| image == "app:1"), "{:?}", images(&k));
+    assert!(k.ok(&["rollout", "history", "ds/agent"]).contains("3 "), "the rollback is a new revision");
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=RolloutRolledBack",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(events.contains("rolled back to revision 1"), "{events}");
 }

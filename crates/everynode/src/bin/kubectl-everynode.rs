@@ -12,7 +12,7 @@ use daemonset::SyncContext;
 use daemonset::pod::{is_ready, revision_hash};
 use daemonset::revision::{plan_history, revision_matches};
 use daemonset::rollout_controls::{
-    self, COMPLETE_CONDITION, NODE_SELECTOR, PARTITION, PAUSED, RolloutControls, Waiting,
+    self, COMPLETE_CONDITION, HALTED, NODE_SELECTOR, PARTITION, PAUSED, RolloutControls, Waiting,
 };
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -122,7 +122,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Resume { daemonset } => {
             let name = daemonset_name(daemonset)?;
-            annotate(&api, name, json!({PAUSED: "false"})).await?;
+            annotate(&api, name, json!({PAUSED: "false", HALTED: null})).await?;
             println!("daemonset.apps/{name} resumed");
         }
         Command::Partition { daemonset, partition } => {
@@ -132,7 +132,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Promote { daemonset } => {
             let name = daemonset_name(daemonset)?;
-            annotate(&api, name, json!({PAUSED: "false", PARTITION: null, NODE_SELECTOR: null})).await?;
+            annotate(
+                &api,
+                name,
+                json!({PAUSED: "false", HALTED: null, PARTITION: null, NODE_SELECTOR: null}),
+            )
+            .await?;
             println!("daemonset.apps/{name} promoted");
         }
         Command::Undo { daemonset, to_revision } => {
