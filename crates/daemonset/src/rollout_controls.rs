@@ -264,6 +264,16 @@ pub fn health_failures(
 /// The condition types the controls maintain on `status.conditions`.
 pub const PAUSED_CONDITION: &str = "Paused";
 pub const COMPLETE_CONDITION: &str = "RolloutComplete";
+pub const STUCK_CONDITION: &str = "RolloutStuck";
+
+/// Container waiting reasons that do not pass by themselves.
+const FAILING: [&str; 5] = [
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+];
 
 /// `status.conditions` as the controls leave them: `Paused` while paused (False, `Resumed`,
 /// once resumed) and `RolloutComplete`, True once every node that should run a pod runs an
@@ -281,7 +291,7 @@ pub fn conditions(
     let previous = status.conditions.clone().unwrap_or_default();
     let mut out: Vec<DaemonSetCondition> = previous
         .iter()
-        .filter(|c| c.type_ != PAUSED_CONDITION && c.type_ != COMPLETE_CONDITION)
+        .filter(|c| ![PAUSED_CONDITION, COMPLETE_CONDITION, STUCK_CONDITION].contains(&c.type_.as_str()))
         .cloned()
         .collect();
     if !controls.reported {
@@ -341,8 +351,62 @@ pub fn conditions(
     } else {
         (false, "Progressing", format!("{updated} of {desired} nodes updated, {available} available"))
     };
+    let stuck = if ok { None } else { stuck(controls, standing, desired) };
+    let (stuck_reason, stuck_message) = match &stuck {
+        Some(why) => ("Blocked", why.clone()),
+        None => (reason, "the rollout is not blocked".to_string()),
+    };
     set(COMPLETE_CONDITION, ok, reason, message);
+    set(STUCK_CONDITION, stuck.is_some(), stuck_reason, stuck_message);
     Some(out)
+}
+
+/// Why the rollout cannot go on by itself, if it cannot: old pods wait for their turn while
+/// everything that holds the budget fails in a way that does not pass (containers crash
+/// looping or failing to pull, or nodes that are not Ready).
+fn stuck(controls: &RolloutControls, standing: &[NodeStanding<'_>], desired: i32) -> Option<String> {
+    if controls.paused || !waiting(controls, standing, desired).contains(&Waiting::Budget) {
+        return None;
+    }
+    let blocking: Vec<&NodeStanding<'_>> = standing
+        .iter()
+        .filter(|s| !s.skipped && s.should_run)
+        .filter(|s| match s.state {
+            PodState::Old(_) | PodState::Updated => !s.available,
+            PodState::Both { new_available, .. } => !new_available,
+            PodState::Missing | PodState::Several => true,
+        })
+        .collect();
+    let failing_reason = |s: &NodeStanding<'_>| -> Option<String> {
+        let statuses = s.pod?.status.as_ref()?.container_statuses.as_ref()?;
+        statuses.iter().find_map(|c| {
+            let reason = c.state.as_ref()?.waiting.as_ref()?.reason.clone()?;
+            FAILING.contains(&reason.as_str()).then_some(reason)
+        })
+    };
+    let mut failing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut not_ready = Vec::new();
+    for s in &blocking {
+        if !s.node_ready {
+            not_ready.push(s.node.to_string());
+        } else if let Some(reason) = failing_reason(s) {
+            let name = s.pod.and_then(|p| p.metadata.name.clone()).unwrap_or_default();
+            failing.entry(reason).or_default().push(name);
+        } else {
+            return None;
+        }
+    }
+    if blocking.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<String> = failing
+        .iter()
+        .map(|(reason, pods)| format!("{} pods in {reason} ({})", pods.len(), pods.join(", ")))
+        .collect();
+    if !not_ready.is_empty() {
+        parts.push(format!("{} pods on NotReady nodes ({})", not_ready.len(), not_ready.join(", ")));
+    }
+    Some(format!("{} pods hold the budget and do not recover: {}", blocking.len(), parts.join("; ")))
 }
 
 /// What a node's pod waits for in a rollout, as `kubectl everynode status` tells it.

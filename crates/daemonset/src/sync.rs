@@ -514,14 +514,16 @@ impl<'a> SyncContext<'a> {
             if pods.is_empty() && !e.should_run {
                 continue;
             }
-            let (state, available) = match self.updated_pods_on_node(pods) {
-                None => (PodState::Several, false),
-                Some((None, None)) => (PodState::Missing, false),
-                Some((Some(new), None)) => (PodState::Updated, self.available(new)),
-                Some((None, Some(old))) => (PodState::Old(old), self.available(old)),
-                Some((Some(new), Some(old))) => {
-                    (PodState::Both { old, new_available: self.available(new) }, self.available(old))
-                }
+            let (state, available, pod) = match self.updated_pods_on_node(pods) {
+                None => (PodState::Several, false, None),
+                Some((None, None)) => (PodState::Missing, false, None),
+                Some((Some(new), None)) => (PodState::Updated, self.available(new), Some(new)),
+                Some((None, Some(old))) => (PodState::Old(old), self.available(old), Some(old)),
+                Some((Some(new), Some(old))) => (
+                    PodState::Both { old, new_available: self.available(new) },
+                    self.available(old),
+                    Some(new),
+                ),
             };
             let labels = self.node_objects[i].metadata.labels.as_ref();
             out.push(NodeStanding {
@@ -530,8 +532,10 @@ impl<'a> SyncContext<'a> {
                 in_scope: controls.in_scope(labels),
                 wave: controls.wave_of(labels),
                 skipped: controls.not_ready_nodes == NotReadyNodes::Skip && !self.node_ready(i),
+                node_ready: self.node_ready(i),
                 state,
                 available,
+                pod,
             });
         }
         // By wave (nodes without its label last), then by name.
@@ -783,6 +787,10 @@ pub struct NodeStanding<'a> {
     pub state: PodState<'a>,
     /// Its old pod, or else its new one, is available (as upstream counts availability).
     pub available: bool,
+    /// Its node's Ready condition is True.
+    pub node_ready: bool,
+    /// The pod that tells its state: the new one when there is one, else the old one.
+    pub pod: Option<&'a Pod>,
 }
 
 /// A node's daemon pods, as a rollout sees them.

@@ -257,3 +257,42 @@ fn waves_finish_one_zone_before_the_next() {
     settle(&mut h);
     assert_eq!(updated_nodes(&mut h).len(), 5);
 }
+
+#[test]
+fn a_rollout_blocked_by_pods_that_do_not_recover_is_stuck() {
+    use daemonset::SyncContext;
+    use daemonset::rollout_controls::{RolloutControls, STUCK_CONDITION, conditions};
+    let mut h = five_ready();
+    annotate(&mut h, PAUSED, Some("false"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(1)));
+    h.expect_sync(0, 1, 0);
+    h.expect_sync(1, 0, 0);
+    let stuck = |h: &mut Harness| {
+        let hash = h.current_hash();
+        let controls = RolloutControls::of(&h.ds).unwrap();
+        let claimed = h.claimed();
+        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+        let status = ctx.status(h.ds.status.as_ref(), None);
+        let all = conditions(&controls, &ctx.rollout_standing(&controls), &status, h.now).unwrap();
+        let c = all.into_iter().find(|c| c.type_ == STUCK_CONDITION).unwrap();
+        (c.status, c.message.unwrap_or_default())
+    };
+    // The new pod is only starting: not stuck.
+    assert_eq!(stuck(&mut h).0, "False");
+    // It crash loops: the budget is held by a pod that does not recover.
+    let new_pod = h.pods_on("node-0")[0].metadata.name.clone().unwrap();
+    let status = h.pod_mut(&new_pod).status.get_or_insert_with(Default::default);
+    status.container_statuses = Some(vec![
+        serde_json::from_value(json!({
+            "name": "foo", "image": "foo2/bar2", "imageID": "", "ready": false, "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+        }))
+        .unwrap(),
+    ]);
+    let (status, message) = stuck(&mut h);
+    assert_eq!(status, "True");
+    assert_eq!(
+        message,
+        format!("1 pods hold the budget and do not recover: 1 pods in CrashLoopBackOff ({new_pod})")
+    );
+}

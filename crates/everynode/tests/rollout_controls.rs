@@ -346,3 +346,25 @@ fn a_bad_image_trips_the_health_gate_and_rolls_back() {
     ]);
     assert!(events.contains("rolled back to revision 1"), "{events}");
 }
+
+#[test]
+fn a_rollout_held_by_a_crash_looping_pod_says_it_is_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2"]);
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'bad:*'\n      behaviour: CrashLoopBackOff\n");
+    k.apply(&daemonset("app:1", 1));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    k.ok(&["annotate", "ds", "agent", "rollout.everynode.io/paused=false"]);
+    assert_eq!(condition(&k, "RolloutStuck", "status"), "False");
+    k.ok(&["set", "image", "ds/agent", "agent=bad:1"]);
+    k.ok(&["wait", "--for=condition=RolloutStuck", "ds/agent", "--timeout=30s"]);
+    let message = condition(&k, "RolloutStuck", "message");
+    assert!(
+        message.starts_with("1 pods hold the budget and do not recover: 1 pods in CrashLoopBackOff (agent-"),
+        "{message}"
+    );
+    // Fixed: no longer stuck, and complete.
+    k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
+    k.ok(&["wait", "--for=condition=RolloutComplete", "ds/agent", "--timeout=40s"]);
+    assert_eq!(condition(&k, "RolloutStuck", "status"), "False");
+}
