@@ -139,7 +139,10 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
     let nodes = ctx.cache.nodes();
     let now = Timestamp::now();
     let view = SyncContext::new(&ds, &hash, nodes.iter().map(Arc::as_ref), pod_refs.iter().copied(), now);
-    let controls = rollout_controls(ctx, &ds);
+    let mut controls = rollout_controls(ctx, &ds);
+    if controls.in_place {
+        controls.in_place_hashes = daemonset::in_place::compatible_hashes(&ds, &rev_refs);
+    }
     if controls.gated() && !controls.paused && controls.halted.is_none() {
         let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
         let failures = rollout_controls::health_failures(&controls, &view.updated_pods(), min_ready, now);
@@ -232,6 +235,58 @@ async fn halt(
     Ok(())
 }
 
+/// Updates pods in place to `template` (rollout control `in-place`), then waits, briefly, for
+/// the cache to see them so the next step counts them as updated (and unavailable until their
+/// kubelet has restarted them) rather than choosing more.
+async fn update_in_place(
+    ctx: &Context,
+    ds: &DaemonSet,
+    template: &PodTemplateSpec,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let pods: Api<Stripped<Pod>> = Api::namespaced_with(ctx.client.clone(), namespace, &());
+    let patch = daemonset::in_place::patch(template);
+    let hash = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get(daemonset::pod::CONTROLLER_REVISION_HASH_LABEL))
+        .cloned();
+    let patches = names.iter().map(|name| {
+        let (pods, patch) = (pods.clone(), patch.clone());
+        async move { (name, pods.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await) }
+    });
+    let mut errors = Vec::new();
+    for (name, outcome) in join_all(patches).await {
+        match outcome {
+            Ok(_) => ctx.recorder.record_for(
+                ds,
+                "Normal",
+                "UpdatedInPlace",
+                &format!("Updated pod in place: {name}"),
+            ),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => errors.push(format!("updating pod {name} in place: {e}")),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let seen = ctx.cache.pods_in(namespace);
+        let caught_up = names.iter().all(|name| {
+            seen.iter().find(|p| p.metadata.name.as_ref() == Some(name)).is_none_or(|p| {
+                p.metadata.labels.as_ref().and_then(|l| l.get(daemonset::pod::CONTROLLER_REVISION_HASH_LABEL))
+                    == hash.as_ref()
+            })
+        });
+        if caught_up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if errors.is_empty() { Ok(()) } else { Err(anyhow!(errors.join("; "))) }
+}
+
 /// The rollout controls of a DaemonSet's annotations. Ones it cannot read hold the rollout
 /// (as a pause would) and say why in a warning event, as the API server would have refused them.
 fn rollout_controls(ctx: &Context, ds: &DaemonSet) -> RolloutControls {
@@ -300,7 +355,10 @@ async fn execute(
     if let Some(after) = decision.requeue_after {
         ctx.queue.add_after(key, Duration::from_millis(after.as_millis().max(0) as u64));
     }
-    let Decision { create_on, delete, .. } = decision.capped(ctx.burst);
+    let Decision { create_on, delete, in_place, .. } = decision.capped(ctx.burst);
+    if !in_place.is_empty() {
+        update_in_place(ctx, ds, template, &in_place).await?;
+    }
     if create_on.is_empty() && delete.is_empty() {
         return Ok(());
     }

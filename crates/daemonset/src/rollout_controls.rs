@@ -23,6 +23,9 @@
 //!   restarted more than N times, the rollout halts itself: the controller sets `paused` and
 //!   says why in `halted` (and an event), or, with `on-failure: Rollback`, rolls the
 //!   DaemonSet back to its previous revision as `kubectl rollout undo` would.
+//! - `in-place: "true"` — with `maxUnavailable` (no surge), an old pod whose revision
+//!   differs from the current one only in container images (and template labels and
+//!   annotations) is updated in place ([`crate::in_place`]) instead of replaced.
 //! - `strict-budget: "true"` — never more than `maxUnavailable` nodes unavailable: old pods
 //!   that are already unavailable are replaced within the budget too, where upstream replaces
 //!   them all at once.
@@ -56,8 +59,10 @@ pub const MAX_RESTARTS: &str = "rollout.everynode.io/max-restarts";
 pub const ON_FAILURE: &str = "rollout.everynode.io/on-failure";
 /// Why the health gate halted the rollout (written by the controller with `paused`).
 pub const HALTED: &str = "rollout.everynode.io/halted";
+pub const IN_PLACE: &str = "rollout.everynode.io/in-place";
 
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 11] = [
+    IN_PLACE,
     PAUSED,
     PARTITION,
     NODE_SELECTOR,
@@ -107,6 +112,11 @@ pub struct RolloutControls {
     pub on_failure: OnFailure,
     /// Why the health gate halted the rollout, if it did.
     pub halted: Option<String>,
+    /// Update pods in place where their revision allows it.
+    pub in_place: bool,
+    /// The revision hashes whose pods can be updated in place to the current revision (the
+    /// caller fills them from the DaemonSet's revisions, [`crate::in_place::compatible`]).
+    pub in_place_hashes: std::collections::BTreeSet<String>,
     /// An annotation of the controls is present (`paused: "false"` included): the rollout's
     /// conditions are reported.
     pub reported: bool,
@@ -133,6 +143,7 @@ impl RolloutControls {
         };
         c.paused = boolean(PAUSED, &mut errs);
         c.strict_budget = boolean(STRICT_BUDGET, &mut errs);
+        c.in_place = boolean(IN_PLACE, &mut errs);
         if let Some(v) = annotations.get(PARTITION) {
             match parse_partition(v) {
                 Some(p) => c.partition = Some(p),
@@ -201,6 +212,7 @@ impl RolloutControls {
             && self.partition.is_none()
             && self.node_selector.is_none()
             && self.wave_label.is_none()
+            && !self.in_place
             && self.not_ready_nodes == NotReadyNodes::Count
             && !self.strict_budget
     }

@@ -50,6 +50,8 @@ pub struct Decision {
     pub create_on: Vec<String>,
     /// Daemon pods to delete, by name.
     pub delete: Vec<String>,
+    /// Daemon pods to update in place to the current revision, by name.
+    pub in_place: Vec<String>,
     pub events: Vec<DaemonEvent>,
     /// Sync again after this long (a failed pod waiting out its backoff).
     pub requeue_after: Option<SignedDuration>,
@@ -57,13 +59,14 @@ pub struct Decision {
 
 impl Decision {
     pub fn is_empty(&self) -> bool {
-        self.create_on.is_empty() && self.delete.is_empty()
+        self.create_on.is_empty() && self.delete.is_empty() && self.in_place.is_empty()
     }
 
     /// Caps creates and deletes at `burst` each, as upstream's `syncNodes` does.
     pub fn capped(mut self, burst: usize) -> Self {
         self.create_on.truncate(burst);
         self.delete.truncate(burst);
+        self.in_place.truncate(burst);
         self
     }
 }
@@ -517,7 +520,12 @@ impl<'a> SyncContext<'a> {
             let (state, available, pod) = match self.updated_pods_on_node(pods) {
                 None => (PodState::Several, false, None),
                 Some((None, None)) => (PodState::Missing, false, None),
-                Some((Some(new), None)) => (PodState::Updated, self.available(new), Some(new)),
+                // Updated in place: available once the kubelet runs the new images.
+                Some((Some(new), None)) => (
+                    PodState::Updated,
+                    self.available(new) && crate::in_place::images_current(new),
+                    Some(new),
+                ),
                 Some((None, Some(old))) => (PodState::Old(old), self.available(old), Some(old)),
                 Some((Some(new), Some(old))) => (
                     PodState::Both { old, new_available: self.available(new) },
@@ -574,6 +582,12 @@ impl<'a> SyncContext<'a> {
             })
         };
         let unavailable_old = count(&|s| matches!(s.state, PodState::Old(_)) && !s.available);
+        // An old pod goes, or is updated in place where its revision allows.
+        let replace = |pod: &Pod, d: &mut Decision| {
+            let in_place =
+                controls.in_place && revision_hash(pod).is_some_and(|h| controls.in_place_hashes.contains(h));
+            if in_place { d.in_place.push(pod_name(pod)) } else { d.delete.push(pod_name(pod)) }
+        };
         if max_surge == 0 {
             // Nodes down for the update and not available again.
             let in_flight = count(&|s| match s.state {
@@ -588,7 +602,7 @@ impl<'a> SyncContext<'a> {
                     break;
                 }
                 if let PodState::Old(pod) = s.state {
-                    d.delete.push(pod_name(pod));
+                    replace(pod, &mut d);
                 }
                 quota -= 1;
                 room -= 1;
@@ -599,7 +613,7 @@ impl<'a> SyncContext<'a> {
                     break;
                 }
                 if let PodState::Old(pod) = s.state {
-                    d.delete.push(pod_name(pod));
+                    replace(pod, &mut d);
                 }
                 quota -= 1;
                 room -= 1;

@@ -50,8 +50,9 @@ fn updated_nodes(h: &mut Harness) -> Vec<String> {
 fn settle(h: &mut Harness) {
     for _ in 0..20 {
         h.mark_pods_ready();
+        let in_place = h.updated_in_place.len();
         let s = h.sync();
-        if s.creates == 0 && s.deletes == 0 {
+        if s.creates == 0 && s.deletes == 0 && h.updated_in_place.len() == in_place {
             return;
         }
     }
@@ -295,4 +296,35 @@ fn a_rollout_blocked_by_pods_that_do_not_recover_is_stuck() {
         message,
         format!("1 pods hold the budget and do not recover: 1 pods in CrashLoopBackOff ({new_pod})")
     );
+}
+
+#[test]
+fn an_image_change_updates_pods_in_place_within_the_budget() {
+    use daemonset::rollout_controls::IN_PLACE;
+    let mut h = five_ready();
+    annotate(&mut h, IN_PLACE, Some("true"));
+    let names: Vec<String> = h.pods.keys().cloned().collect();
+    roll(&mut h, new_update_unavailable(IntOrString::Int(2)));
+    h.expect_sync(0, 0, 0);
+    assert_eq!(h.updated_in_place, ["foo-1", "foo-2"], "two at a time, none deleted");
+    h.expect_sync(0, 0, 0);
+    assert_eq!(h.updated_in_place.len(), 2, "not before they are ready again");
+    settle(&mut h);
+    assert_eq!(h.updated_in_place.len(), 5);
+    assert_eq!(h.pods.keys().cloned().collect::<Vec<_>>(), names, "every pod kept its name");
+    assert_eq!(updated_nodes(&mut h).len(), 5);
+}
+
+#[test]
+fn a_change_beyond_images_replaces_pods_as_usual() {
+    use daemonset::rollout_controls::IN_PLACE;
+    let mut h = five_ready();
+    annotate(&mut h, IN_PLACE, Some("true"));
+    change_template(&mut h.ds, |spec| {
+        spec.containers[0].image = Some("foo2/bar2".into());
+        spec.containers[0].args = Some(vec!["--verbose".into()]);
+    });
+    h.ds.spec.as_mut().unwrap().update_strategy = Some(new_update_unavailable(IntOrString::Int(2)));
+    h.expect_sync(0, 2, 0);
+    assert!(h.updated_in_place.is_empty());
 }

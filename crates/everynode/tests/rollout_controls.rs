@@ -368,3 +368,58 @@ fn a_rollout_held_by_a_crash_looping_pod_says_it_is_stuck() {
     k.ok(&["wait", "--for=condition=RolloutComplete", "ds/agent", "--timeout=40s"]);
     assert_eq!(condition(&k, "RolloutStuck", "status"), "False");
 }
+
+#[test]
+fn an_in_place_update_keeps_pod_names_and_counts_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2"]);
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'app:2'\n      readySeconds: 1\n");
+    k.apply(&daemonset("app:1", 1));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+    k.ok(&["annotate", "ds", "agent", "rollout.everynode.io/in-place=true"]);
+    let names = || k.ok(&["get", "pods", "-l", "app=agent", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let before = names();
+    k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=40s"]);
+    assert_eq!(names(), before, "the same pods");
+    assert!(images(&k).iter().all(|(_, image)| image == "app:2"), "{:?}", images(&k));
+    let restarts = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=agent",
+        "-o",
+        "jsonpath={.items[*].status.containerStatuses[0].restartCount}",
+    ]);
+    assert_eq!(restarts, "1 1", "each container restarted once, for its new image");
+    let hashes = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=agent",
+        "-o",
+        "jsonpath={.items[*].metadata.labels.controller-revision-hash}",
+    ]);
+    let current = k.ok(&[
+        "get",
+        "controllerrevisions",
+        "-l",
+        "app=agent",
+        "--sort-by=.revision",
+        "-o",
+        "jsonpath={.items[-1:].metadata.labels.controller-revision-hash}",
+    ]);
+    assert!(hashes.split(' ').all(|h| h == current), "{hashes} vs {current}");
+    let first = before.split(' ').next().unwrap();
+    let previous = k.ok(&["logs", first, "--previous"]);
+    assert!(previous.ends_with("exited with code 0 (Completed)\n"), "the run before the update: {previous}");
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=UpdatedInPlace",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(events.contains(&format!("Updated pod in place: {first}")), "{events}");
+}

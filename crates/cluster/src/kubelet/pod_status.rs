@@ -98,7 +98,7 @@ pub fn next(pod: &Pod, placement: &Placement, rules: &[SimulationRule], now: Tim
     for container in spec.init_containers.iter().flatten() {
         let was = current.init_container_statuses.iter().flatten().find(|s| s.name == container.name);
         if !initialized {
-            init_statuses.push(waiting_status(container, uid, was, "PodInitializing", None));
+            init_statuses.push(waiting_status(container, uid, was, "PodInitializing", None, now));
             incomplete.push(container.name.as_str());
             continue;
         }
@@ -131,7 +131,7 @@ pub fn next(pod: &Pod, placement: &Placement, rules: &[SimulationRule], now: Tim
     for container in &spec.containers {
         let was = current.container_statuses.iter().flatten().find(|s| s.name == container.name);
         if !initialized {
-            statuses.push(waiting_status(container, uid, was, "PodInitializing", None));
+            statuses.push(waiting_status(container, uid, was, "PodInitializing", None, now));
             continue;
         }
         let decision = decide_for(container.image.as_deref().unwrap_or_default());
@@ -288,9 +288,37 @@ fn doing(status: Option<&ContainerStatus>, image: &str) -> Doing {
 }
 
 /// The fields every status of a container shares.
-fn base_status(container: &Container, pod_uid: &str, was: Option<&ContainerStatus>) -> ContainerStatus {
+fn base_status(
+    container: &Container,
+    pod_uid: &str,
+    was: Option<&ContainerStatus>,
+    now: Timestamp,
+) -> ContainerStatus {
     let image = container.image.clone().unwrap_or_default();
     let same = was.filter(|s| s.image == image);
+    // The image changed in place (the pod kept, its container's image patched): the kubelet
+    // stops the container and starts the new image, a restart like any other.
+    let (restart_count, last_state) = match (same, was) {
+        (Some(s), _) => (s.restart_count, s.last_state.clone()),
+        (None, Some(old)) => match old.state.as_ref().and_then(|s| s.running.as_ref()) {
+            Some(running) => (
+                old.restart_count + 1,
+                Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: 0,
+                        reason: Some("Completed".to_string()),
+                        started_at: running.started_at.clone(),
+                        finished_at: Some(Time(now)),
+                        container_id: old.container_id.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            ),
+            None => (old.restart_count, old.last_state.clone()),
+        },
+        (None, None) => (0, None),
+    };
     ContainerStatus {
         name: container.name.clone(),
         image: image.clone(),
@@ -299,8 +327,8 @@ fn base_status(container: &Container, pod_uid: &str, was: Option<&ContainerStatu
             "everynode://{:016x}",
             super::fnv(&format!("{pod_uid}/{}", container.name))
         )),
-        restart_count: same.map_or(0, |s| s.restart_count),
-        last_state: same.and_then(|s| s.last_state.clone()),
+        restart_count,
+        last_state,
         ..Default::default()
     }
 }
@@ -311,8 +339,9 @@ fn waiting_status(
     was: Option<&ContainerStatus>,
     reason: &str,
     message: Option<String>,
+    now: Timestamp,
 ) -> ContainerStatus {
-    let base = base_status(container, pod_uid, was);
+    let base = base_status(container, pod_uid, was, now);
     ContainerStatus {
         ready: false,
         started: Some(false),
@@ -387,7 +416,7 @@ fn advance(
     now: Timestamp,
 ) -> Advanced {
     let image = container.image.clone().unwrap_or_default();
-    let base = base_status(container, pod_uid, was);
+    let base = base_status(container, pod_uid, was, now);
     let restarts = base.restart_count;
     let running = |since: Timestamp, ready: bool| ContainerStatus {
         ready,
@@ -449,7 +478,7 @@ fn advance(
             } else {
                 ("ErrImagePull", format!("failed to pull and unpack image \"{image}\": not found"))
             };
-            let status = waiting_status(container, pod_uid, was, reason, Some(message));
+            let status = waiting_status(container, pod_uid, was, reason, Some(message), now);
             going(status, (now < backing_off_at).then_some(backing_off_at))
         }
         Behaviour::CrashLoopBackOff | Behaviour::Exit => {
@@ -898,5 +927,28 @@ mod tests {
         let no_address = Placement { host_ip: None, ..placement() };
         let status = next(&pod("nginx:1"), &no_address, &[], at(0)).status.unwrap();
         assert_eq!(status.host_ip, None, "no host IP rather than an empty one");
+    }
+
+    #[test]
+    fn an_image_changed_in_place_restarts_the_container() {
+        let rules = rules("- image: 'app:2'\n  readySeconds: 3\n");
+        let mut p = pod("app:1");
+        p.status = next(&p, &placement(), &rules, at(0)).status;
+        assert!(container(&p).ready);
+        p.spec.as_mut().unwrap().containers[0].image = Some("app:2".into());
+        let step = next(&p, &placement(), &rules, at(50));
+        p.status = step.status;
+        let c = container(&p);
+        assert_eq!((c.image.as_str(), c.restart_count, c.ready), ("app:2", 1, false));
+        assert_eq!(c.state.unwrap().running.unwrap().started_at, Some(Time(at(50))));
+        let last = c.last_state.unwrap().terminated.unwrap();
+        assert_eq!(
+            (last.exit_code, last.started_at, last.finished_at),
+            (0, Some(Time(at(0))), Some(Time(at(50))))
+        );
+        assert_eq!(step.wake, Some(at(53)), "ready as its rule says, from the new start");
+        p.status = next(&p, &placement(), &rules, at(53)).status;
+        assert!(container(&p).ready);
+        assert_eq!(container(&p).restart_count, 1, "counted once");
     }
 }

@@ -118,6 +118,8 @@ pub struct Harness {
     pub create_limit: Option<usize>,
     pub create_calls: usize,
     pub requeue_after: Option<SignedDuration>,
+    /// Pods updated in place, by name, in order.
+    pub updated_in_place: Vec<String>,
     seq: usize,
 }
 
@@ -134,6 +136,7 @@ impl Harness {
             create_limit: None,
             create_calls: 0,
             requeue_after: None,
+            updated_in_place: Vec::new(),
             seq: 0,
         }
     }
@@ -235,6 +238,21 @@ impl Harness {
         for name in &d.delete {
             self.pods.remove(name);
         }
+        // In place: the pod takes the template's labels and images, and is not ready until
+        // its kubelet has restarted it.
+        for name in &d.in_place {
+            let now = self.now;
+            let pod = self.pods.get_mut(name).unwrap();
+            let meta = template.metadata.clone().unwrap_or_default();
+            pod.metadata.labels.get_or_insert_with(Default::default).extend(meta.labels.unwrap_or_default());
+            let spec = pod.spec.as_mut().unwrap();
+            for c in &mut spec.containers {
+                let new = template.spec.as_ref().unwrap().containers.iter().find(|t| t.name == c.name);
+                c.image = new.and_then(|t| t.image.clone());
+            }
+            set_ready(pod, false, now);
+            self.updated_in_place.push(name.clone());
+        }
         (created, d.delete.len())
     }
 
@@ -263,7 +281,9 @@ impl Harness {
         if daemonset::sync::is_rolling_update(&self.ds) {
             let step = {
                 let claimed = self.claimed();
-                let controls = daemonset::rollout_controls::RolloutControls::of(&self.ds).unwrap();
+                let mut controls = daemonset::rollout_controls::RolloutControls::of(&self.ds).unwrap();
+                let revisions: Vec<&ControllerRevision> = self.revisions.iter().collect();
+                controls.in_place_hashes = daemonset::in_place::compatible_hashes(&self.ds, &revisions);
                 SyncContext::new(&self.ds, &hash, &self.nodes, claimed, self.now)
                     .rolling_update_with(&controls)
             };
