@@ -29,8 +29,10 @@ pub fn compatible_hashes(ds: &DaemonSet, revisions: &[&ControllerRevision]) -> B
         .collect()
 }
 
-/// Whether a pod of template `old` can become one of template `new` in place: everything but
-/// container images and the template's labels and annotations is the same.
+/// Whether a pod of template `old` can become one of template `new` in place: an image
+/// changed, and everything else but the template's labels and annotations is the same. (A
+/// change of metadata alone, as `kubectl rollout restart` makes, recreates the pods: patching
+/// them would restart nothing.)
 pub fn compatible(old: &PodTemplateSpec, new: &PodTemplateSpec) -> bool {
     let without_images = |t: &PodTemplateSpec| {
         let mut spec = t.spec.clone().unwrap_or_default();
@@ -39,7 +41,7 @@ pub fn compatible(old: &PodTemplateSpec, new: &PodTemplateSpec) -> bool {
         }
         spec
     };
-    without_images(old) == without_images(new)
+    old.spec != new.spec && without_images(old) == without_images(new)
 }
 
 /// The strategic merge patch that makes a pod one of `template` (a daemon pod template, its
@@ -100,6 +102,10 @@ mod tests {
     fn only_images_and_template_metadata_may_differ() {
         assert!(compatible(&template("app:1", None, "x"), &template("app:2", None, "y")));
         assert!(!compatible(&template("app:1", None, "x"), &template("app:2", Some("1"), "x")));
+        assert!(
+            !compatible(&template("app:1", None, "x"), &template("app:1", None, "y")),
+            "nothing to restart"
+        );
         assert_eq!(
             patch(&template("app:2", None, "y")),
             json!({"metadata": {"labels": {"app": "a", "tier": "y"}},

@@ -422,4 +422,10 @@ fn an_in_place_update_keeps_pod_names_and_counts_restarts() {
         "jsonpath={.items[*].message}",
     ]);
     assert!(events.contains(&format!("Updated pod in place: {first}")), "{events}");
+    // `kubectl rollout restart` changes only the template's annotations: the pods are
+    // recreated, as a restart must.
+    k.ok(&["rollout", "restart", "ds/agent"]);
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=40s"]);
+    let after = names();
+    assert!(after.split(' ').all(|n| !before.contains(n)), "{before} then {after}");
 }
