@@ -359,12 +359,9 @@ mod tests {
         lines.iter().map(|l| l.text.as_str()).collect()
     }
 
-    #[test]
-    fn a_follow_tells_readiness_lost_and_regained() {
-        let start = "2026-01-01T00:00:00Z";
-        let first = running(true, "2026-01-01T00:00:02Z", start);
-        let (sent, _) = lines(&first, "c", &[], false).unwrap();
-        let mut f = Following {
+    /// A follow of container `c` that has sent `sent`.
+    fn following(sent: Vec<LogLine>, ready: bool) -> Following {
+        Following {
             resource: "pods",
             key: ObjectKey::default(),
             uid: None,
@@ -372,8 +369,16 @@ mod tests {
             said: Vec::new(),
             timestamps: false,
             sent,
-            ready: true,
-        };
+            ready,
+        }
+    }
+
+    #[test]
+    fn a_follow_tells_readiness_lost_and_regained() {
+        let start = "2026-01-01T00:00:00Z";
+        let first = running(true, "2026-01-01T00:00:02Z", start);
+        let (sent, _) = lines(&first, "c", &[], false).unwrap();
+        let mut f = following(sent, true);
         let (off, over) = f.next(&running(false, "2026-01-01T00:00:05Z", start));
         assert!(!over);
         assert_eq!(
@@ -398,16 +403,7 @@ mod tests {
     fn a_follow_ends_with_the_exit_of_its_run_even_when_the_next_run_has_begun() {
         let start = "2026-01-01T00:00:00Z";
         let (sent, _) = lines(&running(false, start, start), "c", &[], false).unwrap();
-        let mut f = Following {
-            resource: "pods",
-            key: ObjectKey::default(),
-            uid: None,
-            container: "c".into(),
-            said: Vec::new(),
-            timestamps: false,
-            sent,
-            ready: false,
-        };
+        let mut f = following(sent, false);
         // Restarted already: running again, the last run terminated.
         let again = pod(
             json!({"containerStatuses": [{"name": "c", "image": "app:1", "imageID": "", "ready": false, "restartCount": 1,

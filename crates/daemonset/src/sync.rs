@@ -595,28 +595,23 @@ impl<'a> SyncContext<'a> {
                 PodState::Updated => !s.available,
                 PodState::Old(_) => false,
             });
-            // Unavailable old pods: upstream replaces them all; a strict budget, within it.
-            let mut room = if controls.strict_budget { max_unavailable - in_flight } else { i32::MAX };
-            for s in old(false) {
-                if quota <= 0 || room <= 0 {
-                    break;
+            // Unavailable old pods first: upstream replaces them all, a strict budget within
+            // it; then available ones, within what the unavailable leave of the budget.
+            let rooms = [
+                (false, if controls.strict_budget { max_unavailable - in_flight } else { i32::MAX }),
+                (true, max_unavailable - in_flight - unavailable_old),
+            ];
+            for (available, mut room) in rooms {
+                for s in old(available) {
+                    if quota <= 0 || room <= 0 {
+                        break;
+                    }
+                    if let PodState::Old(pod) = s.state {
+                        replace(pod, &mut d);
+                    }
+                    quota -= 1;
+                    room -= 1;
                 }
-                if let PodState::Old(pod) = s.state {
-                    replace(pod, &mut d);
-                }
-                quota -= 1;
-                room -= 1;
-            }
-            let mut room = max_unavailable - in_flight - unavailable_old;
-            for s in old(true) {
-                if quota <= 0 || room <= 0 {
-                    break;
-                }
-                if let PodState::Old(pod) = s.state {
-                    replace(pod, &mut d);
-                }
-                quota -= 1;
-                room -= 1;
             }
             return d;
         }

@@ -328,3 +328,36 @@ fn a_change_beyond_images_replaces_pods_as_usual() {
     h.expect_sync(0, 2, 0);
     assert!(h.updated_in_place.is_empty());
 }
+
+#[test]
+fn a_health_gate_on_a_node_scoped_rollout_judges_only_the_updated_pods() {
+    use daemonset::SyncContext;
+    use daemonset::rollout_controls::{MAX_RESTARTS, RolloutControls, health_failures};
+    let mut h = five_ready();
+    annotate(&mut h, NODE_SELECTOR, Some("zone=b"));
+    annotate(&mut h, MAX_RESTARTS, Some("0"));
+    roll(&mut h, new_update_unavailable(IntOrString::Int(1)));
+    h.expect_sync(0, 1, 0);
+    h.expect_sync(1, 0, 0);
+    let restarted = |h: &mut Harness, node: &str| {
+        let name = h.pods_on(node)[0].metadata.name.clone().unwrap();
+        let status = h.pod_mut(&name).status.get_or_insert_with(Default::default);
+        status.container_statuses = Some(vec![
+            serde_json::from_value(json!({
+                "name": "foo", "image": "x", "imageID": "", "ready": false, "restartCount": 2,
+            }))
+            .unwrap(),
+        ]);
+        name
+    };
+    // An old pod out of scope that restarts is not the new revision's failure…
+    restarted(&mut h, "node-0");
+    // …the new pod in zone b that restarts is.
+    let new_pod = restarted(&mut h, "node-3");
+    let hash = h.current_hash();
+    let controls = RolloutControls::of(&h.ds).unwrap();
+    let claimed = h.claimed();
+    let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+    let failures = health_failures(&controls, &ctx.updated_pods(), 0, h.now);
+    assert_eq!(failures, [format!("pod {new_pod} restarted 2 times (at most 0)")]);
+}
