@@ -277,6 +277,7 @@ pub fn health_failures(
 pub const PAUSED_CONDITION: &str = "Paused";
 pub const COMPLETE_CONDITION: &str = "RolloutComplete";
 pub const STUCK_CONDITION: &str = "RolloutStuck";
+pub const PROGRESSING_CONDITION: &str = "Progressing";
 
 /// Container waiting reasons that do not pass by themselves.
 const FAILING: [&str; 5] = [
@@ -288,7 +289,10 @@ const FAILING: [&str; 5] = [
 ];
 
 /// `status.conditions` as the controls leave them: `Paused` while paused (False, `Resumed`,
-/// once resumed) and `RolloutComplete`, True once every node that should run a pod runs an
+/// once resumed); `Progressing` as a Deployment's (True `RevisionUpdating` or
+/// `NewRevisionAvailable`, Unknown `RolloutPaused`, False `RolloutStuck`), its message saying
+/// how far the rollout is and which wave and controls it goes by; `RolloutStuck` (see
+/// [`stuck`]); and `RolloutComplete`, True once every node that should run a pod runs an
 /// available one of the current revision, else False with the reason it is not (yet):
 /// `Paused`, `Partitioned`, `NodeSelector`, `NotReadyNodes` or `Progressing`. Without control
 /// annotations these conditions go and the others stay, so a DaemonSet without annotations keeps
@@ -303,15 +307,18 @@ pub fn conditions(
     let previous = status.conditions.clone().unwrap_or_default();
     let mut out: Vec<DaemonSetCondition> = previous
         .iter()
-        .filter(|c| ![PAUSED_CONDITION, COMPLETE_CONDITION, STUCK_CONDITION].contains(&c.type_.as_str()))
+        .filter(|c| {
+            ![PAUSED_CONDITION, PROGRESSING_CONDITION, COMPLETE_CONDITION, STUCK_CONDITION]
+                .contains(&c.type_.as_str())
+        })
         .cloned()
         .collect();
     if !controls.reported {
         let ours = previous.len() != out.len();
         return if ours { (!out.is_empty()).then_some(out) } else { status.conditions.clone() };
     }
-    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" };
+    let truth = |ok: bool| if ok { "True" } else { "False" };
+    let mut set = |type_: &str, status: &str, reason: &str, message: String| {
         let was = previous.iter().find(|c| c.type_ == type_);
         let last_transition_time = match was {
             Some(c) if c.status == status => c.last_transition_time.clone(),
@@ -327,16 +334,16 @@ pub fn conditions(
     };
     let was_paused = previous.iter().any(|c| c.type_ == PAUSED_CONDITION);
     if let (true, Some(why)) = (controls.paused, &controls.halted) {
-        set(PAUSED_CONDITION, true, "HealthGate", format!("halted by the health gate: {why}"));
+        set(PAUSED_CONDITION, "True", "HealthGate", format!("halted by the health gate: {why}"));
     } else if controls.paused {
         set(
             PAUSED_CONDITION,
-            true,
+            "True",
             "Paused",
             format!("{PAUSED} is \"true\": no pod is replaced for the update"),
         );
     } else if was_paused {
-        set(PAUSED_CONDITION, false, "Resumed", "the rollout goes on".to_string());
+        set(PAUSED_CONDITION, "False", "Resumed", "the rollout goes on".to_string());
     }
     let desired = status.desired_number_scheduled;
     let updated = status.updated_number_scheduled.unwrap_or(0);
@@ -368,8 +375,32 @@ pub fn conditions(
         Some(why) => ("Blocked", why.clone()),
         None => (reason, "the rollout is not blocked".to_string()),
     };
-    set(COMPLETE_CONDITION, ok, reason, message);
-    set(STUCK_CONDITION, stuck.is_some(), stuck_reason, stuck_message);
+    // Progressing, as a Deployment's: how the rollout goes, and the controls it goes by.
+    let mut how = vec![format!("{updated} of {desired} nodes updated, {available} available")];
+    if let (Some(label), Some(wave)) = (&controls.wave_label, current_wave(standing)) {
+        how.push(match wave {
+            Some(value) => format!("wave {label}={value}"),
+            None => format!("the nodes without {label}"),
+        });
+    }
+    if controls.in_place {
+        how.push("pods updated in place where only images change".to_string());
+    }
+    if controls.strict_budget {
+        how.push("strict budget".to_string());
+    }
+    let (progressing, progress_reason) = if ok {
+        ("True", "NewRevisionAvailable")
+    } else if controls.paused {
+        ("Unknown", "RolloutPaused")
+    } else if stuck.is_some() {
+        ("False", "RolloutStuck")
+    } else {
+        ("True", "RevisionUpdating")
+    };
+    set(PROGRESSING_CONDITION, progressing, progress_reason, how.join("; "));
+    set(COMPLETE_CONDITION, truth(ok), reason, message);
+    set(STUCK_CONDITION, truth(stuck.is_some()), stuck_reason, stuck_message);
     Some(out)
 }
 

@@ -268,16 +268,27 @@ fn a_rollout_blocked_by_pods_that_do_not_recover_is_stuck() {
     roll(&mut h, new_update_unavailable(IntOrString::Int(1)));
     h.expect_sync(0, 1, 0);
     h.expect_sync(1, 0, 0);
-    let stuck = |h: &mut Harness| {
+    let condition = |h: &mut Harness, type_: &str| {
         let hash = h.current_hash();
         let controls = RolloutControls::of(&h.ds).unwrap();
         let claimed = h.claimed();
         let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
         let status = ctx.status(h.ds.status.as_ref(), None);
         let all = conditions(&controls, &ctx.rollout_standing(&controls), &status, h.now).unwrap();
-        let c = all.into_iter().find(|c| c.type_ == STUCK_CONDITION).unwrap();
+        all.into_iter().find(|c| c.type_ == type_).unwrap()
+    };
+    let stuck = |h: &mut Harness| {
+        let c = condition(h, STUCK_CONDITION);
         (c.status, c.message.unwrap_or_default())
     };
+    let progressing = |h: &mut Harness| {
+        let c = condition(h, "Progressing");
+        (c.status, c.reason.unwrap_or_default(), c.message.unwrap_or_default())
+    };
+    assert_eq!(
+        progressing(&mut h),
+        ("True".into(), "RevisionUpdating".into(), "1 of 5 nodes updated, 4 available".into())
+    );
     // The new pod is only starting: not stuck.
     assert_eq!(stuck(&mut h).0, "False");
     // It crash loops: the budget is held by a pod that does not recover.
@@ -296,6 +307,11 @@ fn a_rollout_blocked_by_pods_that_do_not_recover_is_stuck() {
         message,
         format!("1 pods hold the budget and do not recover: 1 pods in CrashLoopBackOff ({new_pod})")
     );
+    assert_eq!(progressing(&mut h).1, "RolloutStuck");
+    // The waves and controls it goes by are in its message.
+    annotate(&mut h, "rollout.everynode.io/wave-label", Some("zone"));
+    annotate(&mut h, "rollout.everynode.io/strict-budget", Some("true"));
+    assert_eq!(progressing(&mut h).2, "1 of 5 nodes updated, 4 available; wave zone=a; strict budget");
 }
 
 #[test]

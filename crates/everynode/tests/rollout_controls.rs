@@ -55,6 +55,8 @@ fn a_paused_rollout_stays_put_until_resumed_and_kubectl_wait_sees_it_complete() 
     k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
     k.eventually("the Paused condition", || condition(&k, "Paused", "status") == "True");
     assert_eq!(condition(&k, "RolloutComplete", "reason"), "Paused");
+    assert_eq!(condition(&k, "Progressing", "status"), "Unknown");
+    assert_eq!(condition(&k, "Progressing", "reason"), "RolloutPaused");
     std::thread::sleep(Duration::from_secs(2));
     assert!(images(&k).iter().all(|(_, image)| image == "app:1"), "{:?}", images(&k));
     assert!(!k.kubectl(&["rollout", "status", "ds/agent", "--timeout=1s"]).status.success());
@@ -62,6 +64,7 @@ fn a_paused_rollout_stays_put_until_resumed_and_kubectl_wait_sees_it_complete() 
     k.ok(&["wait", "--for=condition=RolloutComplete", "ds/agent", "--timeout=30s"]);
     assert!(images(&k).iter().all(|(_, image)| image == "app:2"), "{:?}", images(&k));
     assert_eq!(condition(&k, "Paused", "reason"), "Resumed");
+    assert_eq!(condition(&k, "Progressing", "reason"), "NewRevisionAvailable");
     // History and undo keep working on the native kind.
     k.ok(&["rollout", "undo", "ds/agent"]);
     k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
