@@ -59,7 +59,12 @@ fn managed_of(obj: &Value) -> &Value {
 
 fn set_managed(obj: &mut Value, managed: &ManagedFields) {
     // Packed as the server keeps them (see `wire`).
-    match managed.encode_packed() {
+    put_managed(obj, managed.encode_packed());
+}
+
+/// Stores encoded entries as `metadata.managedFields`; none leaves the field out.
+fn put_managed(obj: &mut Value, entries: Value) {
+    match entries {
         Value::Array(a) if a.is_empty() => {
             if let Some(m) = obj["metadata"].as_object_mut() {
                 m.remove("managedFields");
@@ -107,12 +112,7 @@ pub fn record_update(
         return Ok(());
     }
     match managers::update_stored(before, &comparison, &w) {
-        Ok(Value::Array(entries)) if entries.is_empty() => {
-            if let Some(m) = new["metadata"].as_object_mut() {
-                m.remove("managedFields");
-            }
-        }
-        Ok(entries) => new["metadata"]["managedFields"] = entries,
+        Ok(entries) => put_managed(new, entries),
         Err(_) => {
             // Entries stored unreadable: recorded afresh from what can be read.
             let mut managed = ManagedFields::decode(before).unwrap_or_default();

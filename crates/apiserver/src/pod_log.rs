@@ -159,13 +159,8 @@ pub fn said(
         .find(|c| c.name == container)
         .and_then(|c| c.image.as_deref())
         .unwrap_or_default();
-    let subject = simulation::Subject {
-        image,
-        node: spec.and_then(|s| s.node_name.as_deref()).unwrap_or_default(),
-        namespace: pod.metadata.namespace.as_deref().unwrap_or_default(),
-        node_labels,
-        pod_labels: pod.metadata.labels.as_ref(),
-    };
+    let node = spec.and_then(|s| s.node_name.as_deref()).unwrap_or_default();
+    let subject = simulation::Subject::of(pod, image, node, node_labels);
     simulation::rule_for(rules, &subject)
         .and_then(|r| r.log.as_deref())
         .map(|text| text.lines().map(str::to_string).collect())

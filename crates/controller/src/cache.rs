@@ -56,6 +56,10 @@ impl Cache {
         read(&self.daemonsets).values().flat_map(|m| m.values().cloned()).collect()
     }
 
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
+        read(&self.pods).get(namespace).and_then(|m| m.get(name)).cloned()
+    }
+
     pub fn pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
         read(&self.pods).get(namespace).map(|m| m.values().cloned().collect()).unwrap_or_default()
     }

@@ -272,9 +272,8 @@ async fn update_in_place(
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        let seen = ctx.cache.pods_in(namespace);
         let caught_up = names.iter().all(|name| {
-            seen.iter().find(|p| p.metadata.name.as_ref() == Some(name)).is_none_or(|p| {
+            ctx.cache.pod(namespace, name).is_none_or(|p| {
                 p.metadata.labels.as_ref().and_then(|l| l.get(daemonset::pod::CONTROLLER_REVISION_HASH_LABEL))
                     == hash.as_ref()
             })

@@ -502,9 +502,7 @@ impl std::fmt::Display for Waiting {
 /// What each node of `standing` (in its order) waits for: the controls' view of the same step
 /// the controller takes, so the nodes a partition holds are the last old ones by name.
 pub fn waiting(controls: &RolloutControls, standing: &[NodeStanding<'_>], desired: i32) -> Vec<Waiting> {
-    let old_nodes =
-        standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_))).count() as i32;
-    let mut quota = (old_nodes - controls.partition_of(desired)).max(0);
+    let mut quota = partition_quota(controls, standing, desired);
     let wave = current_wave(standing);
     standing
         .iter()
@@ -529,6 +527,13 @@ pub fn waiting(controls: &RolloutControls, standing: &[NodeStanding<'_>], desire
             }
         })
         .collect()
+}
+
+/// How many more nodes the partition lets leave their old revision.
+pub fn partition_quota(controls: &RolloutControls, standing: &[NodeStanding<'_>], desired: i32) -> i32 {
+    let old_nodes =
+        standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_))).count() as i32;
+    (old_nodes - controls.partition_of(desired)).max(0)
 }
 
 /// The wave being updated: that of the first node in rollout order that takes part and does

@@ -18,7 +18,7 @@ use crate::pod::{
     CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, is_available, is_ready, is_terminal,
     is_terminating, oldest_first, phase, revision_hash, target_node_name, template_generation,
 };
-use crate::rollout_controls::{NotReadyNodes, RolloutControls};
+use crate::rollout_controls::{NotReadyNodes, RolloutControls, partition_quota};
 
 /// At most this many creates and this many deletes are issued per sync (upstream
 /// `BurstReplicas`).
@@ -565,10 +565,7 @@ impl<'a> SyncContext<'a> {
             return d;
         }
         let standing = self.rollout_standing(controls);
-        // The partition: how many more nodes may leave their old revision.
-        let old_nodes =
-            standing.iter().filter(|s| s.should_run && matches!(s.state, PodState::Old(_))).count() as i32;
-        let mut quota = (old_nodes - controls.partition_of(desired)).max(0);
+        let mut quota = partition_quota(controls, &standing, desired);
         let counted: Vec<&NodeStanding<'a>> = standing.iter().filter(|s| !s.skipped).collect();
         let count = |f: &dyn Fn(&NodeStanding<'a>) -> bool| counted.iter().filter(|s| f(s)).count() as i32;
         // Only the current wave's old pods may go (every node's, without waves).

@@ -16,20 +16,13 @@ fn daemonset(image: &str) -> String {
 
 /// `(node, image, ready)` of each daemon pod.
 fn daemon_pods(k: &Cluster) -> Vec<(String, String, String)> {
-    let out = k.ok(&[
-        "get",
-        "pods",
-        "-l",
+    k.pod_rows(
         "app=agent",
-        "-o",
-        "jsonpath={range .items[*]}{.spec.nodeName} {.spec.containers[0].image} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
-    ]);
-    out.lines()
-        .map(|l| {
-            let w: Vec<&str> = l.split(' ').collect();
-            (w[0].to_string(), w[1].to_string(), w.get(2).copied().unwrap_or_default().to_string())
-        })
-        .collect()
+        &[".spec.nodeName", ".spec.containers[0].image", ".status.containerStatuses[0].ready"],
+    )
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+    .collect()
 }
 
 #[test]

@@ -59,19 +59,10 @@ fn holder(k: &Cluster) -> String {
 
 /// Pod counts per node (non-terminating).
 fn pods_per_node(k: &Cluster) -> Vec<(String, usize)> {
-    let out = k.ok(&[
-        "get",
-        "pods",
-        "-l",
-        "app=agent",
-        "-o",
-        "jsonpath={range .items[*]}{.spec.nodeName}{\" \"}{.metadata.deletionTimestamp}{\"\\n\"}{end}",
-    ]);
     let mut counts = std::collections::BTreeMap::new();
-    for line in out.lines() {
-        let mut parts = line.split_whitespace();
-        let node = parts.next().unwrap_or("<unscheduled>").to_string();
-        if parts.next().is_none() {
+    for row in k.pod_rows("app=agent", &[".spec.nodeName", ".metadata.deletionTimestamp"]) {
+        let node = if row[0].is_empty() { "<unscheduled>".to_string() } else { row[0].clone() };
+        if row[1].is_empty() {
             *counts.entry(node).or_insert(0) += 1;
         }
     }

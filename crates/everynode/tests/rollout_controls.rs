@@ -14,22 +14,15 @@ fn daemonset(image: &str, max_unavailable: u32) -> String {
 
 /// The image of the daemon pod of each node, sorted by node.
 fn images(k: &Cluster) -> Vec<(String, String)> {
-    let out = k.ok(&[
-        "get",
-        "pods",
-        "-l",
-        "app=agent",
-        "-o",
-        "jsonpath={range .items[*]}{.spec.nodeName} {.spec.containers[0].image} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
-    ]);
-    let mut pods: Vec<(String, String)> = out
-        .lines()
+    let mut pods: Vec<(String, String)> = k
+        .pod_rows(
+            "app=agent",
+            &[".spec.nodeName", ".spec.containers[0].image", ".metadata.deletionTimestamp"],
+        )
+        .into_iter()
         // Bound and not being deleted.
-        .filter(|l| !l.starts_with(' ') && l.split(' ').nth(2).is_none_or(str::is_empty))
-        .map(|l| {
-            let w: Vec<&str> = l.split(' ').collect();
-            (w[0].to_string(), w[1].to_string())
-        })
+        .filter(|r| !r[0].is_empty() && r[2].is_empty())
+        .map(|r| (r[0].clone(), r[1].clone()))
         .collect();
     pods.sort();
     pods

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use serde::Deserialize;
 
 /// How a simulated container behaves.
@@ -74,6 +74,24 @@ pub struct Subject<'a> {
     pub namespace: &'a str,
     pub node_labels: Option<&'a BTreeMap<String, String>>,
     pub pod_labels: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> Subject<'a> {
+    /// A container of `pod` running `image` on the node `node` with `node_labels`.
+    pub fn of(
+        pod: &'a Pod,
+        image: &'a str,
+        node: &'a str,
+        node_labels: Option<&'a BTreeMap<String, String>>,
+    ) -> Self {
+        Subject {
+            image,
+            node,
+            namespace: pod.metadata.namespace.as_deref().unwrap_or_default(),
+            node_labels,
+            pod_labels: pod.metadata.labels.as_ref(),
+        }
+    }
 }
 
 /// What the first matching rule says of a container (defaults where it says nothing).

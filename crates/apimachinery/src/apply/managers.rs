@@ -108,6 +108,14 @@ impl Write<'_> {
         out
     }
 
+    /// Whether a stored `managedFields` entry is this write's manager's `Update` entry.
+    fn is_entry_of(&self, e: &Value) -> bool {
+        e["manager"].as_str() == Some(self.manager)
+            && e["operation"] == "Update"
+            && e["apiVersion"].as_str() == Some(self.api_version)
+            && e["subresource"].as_str().unwrap_or_default() == self.subresource
+    }
+
     fn entry(&self, operation: Operation, fields: FieldSet) -> Manager {
         Manager {
             name: self.manager.to_string(),
@@ -125,12 +133,7 @@ impl Write<'_> {
 /// decoding it: nothing ownable removed, and every ownable field added or changed already
 /// owned by the writer's entry and by no other. Then the managed fields stay as they are.
 pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>) -> bool {
-    let mine = |e: &Value| {
-        e["manager"].as_str() == Some(write.manager)
-            && e["operation"] == "Update"
-            && e["apiVersion"].as_str() == Some(write.api_version)
-            && e["subresource"].as_str().unwrap_or_default() == write.subresource
-    };
+    let mine = |e: &Value| write.is_entry_of(e);
     let entries = managed.as_array().map(Vec::as_slice).unwrap_or_default();
     let own = entries.iter().find(|e| mine(e));
     if !write.ownable(&c.removed).is_empty() {
@@ -158,12 +161,7 @@ pub fn update_stored(managed: &Value, c: &Comparison, write: &Write<'_>) -> Resu
     let entries = managed.as_array().map(Vec::as_slice).unwrap_or_default();
     let changed = write.ownable(&c.added.union(&c.modified).union(&c.removed));
     let tops: Vec<String> = changed.top_elements().map(|e| Value::String(e.encode()).to_string()).collect();
-    let mine = |e: &Value| {
-        e["manager"].as_str() == Some(write.manager)
-            && e["operation"] == "Update"
-            && e["apiVersion"].as_str() == Some(write.api_version)
-            && e["subresource"].as_str().unwrap_or_default() == write.subresource
-    };
+    let mine = |e: &Value| write.is_entry_of(e);
     let touches = |e: &Value| {
         let text = match e.get("fieldsV1") {
             Some(Value::String(text)) => Cow::Borrowed(text.as_str()),
@@ -252,30 +250,22 @@ impl ManagedFields {
     }
 
     fn encode_as(&self, fields_v1: impl Fn(&FieldSet) -> Value) -> Value {
-        let mut entries: Vec<&Manager> = self.0.iter().filter(|m| !m.fields.is_empty()).collect();
-        entries.sort_by(|a, b| {
-            (a.operation.as_str(), &a.time, &a.name, &a.api_version, &a.subresource).cmp(&(
-                b.operation.as_str(),
-                &b.time,
-                &b.name,
-                &b.api_version,
-                &b.subresource,
-            ))
-        });
-        Value::Array(
-            entries
-                .into_iter()
-                .map(|m| {
-                    let mut e = json!({"manager": m.name, "operation": m.operation.as_str(),
-                                       "apiVersion": m.api_version, "time": m.time,
-                                       "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&m.fields)});
-                    if !m.subresource.is_empty() {
-                        e["subresource"] = json!(m.subresource);
-                    }
-                    e
-                })
-                .collect(),
-        )
+        let mut entries: Vec<Value> = self
+            .0
+            .iter()
+            .filter(|m| !m.fields.is_empty())
+            .map(|m| {
+                let mut e = json!({"manager": m.name, "operation": m.operation.as_str(),
+                                   "apiVersion": m.api_version, "time": m.time,
+                                   "fieldsType": "FieldsV1", "fieldsV1": fields_v1(&m.fields)});
+                if !m.subresource.is_empty() {
+                    e["subresource"] = json!(m.subresource);
+                }
+                e
+            })
+            .collect();
+        entries.sort_by(|a, b| entry_order(a).cmp(&entry_order(b)));
+        Value::Array(entries)
     }
 
     fn position(&self, m: &Manager) -> Option<usize> {

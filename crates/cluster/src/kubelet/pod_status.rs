@@ -76,18 +76,8 @@ pub fn next(pod: &Pod, placement: &Placement, rules: &[SimulationRule], now: Tim
     let start = current.start_time.as_ref().map_or(now, |t| t.0);
     let restart_policy = spec.restart_policy.as_deref().unwrap_or("Always");
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-    let decide_for = |image: &str| {
-        decide(
-            rules,
-            &Subject {
-                image,
-                node: &placement.node,
-                namespace: pod.metadata.namespace.as_deref().unwrap_or_default(),
-                node_labels: Some(&placement.node_labels),
-                pod_labels: pod.metadata.labels.as_ref(),
-            },
-        )
-    };
+    let decide_for =
+        |image: &str| decide(rules, &Subject::of(pod, image, &placement.node, Some(&placement.node_labels)));
     let mut wake: Option<Timestamp> = None;
 
     // Init containers, in order: each runs once the one before has completed.

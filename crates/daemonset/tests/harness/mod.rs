@@ -238,18 +238,19 @@ impl Harness {
         for name in &d.delete {
             self.pods.remove(name);
         }
-        // In place: the pod takes the template's labels and images, and is not ready until
-        // its kubelet has restarted it.
+        // In place: the controller's patch, applied as the API server applies a strategic
+        // merge patch to a pod; the pod is not ready until its kubelet has restarted it.
+        let in_place = daemonset::in_place::patch(&template);
         for name in &d.in_place {
             let now = self.now;
             let pod = self.pods.get_mut(name).unwrap();
-            let meta = template.metadata.clone().unwrap_or_default();
-            pod.metadata.labels.get_or_insert_with(Default::default).extend(meta.labels.unwrap_or_default());
-            let spec = pod.spec.as_mut().unwrap();
-            for c in &mut spec.containers {
-                let new = template.spec.as_ref().unwrap().containers.iter().find(|t| t.name == c.name);
-                c.image = new.and_then(|t| t.image.clone());
-            }
+            let patched = apimachinery::strategic_merge::strategic_merge_patch(
+                &serde_json::to_value(&*pod).unwrap(),
+                &in_place,
+                apimachinery::strategic_merge::POD,
+            )
+            .unwrap();
+            *pod = serde_json::from_value(patched).unwrap();
             set_ready(pod, false, now);
             self.updated_in_place.push(name.clone());
         }

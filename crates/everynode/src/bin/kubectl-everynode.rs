@@ -163,6 +163,14 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the object's controller is the one with this uid.
+fn controlled_by(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    uid: Option<&str>,
+) -> bool {
+    daemonset::ownership::controller_of(meta).is_some_and(|c| Some(c.uid.as_str()) == uid)
+}
+
 /// The DaemonSet's revisions, oldest first.
 async fn revisions(
     client: &Client,
@@ -177,9 +185,7 @@ async fn revisions(
         .map_err(status_error)?
         .items
         .into_iter()
-        .filter(|r| {
-            r.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref() && o.controller == Some(true))
-        })
+        .filter(|r| controlled_by(&r.metadata, uid.as_deref()))
         .collect();
     revs.sort_by_key(|r| r.revision);
     Ok(revs)
@@ -237,11 +243,7 @@ async fn status(
         .map_err(status_error)?
         .items
         .into_iter()
-        .filter(|p| {
-            p.owner_references()
-                .iter()
-                .any(|o| Some(&o.uid) == ds.uid().as_ref() && o.controller == Some(true))
-        })
+        .filter(|p| controlled_by(&p.metadata, ds.uid().as_deref()))
         .collect();
     let revs = revisions(client, namespace, &ds).await?;
     let rev_refs: Vec<&ControllerRevision> = revs.iter().collect();

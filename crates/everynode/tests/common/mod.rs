@@ -70,6 +70,15 @@ impl Cluster {
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// One row per pod that `selector` matches: the values of the JSONPath `fields` (such as
+    /// `.spec.nodeName`), empty where a pod has none.
+    pub fn pod_rows(&self, selector: &str, fields: &[&str]) -> Vec<Vec<String>> {
+        let cells: Vec<String> = fields.iter().map(|f| format!("{{{f}}}")).collect();
+        let template = format!("jsonpath={{range .items[*]}}{}{{\"\\n\"}}{{end}}", cells.join("{\"\\t\"}"));
+        let out = self.ok(&["get", "pods", "-l", selector, "-o", &template]);
+        out.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+    }
+
     /// Runs kubectl, asserts failure, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
