@@ -256,21 +256,28 @@ fn a_zone_ordered_rollout_finishes_one_zone_before_the_next() {
     k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
     k.ok(&["annotate", "ds", "agent", "rollout.everynode.io/wave-label=topology.kubernetes.io/zone"]);
     k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
-    // When each node first ran the new image.
+    // When zone a first ran the new image Ready on both its nodes, and when zone b first got it.
     let start = std::time::Instant::now();
-    let mut first: std::collections::BTreeMap<String, Duration> = Default::default();
-    while first.len() < 4 && start.elapsed() < Duration::from_secs(40) {
-        for (node, image) in images(&k) {
-            if image == "app:2" {
-                first.entry(node).or_insert(start.elapsed());
-            }
+    let (mut a_ready, mut b_started) = (None, None);
+    while b_started.is_none() && start.elapsed() < Duration::from_secs(40) {
+        let rows = k.pod_rows(
+            "app=agent",
+            &[".spec.nodeName", ".spec.containers[0].image", ".status.containerStatuses[0].ready"],
+        );
+        let new_on = |node: &str, ready: bool| {
+            rows.iter().any(|r| r[0] == node && r[1] == "app:2" && (!ready || r[2] == "true"))
+        };
+        if a_ready.is_none() && new_on("k8s-worker-2", true) && new_on("k8s-worker-4", true) {
+            a_ready = Some(start.elapsed());
         }
-        std::thread::sleep(Duration::from_millis(200));
+        if new_on("k8s-worker-1", false) || new_on("k8s-worker-3", false) {
+            b_started = Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(first.len(), 4, "every node updated: {first:?}");
-    let zone_a = first["k8s-worker-2"].max(first["k8s-worker-4"]);
-    let zone_b = first["k8s-worker-1"].min(first["k8s-worker-3"]);
-    assert!(zone_a + Duration::from_secs(1) < zone_b, "zone a, then (after its readiness) zone b: {first:?}");
+    let (a_ready, b_started) =
+        (a_ready.expect("zone a updated and Ready"), b_started.expect("zone b started"));
+    assert!(a_ready <= b_started, "zone b began at {b_started:?}, before zone a was Ready at {a_ready:?}");
     k.ok(&["wait", "--for=condition=RolloutComplete", "ds/agent", "--timeout=30s"]);
 }
 
