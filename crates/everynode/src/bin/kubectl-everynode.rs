@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 use daemonset::SyncContext;
 use daemonset::pod::{is_ready, revision_hash};
@@ -14,10 +14,12 @@ use daemonset::revision::{plan_history, revision_matches};
 use daemonset::rollout_controls::{
     self, COMPLETE_CONDITION, HALTED, NODE_SELECTOR, PARTITION, PAUSED, RolloutControls, Waiting,
 };
+use everynode::cluster_access::{Connection, daemonset_name, status_error};
+use everynode::daemonset_state::{DaemonSetState, revisions};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -27,15 +29,8 @@ use serde_json::{Value, json};
     about = "Rollout controls of everynode's DaemonSet controller"
 )]
 struct Cli {
-    /// Path to the kubeconfig file (else $KUBECONFIG, else ~/.kube/config).
-    #[arg(long, global = true, env = "KUBECONFIG")]
-    kubeconfig: Option<String>,
-    /// The kubeconfig context to use.
-    #[arg(long, global = true)]
-    context: Option<String>,
-    /// The namespace (else the context's).
-    #[arg(short, long, global = true)]
-    namespace: Option<String>,
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,41 +60,10 @@ enum Command {
     },
 }
 
-/// `ds/NAME`, `daemonset/NAME`, `daemonsets/NAME`, `daemonsets.apps/NAME` or `NAME`.
-fn daemonset_name(arg: &str) -> anyhow::Result<&str> {
-    match arg.split_once('/') {
-        None => Ok(arg),
-        Some(("ds" | "daemonset" | "daemonsets" | "daemonset.apps" | "daemonsets.apps", name)) => Ok(name),
-        Some((kind, _)) => bail!("error: kubectl everynode works on DaemonSets, not {kind}"),
-    }
-}
-
-async fn client(cli: &Cli) -> anyhow::Result<(Client, String)> {
-    let options = kube::config::KubeConfigOptions { context: cli.context.clone(), ..Default::default() };
-    let config = match cli.kubeconfig.as_deref().and_then(|k| k.split(':').find(|p| !p.is_empty())) {
-        Some(path) => {
-            let kubeconfig =
-                kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {path}"))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
-        }
-        None => kube::Config::from_kubeconfig(&options).await?,
-    };
-    let namespace = cli.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-    Ok((Client::try_from(config)?, namespace))
-}
-
 async fn annotate(api: &Api<DaemonSet>, name: &str, annotations: Value) -> anyhow::Result<()> {
     let patch = json!({"metadata": {"annotations": annotations}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(status_error)?;
     Ok(())
-}
-
-/// The server's message, as kubectl prints it.
-fn status_error(e: kube::Error) -> anyhow::Error {
-    match e {
-        kube::Error::Api(s) => anyhow!("Error from server ({}): {}", s.reason, s.message),
-        other => anyhow!(other),
-    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -112,7 +76,7 @@ async fn main() {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
-    let (client, namespace) = client(cli).await?;
+    let (client, namespace) = cli.connection.client().await?;
     let api: Api<DaemonSet> = Api::namespaced(client.clone(), &namespace);
     match &cli.command {
         Command::Pause { daemonset } => {
@@ -148,7 +112,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             let name = daemonset_name(daemonset)?;
             let mut last = String::new();
             loop {
-                let now = status(&client, &api, &namespace, name).await?;
+                let now = status(&client, &namespace, name).await?;
                 if now != last {
                     print!("{}{now}", if last.is_empty() { "" } else { "\n" });
                     last = now;
@@ -161,34 +125,6 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether the object's controller is the one with this uid.
-fn controlled_by(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    uid: Option<&str>,
-) -> bool {
-    daemonset::ownership::controller_of(meta).is_some_and(|c| Some(c.uid.as_str()) == uid)
-}
-
-/// The DaemonSet's revisions, oldest first.
-async fn revisions(
-    client: &Client,
-    namespace: &str,
-    ds: &DaemonSet,
-) -> anyhow::Result<Vec<ControllerRevision>> {
-    let api: Api<ControllerRevision> = Api::namespaced(client.clone(), namespace);
-    let uid = ds.uid();
-    let mut revs: Vec<ControllerRevision> = api
-        .list(&ListParams::default())
-        .await
-        .map_err(status_error)?
-        .items
-        .into_iter()
-        .filter(|r| controlled_by(&r.metadata, uid.as_deref()))
-        .collect();
-    revs.sort_by_key(|r| r.revision);
-    Ok(revs)
 }
 
 /// As `kubectl rollout undo`: the revision before the current one (or the one named) is
@@ -227,25 +163,9 @@ async fn undo(
 }
 
 /// The per-node table and its summary line.
-async fn status(
-    client: &Client,
-    api: &Api<DaemonSet>,
-    namespace: &str,
-    name: &str,
-) -> anyhow::Result<String> {
-    let ds = api.get(name).await.map_err(status_error)?;
-    let nodes: Vec<Node> =
-        Api::<Node>::all(client.clone()).list(&ListParams::default()).await.map_err(status_error)?.items;
-    let selector = daemonset_selector(&ds);
-    let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(status_error)?
-        .items
-        .into_iter()
-        .filter(|p| controlled_by(&p.metadata, ds.uid().as_deref()))
-        .collect();
-    let revs = revisions(client, namespace, &ds).await?;
+async fn status(client: &Client, namespace: &str, name: &str) -> anyhow::Result<String> {
+    let DaemonSetState { ds, nodes, pods, revisions: revs } =
+        DaemonSetState::read(client, namespace, name).await?;
     let rev_refs: Vec<&ControllerRevision> = revs.iter().collect();
     let pod_refs: Vec<&Pod> = pods.iter().collect();
     let hash = plan_history(&ds, &rev_refs, &pod_refs).hash;
@@ -309,11 +229,4 @@ async fn status(
     }
     out.push('\n');
     Ok(out)
-}
-
-/// The DaemonSet's selector as a label-selector string (its matchLabels; expressions are
-/// checked by ownership instead).
-fn daemonset_selector(ds: &DaemonSet) -> String {
-    let labels = ds.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default();
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
