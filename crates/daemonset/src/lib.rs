@@ -13,6 +13,7 @@
 
 pub mod defaults;
 pub mod eligibility;
+pub mod generation;
 pub mod in_place;
 pub mod ownership;
 pub mod pod;

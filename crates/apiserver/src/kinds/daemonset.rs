@@ -10,13 +10,12 @@ use k8s_openapi::api::apps::v1::DaemonSet as Type;
 use schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
-use super::workload::spec_of;
 use super::{Kind, canonical, defaulted, register, typed};
 use crate::error::ApiResult;
 use crate::printers::{AGE, CONTAINERS, ColumnDefinition, IMAGES, NAME, col, container_cells, created, i, s};
 
 /// The annotation upstream keeps the template's generation in.
-pub const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+pub const TEMPLATE_GENERATION: &str = daemonset::pod::TEMPLATE_GENERATION_ANNOTATION;
 
 #[derive(Debug)]
 pub struct DaemonSet;
@@ -60,19 +59,7 @@ impl Kind for DaemonSet {
 
     /// `generation` moves with any spec change, the template generation with template changes.
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
-        let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-        let template_generation = old["metadata"]["annotations"][TEMPLATE_GENERATION]
-            .as_str()
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(generation);
-        let template_generation = if new["spec"]["template"] != old["spec"]["template"] {
-            template_generation + 1
-        } else {
-            template_generation
-        };
-        new["metadata"]["annotations"][TEMPLATE_GENERATION] = json!(template_generation.to_string());
-        let changed = spec_of(new) != spec_of(old);
-        new["metadata"]["generation"] = json!(if changed { generation + 1 } else { generation });
+        daemonset::generation::prepare_for_update(new, old);
     }
 
     fn columns(&self) -> Vec<ColumnDefinition> {
