@@ -8,11 +8,13 @@
 //! - [`ownership`]: adoption and release by selector;
 //! - [`sync`]: one sync's decisions — per-node reconciliation, the rolling update, status;
 //! - [`rollout_controls`]: everynode's opt-in rollout controls (pause, partition, node scope,
-//!   NotReady nodes, strict budget), read from annotations.
+//!   NotReady nodes, strict budget), read from annotations;
+//! - [`forecast`]: a rollout run forward on a virtual clock with the same decisions.
 #![forbid(unsafe_code)]
 
 pub mod defaults;
 pub mod eligibility;
+pub mod forecast;
 pub mod generation;
 pub mod in_place;
 pub mod ownership;

@@ -1,5 +1,7 @@
 //! What the `everynode` binary and the `kubectl everynode` plugin share: reaching a cluster as
-//! kubectl does, and reading a DaemonSet with everything its controller decides from.
+//! kubectl does, reading a DaemonSet with everything its controller decides from, and a
+//! rollout's forecast (`plan`).
 
 pub mod cluster_access;
 pub mod daemonset_state;
+pub mod plan;

@@ -36,6 +36,14 @@ enum Command {
     /// Run the DaemonSet controller against a Kubernetes API server (a real cluster whose own
     /// DaemonSet controller is off: kube-controller-manager `--controllers=*,-daemonset`).
     Controller(controller_cmd::ControllerArgs),
+    /// Forecast a DaemonSet's rollout on any cluster: its waves, total time and what blocks
+    /// it, by running the controller's decisions forward on a virtual clock.
+    Plan {
+        #[command(flatten)]
+        connection: everynode::cluster_access::Connection,
+        #[command(flatten)]
+        args: everynode::plan::PlanArgs,
+    },
     /// Measure everynode at 100 to 10,000 simulated nodes and write the table to
     /// BENCHMARKS.md.
     Bench(bench::BenchArgs),
@@ -55,6 +63,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => runtime()?.block_on(up::run(args)),
         Command::Controller(args) => runtime()?.block_on(controller_cmd::run(args)),
+        Command::Plan { connection, args } => runtime()?.block_on(async move {
+            let (client, namespace) = connection.client().await?;
+            everynode::plan::run(&client, &namespace, &args).await
+        }),
         // Runs its own runtime, in a child process per cluster size.
         Command::Bench(args) => bench::run(args),
     }

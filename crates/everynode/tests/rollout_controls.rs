@@ -153,26 +153,9 @@ fn a_control_the_server_cannot_read_is_refused_naming_the_annotation() {
     assert_eq!(k.ok(&["get", "ds", "agent", "-o", "jsonpath={.status.conditions}"]), "");
 }
 
-/// `kubectl everynode ARGS…`, the plugin found on the PATH as kubectl finds plugins.
-fn plugin(k: &Cluster, args: &[&str]) -> std::process::Command {
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_kubectl-everynode"));
-    let path = format!("{}:{}", exe.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
-    let mut all = vec!["everynode"];
-    all.extend_from_slice(args);
-    let mut cmd = k.kubectl_cmd(&all);
-    cmd.env("PATH", path);
-    cmd
-}
-
-fn plugin_ok(k: &Cluster, args: &[&str]) -> String {
-    let out = plugin(k, args).output().unwrap();
-    assert!(out.status.success(), "kubectl everynode {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The WAITING FOR column of `kubectl everynode status`, by node.
 fn waiting_for(k: &Cluster) -> Vec<(String, String)> {
-    let table = plugin_ok(k, &["status", "ds/agent"]);
+    let table = k.plugin_ok(&["status", "ds/agent"]);
     table
         .lines()
         .skip(1)
@@ -191,19 +174,19 @@ fn the_kubectl_plugin_pauses_partitions_promotes_undoes_and_tells_each_node() {
     let k = Cluster::start(dir.path(), &["--workers", "3"]);
     k.apply(&daemonset("app:1", 3));
     k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
-    assert_eq!(plugin_ok(&k, &["pause", "ds/agent"]), "daemonset.apps/agent paused\n");
+    assert_eq!(k.plugin_ok(&["pause", "ds/agent"]), "daemonset.apps/agent paused\n");
     k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
     k.eventually("every node waiting for resume", || {
         waiting_for(&k).iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>() == ["resume"; 3]
     });
-    let table = plugin_ok(&k, &["status", "ds/agent"]);
+    let table = k.plugin_ok(&["status", "ds/agent"]);
     assert!(table.starts_with("NODE "), "{table}");
     assert!(table.contains("REVISION") && table.contains("WAITING FOR"), "{table}");
     assert!(table.lines().last().unwrap().starts_with("revision 2: 0 of 3 nodes updated"), "{table}");
 
     // Followed: a change prints the table again.
     let mut follow =
-        plugin(&k, &["status", "ds/agent", "-w"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        k.plugin(&["status", "ds/agent", "-w"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = follow.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -212,8 +195,8 @@ fn the_kubectl_plugin_pauses_partitions_promotes_undoes_and_tells_each_node() {
         }
     });
     let mut summaries = 0;
-    plugin_ok(&k, &["partition", "ds/agent", "1"]);
-    plugin_ok(&k, &["resume", "ds/agent"]);
+    k.plugin_ok(&["partition", "ds/agent", "1"]);
+    k.plugin_ok(&["resume", "ds/agent"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while summaries < 2 && std::time::Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_secs(1))
@@ -230,13 +213,13 @@ fn the_kubectl_plugin_pauses_partitions_promotes_undoes_and_tells_each_node() {
         let w = waiting_for(&k);
         w.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>() == ["-", "-", "partition"]
     });
-    assert_eq!(plugin_ok(&k, &["promote", "ds/agent"]), "daemonset.apps/agent promoted\n");
+    assert_eq!(k.plugin_ok(&["promote", "ds/agent"]), "daemonset.apps/agent promoted\n");
     k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
     assert!(images(&k).iter().all(|(_, image)| image == "app:2"));
-    assert_eq!(plugin_ok(&k, &["undo", "ds/agent"]), "daemonset.apps/agent rolled back\n");
+    assert_eq!(k.plugin_ok(&["undo", "ds/agent"]), "daemonset.apps/agent rolled back\n");
     k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
     assert!(images(&k).iter().all(|(_, image)| image == "app:1"));
-    let err = plugin(&k, &["pause", "deploy/web"]).output().unwrap();
+    let err = k.plugin(&["pause", "deploy/web"]).output().unwrap();
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("works on DaemonSets, not deploy"));
 }

@@ -51,6 +51,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         to_revision: i64,
     },
+    /// Forecast the rollout of a change: waves, total time, what blocks it, and what-ifs.
+    Plan(everynode::plan::PlanArgs),
     /// Each node's daemon pod: its revision, readiness, and what it waits for.
     Status {
         daemonset: String,
@@ -108,6 +110,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             let name = daemonset_name(daemonset)?;
             undo(&client, &api, &namespace, name, *to_revision).await?;
         }
+        Command::Plan(args) => everynode::plan::run(&client, &namespace, args).await?,
         Command::Status { daemonset, watch } => {
             let name = daemonset_name(daemonset)?;
             let mut last = String::new();

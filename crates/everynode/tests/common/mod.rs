@@ -79,6 +79,25 @@ impl Cluster {
         out.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
     }
 
+    /// `kubectl everynode ARGS…`: the plugin found on the PATH as kubectl finds plugins.
+    pub fn plugin(&self, args: &[&str]) -> Command {
+        let exe = Path::new(env!("CARGO_BIN_EXE_kubectl-everynode"));
+        let path =
+            format!("{}:{}", exe.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+        let mut all = vec!["everynode"];
+        all.extend_from_slice(args);
+        let mut cmd = self.kubectl_cmd(&all);
+        cmd.env("PATH", path);
+        cmd
+    }
+
+    /// The plugin's output, asserting success.
+    pub fn plugin_ok(&self, args: &[&str]) -> String {
+        let out = self.plugin(args).output().unwrap();
+        assert!(out.status.success(), "kubectl everynode {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Runs kubectl, asserts failure, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
