@@ -43,6 +43,9 @@ pub struct ApiState {
     /// `host:port` clients reach the server on, for legacy discovery.
     pub server_address: String,
     pub bookmark_interval: Duration,
+    /// Services mounted beside the API under a path prefix (`everynode up`'s web UI), which
+    /// do their own authentication.
+    pub mounts: std::sync::RwLock<Vec<(String, axum::Router)>>,
 }
 
 impl ApiState {
@@ -87,6 +90,17 @@ pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Respons
         "/healthz" | "/livez" | "/readyz" => return text("ok"),
         "/version" | "/version/" => return json_response(StatusCode::OK, &version()),
         _ => {}
+    }
+    let mounted = {
+        let mounts = state.mounts.read().unwrap_or_else(|e| e.into_inner());
+        mounts
+            .iter()
+            .find(|(prefix, _)| path == prefix.trim_end_matches('/') || path.starts_with(prefix.as_str()))
+            .map(|(_, router)| router.clone())
+    };
+    if let Some(router) = mounted {
+        use tower::ServiceExt;
+        return router.oneshot(req).await.unwrap_or_else(|never| match never {});
     }
     let Some(user) = state.authenticator.authenticate(req.headers()) else {
         return error_response(&ApiError::unauthorized());

@@ -77,6 +77,12 @@ impl RunningServer {
             .map_err(|e| anyhow::anyhow!("creating the nodes: {e}"))
     }
 
+    /// Serves `router` for every path under `prefix` (which ends with `/`; the prefix without
+    /// its slash too), before authentication: the router authenticates its own requests.
+    pub fn mount(&self, prefix: &str, router: axum::Router) {
+        self.state.mounts.write().unwrap_or_else(|e| e.into_inner()).push((prefix.to_string(), router));
+    }
+
     /// Stops accepting connections, ends open ones and the background work.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
@@ -173,6 +179,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         authenticator: Authenticator::new(credentials.token.clone()),
         server_address: SocketAddr::new(host, addr.port()).to_string(),
         bookmark_interval: config.bookmark_interval,
+        mounts: Default::default(),
     });
     let router = axum::Router::new().fallback(handlers::handle).with_state(state.clone());
 

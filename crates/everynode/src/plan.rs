@@ -63,6 +63,24 @@ pub struct PlanArgs {
     pub output: Option<String>,
 }
 
+impl PlanArgs {
+    /// A plan of the change stored in `daemonset`, every flag at its default.
+    pub fn for_daemonset(daemonset: &str) -> Self {
+        PlanArgs {
+            daemonset: daemonset.to_string(),
+            filename: None,
+            image: Vec::new(),
+            ready_time: None,
+            stop_time: "0s".into(),
+            max_unavailable: Vec::new(),
+            max_surge: Vec::new(),
+            min_ready_seconds: Vec::new(),
+            control: Vec::new(),
+            output: None,
+        }
+    }
+}
+
 /// A forecast of the change, and of each what-if.
 #[derive(Serialize)]
 pub struct Plan {

@@ -58,6 +58,8 @@ pub struct Running {
     pub kubeconfig_path: PathBuf,
     /// How many nodes the cluster started with.
     pub nodes: usize,
+    /// The web UI's one-time login link.
+    pub ui_link: String,
 }
 
 /// A client for a kubeconfig's current context.
@@ -128,8 +130,11 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     if enabled.contains("daemonset") {
         spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?;
     }
+    let ui = everynode::ui::Ui::new(client.clone(), informers.clone(), &server.credentials.token);
+    server.mount(everynode::ui::PREFIX, ui.router());
+    let ui_link = ui.login_link(&server.url);
     tracing::info!(url = %server.url, controllers = ?enabled, "everynode is up");
-    Ok(Running { server, client, kubeconfig_path, nodes: node_count })
+    Ok(Running { server, client, kubeconfig_path, nodes: node_count, ui_link })
 }
 
 /// Runs the DaemonSet controller on a runtime of its own, with its own client.
@@ -187,6 +192,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         running.server.url,
         running.kubeconfig_path.display()
     );
+    println!("Its live view: {} (a one-time link)", running.ui_link);
     if running.nodes >= 100 {
         let (client, nodes) = (running.client.clone(), running.nodes);
         tokio::spawn(async move {

@@ -2,6 +2,8 @@
 //! it with its own HOME (so kubectl's discovery cache is per test).
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -18,6 +20,8 @@ pub struct Cluster {
     pub home: PathBuf,
     pub kubeconfig: PathBuf,
     pub url: String,
+    /// The web UI's one-time login link.
+    pub ui_link: String,
 }
 
 impl Cluster {
@@ -32,16 +36,24 @@ impl Cluster {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("everynode starts");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("reads the ready line");
+        stdout.read_line(&mut line).expect("reads the ready line");
+        // "Its live view: https://127.0.0.1:PORT/ui/login?token=… (a one-time link)"
+        let mut view = String::new();
+        stdout.read_line(&mut view).expect("reads the live view's line");
+        let ui_link = view
+            .strip_prefix("Its live view: ")
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_else(|| panic!("live view line: {view:?}"))
+            .to_string();
         // "everynode is up at https://127.0.0.1:PORT: export KUBECONFIG=/path/kubeconfig"
         let (head, path) =
             line.trim().split_once(": export KUBECONFIG=").unwrap_or_else(|| panic!("ready line: {line:?}"));
         let url = head.trim_start_matches("everynode is up at ").to_string();
         let home = dir.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        Cluster { child, dir: dir.to_path_buf(), home, kubeconfig: PathBuf::from(path), url }
+        Cluster { child, dir: dir.to_path_buf(), home, kubeconfig: PathBuf::from(path), url, ui_link }
     }
 
     /// A `kubectl` command aimed at this cluster.
