@@ -155,23 +155,36 @@ impl Picture {
         self.cells.iter().map(|c| c.revision.unwrap_or(0).max(0) as u32 * 8 + c.state.code()).collect()
     }
 
-    /// The picture for a terminal: counters, a legend, and one coloured block per node
-    /// (`width` blocks a row), then the conditions.
+    /// The picture for a terminal: counters, a legend, one block per node (`width` blocks a
+    /// row, in the controller's node order), what the nodes wait for, then the conditions.
+    /// Without colour, pods of an older revision are drawn as `○` so the picture still tells
+    /// the revisions apart.
     pub fn render_terminal(&self, width: usize, colour: bool) -> String {
         let c = &self.counters;
         let mut out = format!(
             "daemonset.apps/{} in {}: revision {}\nDESIRED {}  CURRENT {}  READY {}  UP-TO-DATE {}  AVAILABLE {}\n",
             self.name, self.namespace, self.revision, c.desired, c.current, c.ready, c.updated, c.available
         );
-        let mut revisions: Vec<i64> = self.cells.iter().filter_map(|c| c.revision).collect();
-        revisions.sort_unstable();
-        revisions.dedup();
         let mut legend = Vec::new();
-        for r in revisions.iter().rev() {
-            let current = if *r == self.revision { " (current)" } else { "" };
+        if colour {
+            let mut revisions: Vec<i64> = self.cells.iter().filter_map(|c| c.revision).collect();
+            revisions.push(self.revision);
+            revisions.sort_unstable();
+            revisions.dedup();
+            for r in revisions.iter().rev() {
+                let current = if *r == self.revision { " (current)" } else { "" };
+                legend.push(format!(
+                    "{} revision {r}{current}",
+                    self.block(Some(*r), CellState::Available, true)
+                ));
+            }
+        } else {
+            legend
+                .push(format!("{} available", self.block(Some(self.revision), CellState::Available, false)));
+            legend.push(format!("{} ready", self.block(Some(self.revision), CellState::Ready, false)));
             legend.push(format!(
-                "{} revision {r}{current}",
-                self.block(Some(*r), CellState::Available, colour)
+                "{} older revision",
+                self.block(Some(self.revision - 1), CellState::Available, false)
             ));
         }
         legend.push(format!("{} not ready", self.block(Some(self.revision), CellState::NotReady, colour)));
@@ -185,10 +198,38 @@ impl Picture {
             }
             out.push('\n');
         }
+        for line in self.waiting_summary(3) {
+            out.push_str(&line);
+            out.push('\n');
+        }
         for cond in &self.conditions {
             out.push_str(&format!("{}={} ({}): {}\n", cond.type_, cond.status, cond.reason, cond.message));
         }
         out
+    }
+
+    /// One line per thing nodes wait for, most nodes first: how many, and the first `names`
+    /// of them.
+    pub fn waiting_summary(&self, names: usize) -> Vec<String> {
+        let mut by_wait: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for cell in self.cells.iter().filter(|c| c.waiting != "-") {
+            by_wait.entry(&cell.waiting).or_default().push(&cell.node);
+        }
+        let mut groups: Vec<(&str, Vec<&str>)> = by_wait.into_iter().collect();
+        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        groups
+            .into_iter()
+            .map(|(wait, nodes)| {
+                let shown = nodes.iter().take(names).copied().collect::<Vec<_>>().join(", ");
+                let more = if nodes.len() > names {
+                    format!(", +{} more", nodes.len() - names)
+                } else {
+                    String::new()
+                };
+                let noun = if nodes.len() == 1 { "node waits" } else { "nodes wait" };
+                format!("{} {noun} for {wait}: {shown}{more}", nodes.len())
+            })
+            .collect()
     }
 
     /// One cell: `█` available, `▓` ready, `░` not ready, `▚` replacing, `·` none; coloured
@@ -202,7 +243,8 @@ impl Picture {
             CellState::Replacing => '▚',
         };
         if !colour {
-            return glyph.to_string();
+            let older = revision.is_some_and(|r| r != self.revision) && state != CellState::Replacing;
+            return if older { '○'.to_string() } else { glyph.to_string() };
         }
         let code = match revision {
             None => 90,
@@ -210,5 +252,59 @@ impl Picture {
             Some(r) => [33, 34, 35, 36][(r.rem_euclid(4)) as usize],
         };
         format!("\x1b[{code}m{glyph}\x1b[0m")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(node: &str, revision: Option<i64>, state: CellState, waiting: &str) -> Cell {
+        Cell { node: node.into(), revision, state, waiting: waiting.into() }
+    }
+
+    fn picture() -> Picture {
+        Picture {
+            namespace: "default".into(),
+            name: "agent".into(),
+            revision: 2,
+            counters: Counters { desired: 5, current: 5, ready: 4, updated: 2, available: 3 },
+            conditions: vec![],
+            cells: vec![
+                cell("a", Some(2), CellState::Available, "-"),
+                cell("b", Some(2), CellState::NotReady, "new pod available"),
+                cell("c", Some(1), CellState::Available, "its turn (budget)"),
+                cell("d", Some(1), CellState::Available, "its turn (budget)"),
+                cell("e", None, CellState::None, "pod creation"),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_terminal_grid_has_one_block_per_node_in_rows_of_the_width() {
+        let text = picture().render_terminal(2, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "daemonset.apps/agent in default: revision 2");
+        assert_eq!(lines[1], "DESIRED 5  CURRENT 5  READY 4  UP-TO-DATE 2  AVAILABLE 3");
+        assert_eq!(&lines[3..6], ["█░", "○○", "·"]);
+        assert_eq!(lines[6], "2 nodes wait for its turn (budget): c, d");
+        assert_eq!(lines[7], "1 node waits for new pod available: b");
+    }
+
+    #[test]
+    fn colour_tells_the_current_revision_from_older_ones() {
+        let text = picture().render_terminal(10, true);
+        let grid = text.lines().nth(3).unwrap();
+        assert_eq!(grid.matches("\x1b[32m█").count(), 1, "{grid:?}");
+        assert_eq!(grid.matches("\x1b[32m░").count(), 1, "{grid:?}");
+        assert_eq!(grid.matches("\x1b[34m█").count(), 2, "revision 1 by its own colour: {grid:?}");
+        assert!(text.lines().nth(2).unwrap().contains("revision 2 (current)"));
+    }
+
+    #[test]
+    fn a_long_wait_list_is_cut_to_its_first_names() {
+        let mut p = picture();
+        p.cells = (0..10).map(|i| cell(&format!("n{i}"), Some(1), CellState::Available, "resume")).collect();
+        assert_eq!(p.waiting_summary(3), ["10 nodes wait for resume: n0, n1, n2, +7 more"]);
     }
 }

@@ -224,6 +224,69 @@ fn the_kubectl_plugin_pauses_partitions_promotes_undoes_and_tells_each_node() {
     assert!(String::from_utf8_lossy(&err.stderr).contains("works on DaemonSets, not deploy"));
 }
 
+/// The frames `kubectl everynode status -o grid -w` prints, each as its lines, as they come.
+fn grid_frames(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Vec<String>> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut frame: Vec<String> = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.is_empty() && !frame.is_empty() {
+                let _ = tx.send(std::mem::take(&mut frame));
+            } else if !line.is_empty() {
+                frame.push(line);
+            }
+        }
+        let _ = tx.send(frame);
+    });
+    rx
+}
+
+#[test]
+fn the_terminal_grid_follows_a_rollout_cell_by_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "4"]);
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: everynode-simulation\n  namespace: kube-system\ndata:\n  rules.yaml: |\n    - image: 'app:2'\n      readySeconds: 2\n");
+    k.apply(&daemonset("app:1", 1));
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
+
+    // Without colour (not a terminal, `-o grid`): one block per node, older revisions as ○.
+    k.ok(&["set", "image", "ds/agent", "agent=app:2"]);
+    k.eventually("a grid with both revisions", || {
+        let grid = k.plugin_ok(&["status", "ds/agent", "-o", "grid"]);
+        let cells = grid.lines().nth(3).unwrap_or_default();
+        grid.starts_with("daemonset.apps/agent in default: revision 2\n")
+            && cells.chars().count() == 4
+            && cells.contains('○')
+            && grid.contains("wait for its turn (budget)")
+    });
+
+    // Followed with colour while the rest rolls out: revision 1's blue cells turn green.
+    let mut follow = k
+        .plugin(&["status", "ds/agent", "-o", "grid", "--color", "always", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let frames = grid_frames(&mut follow);
+    let (mut mixed, mut done) = (false, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done && std::time::Instant::now() < deadline {
+        let Ok(frame) = frames.recv_timeout(Duration::from_secs(1)) else { continue };
+        assert_eq!(frame[0], "daemonset.apps/agent in default: revision 2", "{frame:?}");
+        let cells = &frame[3];
+        let (current, older) = (cells.matches("\x1b[32m").count(), cells.matches("\x1b[34m").count());
+        assert_eq!(cells.matches('\x1b').count(), 8, "four cells, each coloured and reset: {cells:?}");
+        mixed |= older > 0 && current > 0;
+        done = frame[1] == "DESIRED 4  CURRENT 4  READY 4  UP-TO-DATE 4  AVAILABLE 4"
+            && cells.matches("\x1b[32m█").count() == 4;
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(mixed, "a frame showed both revisions");
+    assert!(done, "the last frame shows every node on revision 2, available");
+}
+
 #[test]
 fn a_zone_ordered_rollout_finishes_one_zone_before_the_next() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,11 +16,13 @@ use daemonset::rollout_controls::{
 };
 use everynode::cluster_access::{Connection, daemonset_name, status_error};
 use everynode::daemonset_state::{DaemonSetState, revisions};
+use everynode::rollout_picture::Picture;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
 
 #[derive(Parser)]
 #[command(
@@ -56,10 +58,30 @@ enum Command {
     /// Each node's daemon pod: its revision, readiness, and what it waits for.
     Status {
         daemonset: String,
-        /// Follow: print again whenever it changes.
+        /// Follow: print again whenever it changes (a grid is redrawn in place on a terminal).
         #[arg(short, long)]
         watch: bool,
+        /// `table`: a row per node; `grid`: a coloured block per node, as the live view draws
+        /// it. Default: grid on a terminal, table otherwise.
+        #[arg(short, long, value_enum)]
+        output: Option<StatusOutput>,
+        /// Colour the grid: auto (on a terminal, unless NO_COLOR is set), always or never.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StatusOutput {
+    Table,
+    Grid,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 async fn annotate(api: &Api<DaemonSet>, name: &str, annotations: Value) -> anyhow::Result<()> {
@@ -111,13 +133,30 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             undo(&client, &api, &namespace, name, *to_revision).await?;
         }
         Command::Plan(args) => everynode::plan::run(&client, &namespace, args).await?,
-        Command::Status { daemonset, watch } => {
+        Command::Status { daemonset, watch, output, color } => {
             let name = daemonset_name(daemonset)?;
+            let terminal = std::io::stdout().is_terminal();
+            let grid = output.map_or(terminal, |o| o == StatusOutput::Grid);
+            let colour = match color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            };
             let mut last = String::new();
             loop {
-                let now = status(&client, &namespace, name).await?;
+                let state = DaemonSetState::read(&client, &namespace, name).await?;
+                let now = if grid { grid_of(&state, colour) } else { status(&state) };
                 if now != last {
-                    print!("{}{now}", if last.is_empty() { "" } else { "\n" });
+                    if *watch && grid && terminal {
+                        // Redrawn in place: home, clear, the new frame.
+                        print!("\x1b[H\x1b[2J{now}");
+                    } else if *watch {
+                        // Each frame ends with an empty line, so a reader knows it is whole.
+                        println!("{now}");
+                    } else {
+                        print!("{now}");
+                    }
+                    std::io::stdout().flush()?;
                     last = now;
                 }
                 if !watch {
@@ -165,19 +204,31 @@ async fn undo(
     Ok(())
 }
 
+/// The grid of `everynode up`'s live view, as wide as the terminal (or `COLUMNS`, or 100).
+fn grid_of(state: &DaemonSetState, colour: bool) -> String {
+    let nodes: Vec<&Node> = state.nodes.iter().collect();
+    let pods: Vec<&Pod> = state.pods.iter().collect();
+    let revisions: Vec<&ControllerRevision> = state.revisions.iter().collect();
+    let picture = Picture::of(&state.ds, &nodes, &pods, &revisions, jiff::Timestamp::now());
+    let width = terminal_size::terminal_size()
+        .map(|(w, _)| w.0 as usize)
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .unwrap_or(100);
+    picture.render_terminal(width, colour)
+}
+
 /// The per-node table and its summary line.
-async fn status(client: &Client, namespace: &str, name: &str) -> anyhow::Result<String> {
-    let DaemonSetState { ds, nodes, pods, revisions: revs } =
-        DaemonSetState::read(client, namespace, name).await?;
+fn status(state: &DaemonSetState) -> String {
+    let DaemonSetState { ds, nodes, pods, revisions: revs } = state;
     let rev_refs: Vec<&ControllerRevision> = revs.iter().collect();
     let pod_refs: Vec<&Pod> = pods.iter().collect();
-    let hash = plan_history(&ds, &rev_refs, &pod_refs).hash;
+    let hash = plan_history(ds, &rev_refs, &pod_refs).hash;
     let numbers: BTreeMap<String, i64> =
         revs.iter().map(|r| (daemonset::revision::revision_label_hash(r).to_string(), r.revision)).collect();
     let controls =
-        RolloutControls::of(&ds).unwrap_or_else(|_| RolloutControls { paused: true, ..Default::default() });
+        RolloutControls::of(ds).unwrap_or_else(|_| RolloutControls { paused: true, ..Default::default() });
     let now = jiff::Timestamp::now();
-    let ctx = SyncContext::new(&ds, &hash, nodes.iter(), pod_refs.iter().copied(), now);
+    let ctx = SyncContext::new(ds, &hash, nodes.iter(), pod_refs.iter().copied(), now);
     let standing = ctx.rollout_standing(&controls);
     let (_, _, desired) = ctx.rollout_budget();
     let waits = rollout_controls::waiting(&controls, &standing, desired);
@@ -231,5 +282,5 @@ async fn status(client: &Client, namespace: &str, name: &str) -> anyhow::Result<
         ));
     }
     out.push('\n');
-    Ok(out)
+    out
 }

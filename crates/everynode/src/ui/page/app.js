@@ -31,7 +31,17 @@ const view = {
   key: null, source: null, frame: null, points: [], plan: null,
   geometry: { cols: 0, size: 0, n: 0, gap: 0 }, drawn: 0, pending: false,
 };
-window.everynode = { view, color, STATE };
+// How busy the page is, for benchmarks: time spent taking in frames and drawing, and the
+// main thread's long tasks (over 50 ms) as the browser reports them.
+const stats = { frame: timing(), draw: timing(), longTask: timing() };
+function timing() { return { count: 0, totalMs: 0, maxMs: 0 }; }
+function record(t, ms) { t.count++; t.totalMs += ms; t.maxMs = Math.max(t.maxMs, ms); }
+function measure(kind, start) { record(stats[kind], performance.now() - start); }
+try {
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) record(stats.longTask, e.duration); })
+    .observe({ type: 'longtask', buffered: true });
+} catch (_) { /* no long-task timing in this browser */ }
+window.everynode = { view, color, STATE, stats };
 
 async function api(path) {
   const r = await fetch(path, { credentials: 'same-origin' });
@@ -68,12 +78,14 @@ function follow(key) {
   source.onerror = () => { $('connection').textContent = 'reconnecting…'; $('connection').className = 'connection'; };
   source.addEventListener('history', (e) => { view.points = JSON.parse(e.data); });
   source.addEventListener('frame', (e) => {
+    const start = performance.now();
     const frame = JSON.parse(e.data);
     // Node names come only when they change.
     if (!frame.nodes && view.frame) frame.nodes = view.frame.nodes;
     view.frame = frame;
     if (frame.point && !view.points.some((p) => p.t === frame.point.t)) view.points.push(frame.point);
     showFrame(frame);
+    measure('frame', start);
   });
   source.addEventListener('gone', () => { $('title').textContent = `${key} (deleted)`; });
 }
@@ -155,6 +167,7 @@ function drawGrid() {
   const f = view.frame;
   const canvas = $('grid');
   if (!f) return;
+  const start = performance.now();
   const width = canvas.clientWidth || 900;
   const g = geometry(f.cells.length, width);
   view.geometry = g;
@@ -180,6 +193,7 @@ function drawGrid() {
     ctx.fillRect(x, y, g.size - g.gap, g.size - g.gap);
   }
   view.drawn++;
+  measure('draw', start);
 }
 
 function drawTimeline() {
