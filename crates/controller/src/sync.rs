@@ -70,10 +70,6 @@ fn is_already_exists(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists")
 }
 
-fn is_conflict(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 409)
-}
-
 fn namespace_terminating(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 403 && s.message.contains("being terminated"))
 }
@@ -339,8 +335,8 @@ async fn manage(
     result
 }
 
-/// Carries out a decision: records its events, sets expectations, creates pods in slow-start
-/// batches and deletes in parallel.
+/// Carries out a decision as upstream's `syncNodes`: records its events, sets expectations,
+/// creates pods in slow-start batches, then deletes in parallel.
 async fn execute(
     ctx: &Context,
     key: &str,
@@ -367,31 +363,6 @@ async fn execute(
     // What the server answers is read for its name only: decoded without managed fields.
     let pods: Api<Stripped<Pod>> = Api::namespaced_with(ctx.client.clone(), namespace, &());
     let mut errors: Vec<String> = Vec::new();
-
-    let deletes = delete.iter().map(|name| {
-        let pods = pods.clone();
-        async move { (name, pods.delete(name, &DeleteParams::default()).await) }
-    });
-    for (name, outcome) in join_all(deletes).await {
-        match outcome {
-            Ok(_) => {
-                ctx.metrics.pods_deleted.inc();
-                ctx.recorder.record_for(ds, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}"));
-            }
-            Err(e) if is_not_found(&e) => ctx.expectations.deletion_observed(key),
-            Err(e) => {
-                ctx.expectations.lower(key, 0, 1);
-                ctx.metrics.delete_errors.inc();
-                ctx.recorder.record_for(
-                    ds,
-                    "Warning",
-                    "FailedDelete",
-                    &format!("Error deleting: {}", error_message(&e)),
-                );
-                errors.push(format!("deleting pod {name}: {e}"));
-            }
-        }
-    }
 
     let mut next = 0;
     for batch in slow_start_batches(create_on.len()) {
@@ -434,6 +405,31 @@ async fn execute(
             // Slow start: stop at the first failing batch; the rest waits for a retry.
             ctx.expectations.lower(key, create_on.len() - next, 0);
             break;
+        }
+    }
+
+    let deletes = delete.iter().map(|name| {
+        let pods = pods.clone();
+        async move { (name, pods.delete(name, &DeleteParams::default()).await) }
+    });
+    for (name, outcome) in join_all(deletes).await {
+        match outcome {
+            Ok(_) => {
+                ctx.metrics.pods_deleted.inc();
+                ctx.recorder.record_for(ds, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}"));
+            }
+            Err(e) if is_not_found(&e) => ctx.expectations.deletion_observed(key),
+            Err(e) => {
+                ctx.expectations.lower(key, 0, 1);
+                ctx.metrics.delete_errors.inc();
+                ctx.recorder.record_for(
+                    ds,
+                    "Warning",
+                    "FailedDelete",
+                    &format!("Error deleting: {}", error_message(&e)),
+                );
+                errors.push(format!("deleting pod {name}: {e}"));
+            }
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(anyhow!(errors.join("; "))) }
@@ -582,7 +578,9 @@ async fn bump_collision_count(ctx: &Context, ds: &DaemonSet) -> anyhow::Result<(
     Ok(())
 }
 
-/// `PUT …/status` when anything changed; on a conflict, re-read and retry once.
+/// `PUT …/status` when anything changed. As upstream's `storeDaemonSetStatus`: after any
+/// failed write, re-read the DaemonSet and try once more (`StatusUpdateRetries` = 1); a
+/// failed re-read is the error to report, being the more telling one.
 async fn write_status(
     ctx: &Context,
     ds: &DaemonSet,
@@ -593,25 +591,26 @@ async fn write_status(
     }
     let api: Api<DaemonSet> =
         Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    let name = ds.name_any();
     let mut updated = ds.clone();
     updated.status = Some(status.clone());
-    match api.replace_status(&ds.name_any(), &PostParams::default(), &updated).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) if is_conflict(&e) => {
-            let mut fresh =
-                api.get(&ds.name_any()).await.context("re-reading the DaemonSet after a status conflict")?;
-            let previous = fresh.status.clone().unwrap_or_default();
-            fresh.status = Some(k8s_openapi::api::apps::v1::DaemonSetStatus {
-                conditions: previous.conditions,
-                collision_count: previous.collision_count,
-                ..status
-            });
-            api.replace_status(&ds.name_any(), &PostParams::default(), &fresh)
-                .await
-                .context("writing status")?;
-            Ok(())
-        }
-        Err(e) => Err(anyhow!("writing status: {e}")),
-    }
+    let first = match api.replace_status(&name, &PostParams::default(), &updated).await {
+        Ok(_) => return Ok(()),
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => e,
+    };
+    tracing::debug!(daemonset = %name, error = %first, "writing status failed; re-reading to retry once");
+    let mut fresh = match api.get(&name).await {
+        Ok(fresh) => fresh,
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(anyhow!("re-reading the DaemonSet after a failed status write: {e}")),
+    };
+    let previous = fresh.status.clone().unwrap_or_default();
+    fresh.status = Some(k8s_openapi::api::apps::v1::DaemonSetStatus {
+        conditions: previous.conditions,
+        collision_count: previous.collision_count,
+        ..status
+    });
+    api.replace_status(&name, &PostParams::default(), &fresh).await.context("writing status")?;
+    Ok(())
 }

@@ -769,10 +769,12 @@ impl<'a> SyncContext<'a> {
             desired_number_scheduled: desired,
             number_misscheduled: misscheduled,
             number_ready: ready,
-            number_available: Some(available),
-            number_unavailable: Some(desired - available),
-            updated_number_scheduled: Some(updated),
-            observed_generation: observed_generation.or(previous.observed_generation),
+            // Upstream's `omitempty`: a zero is not written, so `-o yaml` and jsonpath show
+            // these fields only when they count something.
+            number_available: non_zero(available),
+            number_unavailable: non_zero(desired - available),
+            updated_number_scheduled: non_zero(updated),
+            observed_generation: observed_generation.or(previous.observed_generation).filter(|g| *g != 0),
             collision_count: previous.collision_count,
             conditions: previous.conditions,
         }
@@ -816,6 +818,11 @@ pub enum PodState<'a> {
 
 fn pod_name(pod: &Pod) -> String {
     pod.metadata.name.clone().unwrap_or_default()
+}
+
+/// `Some` unless zero: an `omitempty` integer of upstream's API types.
+fn non_zero(n: i32) -> Option<i32> {
+    (n != 0).then_some(n)
 }
 
 /// Whether two statuses differ in anything the controller writes (upstream

@@ -130,6 +130,25 @@ fn test_simple_daemon_set_updates_status_after_launching_pods() {
     });
 }
 
+/// Upstream's `omitempty` on the status counters: a zero is left out of the object, so
+/// `-o yaml` and jsonpath show them only when they count something.
+#[test]
+fn status_counters_that_are_zero_are_omitted() {
+    for_each_strategy(|mut h| {
+        h.add_nodes(0, 5, json!({}));
+        h.expect_sync(5, 0, 0);
+        let status = h.ds.status.clone().unwrap();
+        // The new pods are not Ready yet: none available, all five unavailable.
+        assert_eq!((status.number_available, status.number_unavailable), (None, Some(5)));
+        assert_eq!(status.updated_number_scheduled, Some(5));
+        let json = serde_json::to_value(&status).unwrap();
+        assert!(json.get("numberAvailable").is_none(), "{json}");
+        // The required counters are written even when zero, as upstream writes them.
+        assert_eq!(json["numberReady"], 0);
+        assert_eq!(json["numberMisscheduled"], 0);
+    });
+}
+
 #[test]
 fn test_no_nodes_does_nothing() {
     for_each_strategy(|mut h| h.expect_sync(0, 0, 0));

@@ -1,0 +1,240 @@
+//! The controller's real sync (`controller::sync::sync_daemonset`, what `everynode up` and
+//! `everynode controller` run) against the API server in-process, through a client whose
+//! requests pass a recording layer that can also spoil them: upstream's
+//! TestStoreDaemonSetStatus and TestSimpleDaemonSetUpdatesStatusError, and `syncNodes`' order
+//! (creates before deletes).
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use controller::Controller;
+use controller::cache::{self, Router};
+use controller::sync::sync_daemonset;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+/// What passed between the controller and the server.
+#[derive(Default)]
+struct Wire {
+    /// Each request as `METHOD path`.
+    log: Vec<String>,
+    /// How many status writes to spoil still.
+    spoil_status_writes: usize,
+}
+
+impl Wire {
+    fn count(&self, prefix: &str) -> usize {
+        self.log.iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    fn first(&self, prefix: &str) -> Option<usize> {
+        self.log.iter().position(|l| l.starts_with(prefix))
+    }
+}
+
+#[derive(Clone)]
+struct Recording(Arc<Mutex<Wire>>);
+
+impl<S> tower::Layer<S> for Recording {
+    type Service = Recorded<S>;
+    fn layer(&self, inner: S) -> Recorded<S> {
+        Recorded { inner, wire: self.0.clone() }
+    }
+}
+
+#[derive(Clone)]
+struct Recorded<S> {
+    inner: S,
+    wire: Arc<Mutex<Wire>>,
+}
+
+impl<S> tower::Service<http::Request<kube::client::Body>> for Recorded<S>
+where
+    S: tower::Service<http::Request<kube::client::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<kube::client::Body>) -> S::Future {
+        let mut wire = self.wire.lock().unwrap();
+        let path = req.uri().path().to_string();
+        wire.log.push(format!("{} {path}", req.method()));
+        if req.method() == http::Method::PUT && path.ends_with("/status") && wire.spoil_status_writes > 0 {
+            wire.spoil_status_writes -= 1;
+            // A body the server cannot read: an error that is not a conflict.
+            *req.body_mut() = kube::client::Body::from(b"{not json".to_vec());
+        }
+        drop(wire);
+        self.inner.call(req)
+    }
+}
+
+struct Setup {
+    _server: apiserver::RunningServer,
+    _dir: tempfile::TempDir,
+    /// The admin client, unrecorded.
+    admin: kube::Client,
+    controller: Arc<Controller>,
+    wire: Arc<Mutex<Wire>>,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = apiserver::ServerConfig::new(dir.path());
+    config.port = 0;
+    let server = apiserver::start(config).await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).unwrap();
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.unwrap();
+    let admin = kube::Client::try_from(config.clone()).unwrap();
+    let wire = Arc::new(Mutex::new(Wire::default()));
+    let recorded =
+        kube::client::ClientBuilder::try_from(config).unwrap().with_layer(&Recording(wire.clone())).build();
+    let controller = Controller::new(recorded.clone());
+    let router = Router {
+        cache: controller.ctx.cache.clone(),
+        queue: controller.queue.clone(),
+        expectations: controller.ctx.expectations.clone(),
+        metrics: controller.metrics.clone(),
+    };
+    // The watches run for the test's life; the workers do not: each test calls the sync.
+    cache::start(recorded, router);
+    Setup { _server: server, _dir: dir, admin, controller, wire }
+}
+
+impl Setup {
+    async fn node(&self, name: &str, labels: serde_json::Value) {
+        let node: Node =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+        Api::<Node>::all(self.admin.clone()).create(&PostParams::default(), &node).await.unwrap();
+    }
+
+    async fn daemonset(&self, node_selector: serde_json::Value) -> DaemonSet {
+        let ds: DaemonSet = serde_json::from_value(json!({
+            "metadata": {"name": "agent", "namespace": "default"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {"nodeSelector": node_selector, "containers": [{"name": "agent", "image": "app:1"}]},
+                },
+            },
+        }))
+        .unwrap();
+        Api::<DaemonSet>::namespaced(self.admin.clone(), "default")
+            .create(&PostParams::default(), &ds)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the controller's cache has seen `what`.
+    async fn cached(&self, what: &str, check: impl Fn(&controller::cache::Cache) -> bool) {
+        let cache = &self.controller.ctx.cache;
+        for _ in 0..200 {
+            if cache.synced() && check(cache) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the cache never showed {what}");
+    }
+
+    async fn sync(&self) -> anyhow::Result<()> {
+        self.wire.lock().unwrap().log.clear();
+        sync_daemonset(&self.controller.ctx, "default/agent").await
+    }
+
+    async fn stored(&self) -> DaemonSet {
+        Api::<DaemonSet>::namespaced(self.admin.clone(), "default").get("agent").await.unwrap()
+    }
+}
+
+const STATUS_WRITE: &str = "PUT /apis/apps/v1/namespaces/default/daemonsets/agent/status";
+
+/// A DaemonSet over one node, in the cache, its first sync still to come.
+async fn one_node() -> Setup {
+    let s = setup().await;
+    s.node("node-1", json!({})).await;
+    s.daemonset(json!({})).await;
+    s.cached("the node and the DaemonSet", |c| {
+        c.nodes().len() == 1 && c.daemonset("default", "agent").is_some()
+    })
+    .await;
+    s
+}
+
+/// TestStoreDaemonSetStatus: a failed status write, of any kind, is retried once after a
+/// fresh read; a second failure fails the sync (which the work queue then retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_status_write_is_retried_once_after_a_fresh_read() {
+    for (spoiled, ok) in [(0, true), (1, true), (2, false)] {
+        let s = one_node().await;
+        s.wire.lock().unwrap().spoil_status_writes = spoiled;
+        let outcome = s.sync().await;
+        assert_eq!(outcome.is_ok(), ok, "{spoiled} spoiled: {outcome:?}");
+        {
+            let wire = s.wire.lock().unwrap();
+            assert_eq!(wire.count(STATUS_WRITE), spoiled.min(1) + 1, "{spoiled} spoiled: {:?}", wire.log);
+            if spoiled > 0 {
+                // The retry writes onto a fresh read of the DaemonSet.
+                let first = wire.first(STATUS_WRITE).unwrap();
+                let get = "GET /apis/apps/v1/namespaces/default/daemonsets/agent";
+                assert!(wire.log[first..].iter().any(|l| l == get), "{:?}", wire.log);
+            }
+        }
+        let status = s.stored().await.status.unwrap_or_default();
+        assert_eq!(status.desired_number_scheduled, if ok { 1 } else { 0 }, "{spoiled} spoiled");
+        if !ok {
+            let e = outcome.unwrap_err().to_string();
+            assert!(e.contains("writing status"), "{e}");
+        }
+    }
+}
+
+/// TestSimpleDaemonSetUpdatesStatusError's point: the sync's own work is done before the
+/// failing status write, which fails the sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pods_are_created_even_when_the_status_write_fails() {
+    let s = one_node().await;
+    s.wire.lock().unwrap().spoil_status_writes = 2;
+    assert!(s.sync().await.is_err());
+    let pods = Api::<Pod>::namespaced(s.admin.clone(), "default").list(&Default::default()).await.unwrap();
+    assert_eq!(pods.items.len(), 1);
+}
+
+/// Upstream's `syncNodes` creates (in slow-start batches) before it deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_creates_before_it_deletes() {
+    let s = setup().await;
+    s.node("node-a", json!({})).await;
+    s.node("node-b", json!({"role": "agent"})).await;
+    let ds = s.daemonset(json!({"role": "agent"})).await;
+    // A pod of the DaemonSet on node-a, where its node selector no longer lets it run.
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "agent-old", "namespace": "default", "labels": {"app": "agent"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+                "uid": ds.metadata.uid, "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "agent", "image": "app:1"}]},
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(s.admin.clone(), "default").create(&PostParams::default(), &pod).await.unwrap();
+    s.cached("both nodes, the DaemonSet and its pod", |c| {
+        c.nodes().len() == 2
+            && c.daemonset("default", "agent").is_some()
+            && c.pod("default", "agent-old").is_some()
+    })
+    .await;
+    s.sync().await.unwrap();
+    let wire = s.wire.lock().unwrap();
+    let create = wire.first("POST /api/v1/namespaces/default/pods").expect("a create");
+    let delete = wire.first("DELETE /api/v1/namespaces/default/pods/agent-old").expect("a delete");
+    assert!(create < delete, "creates first: {:?}", wire.log);
+}
