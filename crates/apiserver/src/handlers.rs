@@ -875,6 +875,9 @@ fn bind(
         if pod["metadata"].get("deletionTimestamp").is_some() {
             return Err(ApiError::conflict(rt, name, "pod is being deleted, cannot be assigned to a host"));
         }
+        if pod["spec"]["schedulingGates"].as_array().is_some_and(|g| !g.is_empty()) {
+            return Err(ApiError::internal(format!("pod {name} has non-empty .spec.schedulingGates")));
+        }
         if pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()) {
             return Err(ApiError::conflict(
                 rt,

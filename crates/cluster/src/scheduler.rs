@@ -258,7 +258,10 @@ impl Scheduler {
         let ours = spec
             .and_then(|s| s.scheduler_name.as_deref())
             .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME);
-        !bound && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
+        // A gated pod waits until its gates are removed (upstream's SchedulingGates
+        // PreEnqueue plugin); the API server gave it the SchedulingGated condition.
+        let gated = spec.and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
+        !bound && !gated && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
     }
 
     /// Whether a pod change may let a pod be scheduled: a new pending pod, or a pod leaving

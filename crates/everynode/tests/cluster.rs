@@ -163,6 +163,89 @@ fn unschedulable_pods_stay_pending_with_an_explanation() {
 }
 
 #[test]
+fn a_gated_pod_waits_for_its_gates_to_be_removed() {
+    let (dir, k) = start(&["--workers", "1"]);
+    k.apply(&format!(
+        "{}  schedulingGates:\n  - name: example.com/quota\n  - name: example.com/approval\n",
+        pod("gated", None, "")
+    ));
+    // As upstream: SchedulingGated from its creation, and the scheduler leaves it alone.
+    assert_eq!(row(&k, "gated")[2], "SchedulingGated");
+    let condition = |field: &str| {
+        get(
+            &k,
+            &[
+                "get",
+                "pod",
+                "gated",
+                "-o",
+                &format!("jsonpath={{.status.conditions[?(@.type==\"PodScheduled\")].{field}}}"),
+            ],
+        )
+    };
+    assert_eq!(condition("reason"), "SchedulingGated");
+    assert_eq!(condition("message"), "Scheduling is blocked due to non-empty scheduling gates");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(get(&k, &["get", "pod", "gated", "-o", "jsonpath={.spec.nodeName}"]), "");
+
+    // Gates can be removed, not added.
+    let err = k.fails(&[
+        "patch",
+        "pod",
+        "gated",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/schedulingGates/-","value":{"name":"example.com/more"}}]"#,
+    ]);
+    assert!(
+        err.contains("spec.schedulingGates: Forbidden: only deletion is allowed, but found new scheduling gate 'example.com/more'"),
+        "{err}"
+    );
+    k.ok(&[
+        "patch",
+        "pod",
+        "gated",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/schedulingGates/0"}]"#,
+    ]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(row(&k, "gated")[2], "SchedulingGated", "one gate is left");
+    k.ok(&[
+        "patch",
+        "pod",
+        "gated",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/schedulingGates"}]"#,
+    ]);
+    k.eventually("the pod scheduled and running", || {
+        row(&k, "gated").get(2).map(String::as_str) == Some("Running")
+    });
+    assert_eq!(condition("status"), "True");
+
+    // A node cannot be named while gates hold a pod; a gate's name is a qualified name.
+    let refused = |manifest: String| {
+        let file = dir.path().join("refused.yaml");
+        std::fs::write(&file, manifest).unwrap();
+        k.fails(&["apply", "-f", file.to_str().unwrap()])
+    };
+    let named = format!(
+        "{}  schedulingGates:\n  - name: example.com/quota\n",
+        pod("named", Some("k8s-worker-1"), "")
+    );
+    let out = refused(named);
+    assert!(
+        out.contains("spec.nodeName: Forbidden: cannot be set until all schedulingGates have been cleared"),
+        "{out}"
+    );
+    let bad = format!("{}  schedulingGates:\n  - name: a/b/c\n  - name: a/b/c\n", pod("bad", None, ""));
+    let out = refused(bad);
+    assert!(out.contains("spec.schedulingGates[0]: Invalid value: \"a/b/c\""), "{out}");
+    assert!(out.contains("spec.schedulingGates[1]: Duplicate value: \"a/b/c\""), "{out}");
+}
+
+#[test]
 fn a_higher_priority_pod_preempts_a_lower_priority_one_on_a_full_node() {
     let (_dir, k) = start(&["--workers", "1"]);
     k.ok(&["create", "priorityclass", "low", "--value=100"]);

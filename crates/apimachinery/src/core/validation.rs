@@ -437,6 +437,7 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &Path) -> FieldErrors {
         spec.tolerations.as_deref().unwrap_or_default(),
         &path.child("tolerations"),
     ));
+    errs.extend(validate_scheduling_gates(spec, &path.child("schedulingGates")));
     if let Some(na) = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref()) {
         let p = path.child("affinity").child("nodeAffinity");
         if let Some(required) = &na.required_during_scheduling_ignored_during_execution {
@@ -486,11 +487,43 @@ pub fn validate_pod_template_spec(template: &PodTemplateSpec, path: &Path) -> Fi
     errs
 }
 
+/// `validateSchedulingGates`: each gate a qualified name, none twice.
+fn validate_scheduling_gates(spec: &PodSpec, path: &Path) -> FieldErrors {
+    let mut errs = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, gate) in spec.scheduling_gates.iter().flatten().enumerate() {
+        push_all(&mut errs, &path.index(i), &gate.name, is_qualified_name(&gate.name));
+        if !seen.insert(gate.name.as_str()) {
+            errs.push(FieldError::duplicate(&path.index(i), gate.name.as_str()));
+        }
+    }
+    errs
+}
+
+fn has_scheduling_gates(spec: &PodSpec) -> bool {
+    spec.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty())
+}
+
 pub fn validate_pod(pod: &Pod) -> FieldErrors {
     match &pod.spec {
         Some(spec) => validate_pod_spec(spec, &Path::new("spec")),
         None => vec![FieldError::required(&Path::new("spec").child("containers"), "")],
     }
+}
+
+/// `ValidatePodCreate`: a pod's spec, and no node named while scheduling gates hold it.
+pub fn validate_pod_create(pod: &Pod) -> FieldErrors {
+    let mut errs = validate_pod(pod);
+    if let Some(spec) = &pod.spec
+        && has_scheduling_gates(spec)
+        && spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            &Path::new("spec").child("nodeName"),
+            "cannot be set until all schedulingGates have been cleared",
+        ));
+    }
+    errs
 }
 
 const POD_UPDATE_MESSAGE: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
@@ -508,7 +541,19 @@ pub fn validate_pod_update(new: &Pod, old: &Pod) -> FieldErrors {
             "existing toleration can not be modified except its tolerationSeconds",
         ));
     }
+    // Scheduling gates can only be removed.
+    let old_gates: BTreeSet<&str> =
+        old_spec.scheduling_gates.iter().flatten().map(|g| g.name.as_str()).collect();
+    for gate in new_spec.scheduling_gates.iter().flatten() {
+        if !old_gates.contains(gate.name.as_str()) {
+            errs.push(FieldError::forbidden(
+                &Path::new("spec").child("schedulingGates"),
+                format!("only deletion is allowed, but found new scheduling gate '{}'", gate.name),
+            ));
+        }
+    }
     let mut comparable = new_spec.clone();
+    comparable.scheduling_gates = old_spec.scheduling_gates.clone();
     comparable.tolerations = old_spec.tolerations.clone();
     comparable.active_deadline_seconds = old_spec.active_deadline_seconds;
     for (c, o) in comparable.containers.iter_mut().zip(&old_spec.containers) {

@@ -30,7 +30,7 @@ impl Kind for Pod {
     }
 
     fn validate(&self, obj: &Value) -> ApiResult<FieldErrors> {
-        Ok(apimachinery::core::validate_pod(&typed(obj)?))
+        Ok(apimachinery::core::validate_pod_create(&typed(obj)?))
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> ApiResult<FieldErrors> {
@@ -48,6 +48,17 @@ impl Kind for Pod {
     fn prepare_for_create(&self, obj: &mut Value) {
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+        // Upstream's `applySchedulingGatedCondition`: a gated pod says so from the start.
+        if obj["spec"]["schedulingGates"].as_array().is_some_and(|g| !g.is_empty()) {
+            obj["status"]["conditions"] = json!([{
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates",
+                "lastProbeTime": null,
+                "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            }]);
+        }
     }
 
     /// Upstream's `ServiceAccount` and `Priority` admission, on create.
