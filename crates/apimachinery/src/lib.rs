@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod core;
+pub mod duplicate_fields;
 pub mod duration;
 pub mod fields;
 pub mod jsonpath;

@@ -139,8 +139,25 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// Values longer than this are shown cut short in error messages, so a huge bad value (a 1 MB
+/// name) does not come back several times over in the response.
+pub const MAX_SHOWN_VALUE: usize = 1024;
+
+/// `s`, or its first [`MAX_SHOWN_VALUE`] bytes (on a character boundary) and how long it was.
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_SHOWN_VALUE {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = MAX_SHOWN_VALUE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...(truncated, {} bytes)", &s[..end], s.len()))
+}
+
 fn format_value(value: &Value) -> String {
     match value {
+        Value::String(s) if s.len() > MAX_SHOWN_VALUE => format!("{:?}", shown(s)),
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".to_string(),
         other => other.to_string(),

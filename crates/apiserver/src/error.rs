@@ -34,7 +34,7 @@ impl ApiError {
         ApiError { code, reason, message: message.into(), details: None }
     }
 
-    fn with_details(mut self, details: Value) -> Self {
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
@@ -71,6 +71,7 @@ impl ApiError {
 
     /// `DaemonSet.apps "x" is invalid: …`, with one cause per field error.
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        let name = &*apimachinery::validation::shown(name);
         let causes: Vec<Value> = errors
             .iter()
             .map(|e| json!({"reason": e.error_type.cause_reason(), "message": e.body(), "field": e.field}))

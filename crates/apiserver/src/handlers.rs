@@ -84,7 +84,9 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
 
 /// The single entry point: every request comes here.
 pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Response {
-    let path = req.uri().path().to_string();
+    // The path as Go's server hands it to upstream's handlers: percent-decoded (`my%2Dcm` is
+    // `my-cm`).
+    let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
     // Upstream lets anyone read health and version (system:public-info-viewer).
     match path.as_str() {
         "/healthz" | "/livez" | "/readyz" => return text("ok"),
@@ -201,8 +203,8 @@ async fn review(
     let query = Query::parse(req.uri().query());
     let validation = FieldValidation::parse(query.get("fieldValidation"))?;
     let (headers, body) = read_body(req).await?;
-    let value = decode_body(&headers, body).await?;
-    let (mut obj, warnings) = strategy::decode(rt, value, validation)?;
+    let (value, duplicates) = decode_object_body(&headers, body, validation).await?;
+    let (mut obj, warnings) = strategy::decode(rt, value, validation, duplicates)?;
     if let Some(ns) = ns {
         obj["metadata"]["namespace"] = json!(ns);
     }
@@ -308,7 +310,7 @@ async fn resource_request(
             let dry_run = dry_run(&query, "UpdateOptions")?;
             let (headers, body) = read_body(req).await?;
             let scale = decode_body(&headers, body).await?;
-            let (scale, _) = strategy::decode(&SCALE, scale, FieldValidation::Ignore)?;
+            let (scale, _) = strategy::decode(&SCALE, scale, FieldValidation::Ignore, Vec::new())?;
             let name = name.to_string();
             let manager = manager("UpdateOptions")?;
             let updated = write(move || {
@@ -347,6 +349,7 @@ async fn resource_request(
                     sub.unwrap_or("")
                 )));
             }
+            resource_version(&query)?;
             let obj =
                 state.store().get(rt, ns_for(rt, &ns), name).ok_or_else(|| ApiError::not_found(rt, name))?;
             Ok(match table {
@@ -361,8 +364,8 @@ async fn resource_request(
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
             let dry_run = dry_run(&query, "CreateOptions")?;
             let (headers, body) = read_body(req).await?;
-            let value = decode_body(&headers, body).await?;
-            let (obj, warnings) = strategy::decode(rt, value, validation)?;
+            let (value, duplicates) = decode_object_body(&headers, body, validation).await?;
+            let (obj, warnings) = strategy::decode(rt, value, validation, duplicates)?;
             let manager = manager("CreateOptions")?;
             let created = write(move || {
                 state.registry.create(
@@ -415,8 +418,8 @@ async fn resource_request(
             let validation = FieldValidation::parse(query.get("fieldValidation"))?;
             let dry_run = dry_run(&query, "UpdateOptions")?;
             let (headers, body) = read_body(req).await?;
-            let value = decode_body(&headers, body).await?;
-            let (obj, warnings) = strategy::decode(rt, value, validation)?;
+            let (value, duplicates) = decode_object_body(&headers, body, validation).await?;
+            let (obj, warnings) = strategy::decode(rt, value, validation, duplicates)?;
             let status_only = sub == Some("status");
             let name = name.to_string();
             let manager = manager("UpdateOptions")?;
@@ -469,7 +472,7 @@ async fn resource_request(
                 ));
             }
             let manager = manager("PatchOptions")?;
-            let (config, warnings) = strategy::decode(rt, body, validation)?;
+            let (config, warnings) = strategy::decode(rt, body, validation, Vec::new())?;
             let (applied, created) = write(move || {
                 state.registry.apply(
                     rt,
@@ -632,6 +635,23 @@ async fn decode_body(headers: &HeaderMap, body: Bytes) -> ApiResult<Value> {
     blocking(move || request::decode_body(&content_type, &body)).await
 }
 
+/// Decodes an object's create or update body, and finds the keys a JSON body gives twice
+/// (unless `fieldValidation=Ignore`; YAML bodies are refused for them by the decoder).
+async fn decode_object_body(
+    headers: &HeaderMap,
+    body: Bytes,
+    validation: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
+    let duplicates = if validation != FieldValidation::Ignore
+        && request::is_json(header_str(headers, header::CONTENT_TYPE))
+    {
+        apimachinery::duplicate_fields::duplicate_fields(&body)
+    } else {
+        Vec::new()
+    };
+    Ok((decode_body(headers, body).await?, duplicates))
+}
+
 fn selected(
     rt: &ResourceType,
     obj: &Object,
@@ -656,7 +676,18 @@ fn list(
 ) -> ApiResult<Response> {
     let labels = query.label_selector()?;
     let fields = query.field_selector(rt)?;
-    let (objects, rv) = state.store().list(rt, ns);
+    let requested = resource_version(query)?;
+    let exact = list_options(query, requested)?;
+    let current = state.store().resource_version();
+    if let Some(at) = requested
+        && at > current
+    {
+        return Err(too_large_resource_version(at, current));
+    }
+    let (objects, rv) = match requested.filter(|_| exact) {
+        Some(at) => (state.store().list_at(rt, ns, at)?, at),
+        None => state.store().list(rt, ns),
+    };
     let mut items: Vec<&Object> = objects.iter().filter(|o| selected(rt, o, &labels, &fields)).collect();
     // Pagination: `continue` carries the first page's resourceVersion and the key after which
     // to start. Every page reports the first page's resourceVersion, so a client that watches
@@ -714,6 +745,63 @@ fn list(
     Ok(raw_json(body))
 }
 
+/// The `resourceVersion` parameter of a get, list or watch: empty or an unsigned integer
+/// (upstream's etcd versioner), else `400 BadRequest` for all three alike.
+fn resource_version(query: &Query) -> ApiResult<Option<u64>> {
+    match query.get("resourceVersion") {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: \"{v}\": strconv.ParseUint: parsing \"{v}\": invalid syntax"
+            ))
+        }),
+    }
+}
+
+/// Upstream's `ValidateListOptions` for `resourceVersionMatch`; whether the list is to be
+/// exactly at the requested resourceVersion (`Exact`, or a first page with a limit, as
+/// upstream's list semantics have it).
+fn list_options(query: &Query, requested: Option<u64>) -> ApiResult<bool> {
+    let continued = query.get("continue").is_some_and(|c| !c.is_empty());
+    let limited = query.i64("limit")?.is_some_and(|l| l > 0);
+    let Some(rv_match) = query.get("resourceVersionMatch").filter(|m| !m.is_empty()) else {
+        return Ok(limited && !continued && requested.is_some_and(|rv| rv != 0));
+    };
+    let forbidden = |why: &str| {
+        ApiError::invalid_options("ListOptions", &format!("resourceVersionMatch: Forbidden: {why}"))
+    };
+    if requested.is_none() {
+        return Err(forbidden("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+    }
+    if continued {
+        return Err(forbidden("resourceVersionMatch is forbidden when continue is provided"));
+    }
+    match rv_match {
+        "Exact" if requested == Some(0) => {
+            Err(forbidden("resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""))
+        }
+        "Exact" => Ok(true),
+        "NotOlderThan" => Ok(false),
+        other => Err(ApiError::invalid_options(
+            "ListOptions",
+            &format!(
+                "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+            ),
+        )),
+    }
+}
+
+/// A resourceVersion the store has not reached (upstream waits up to 3 s for it, then
+/// answers this).
+fn too_large_resource_version(requested: u64, current: u64) -> ApiError {
+    ApiError::new(
+        504,
+        "Timeout",
+        format!("Timeout: Too large resource version: {requested}, current: {current}"),
+    )
+    .with_details(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}))
+}
+
 fn encode_continue(rv: u64, key: &(String, String)) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -741,14 +829,18 @@ fn watch(
 ) -> ApiResult<Response> {
     let labels = query.label_selector()?;
     let fields = query.field_selector(rt)?;
-    let from = match query.get("resourceVersion") {
-        None | Some("") | Some("0") => None,
-        Some(v) => Some(
-            v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?,
-        ),
-    };
+    if query.get("resourceVersionMatch").is_some_and(|m| !m.is_empty()) {
+        return Err(ApiError::invalid_options(
+            "ListOptions",
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch",
+        ));
+    }
+    let from = resource_version(query)?.filter(|rv| *rv != 0);
     let timeout = match query.i64("timeoutSeconds")? {
         Some(s) if s > 0 => Duration::from_secs(s as u64),
+        // A negative timeout has passed already: the watch ends at once, as upstream's timer
+        // does.
+        Some(s) if s < 0 => Duration::ZERO,
         // Upstream keeps watches without a timeout open for 30 to 60 minutes.
         _ => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
     };

@@ -24,6 +24,7 @@ mod service_network;
 mod storage;
 mod strategy;
 mod table;
+mod unread_body;
 mod watch;
 mod wire;
 

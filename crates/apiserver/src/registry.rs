@@ -328,7 +328,7 @@ impl Registry {
                 if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
                     return Err(ApiError::stale(rt, name));
                 }
-                let (decoded, _) = strategy::decode(rt, patched, patch.field_validation)?;
+                let (decoded, _) = strategy::decode(rt, patched, patch.field_validation, Vec::new())?;
                 Ok(decoded)
             },
             status_only,
@@ -641,7 +641,7 @@ impl Registry {
             if self.store.get(rt, &ns, meta_str(&obj, "name")).is_some() {
                 continue;
             }
-            let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict)?;
+            let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict, Vec::new())?;
             match self.create(
                 rt,
                 Some(&ns),

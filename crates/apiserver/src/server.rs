@@ -181,7 +181,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         bookmark_interval: config.bookmark_interval,
         mounts: Default::default(),
     });
-    let router = axum::Router::new().fallback(handlers::handle).with_state(state.clone());
+    let router = axum::Router::new()
+        .fallback(handlers::handle)
+        .layer(axum::middleware::from_fn(crate::unread_body::drain_unread_body))
+        .with_state(state.clone());
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -189,6 +192,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     tasks.spawn(sweep_loop(state.clone(), shutdown_rx));
     Ok(RunningServer { addr, url, credentials, state, shutdown, tasks })
 }
+
+/// Go's `http.DefaultMaxHeaderBytes`.
+const MAX_HEADER_BYTES: usize = 1 << 20;
 
 async fn accept_loop(
     listener: TcpListener,
@@ -206,9 +212,12 @@ async fn accept_loop(
                 connections.spawn(async move {
                     let Ok(stream) = tls.accept(stream).await else { return };
                     let service = TowerToHyperService::new(router);
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await;
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    // Request headers up to Go's `DefaultMaxHeaderBytes` (1 MiB), as upstream
+                    // takes them: a long label selector in the URL is fine over either protocol.
+                    builder.http1().max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
+                    builder.http2().max_header_list_size(MAX_HEADER_BYTES as u32);
+                    let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -31,11 +31,14 @@ impl FieldValidation {
 }
 
 /// Decodes a request body into the canonical form of its kind, refusing (under Strict) or
-/// dropping fields the kind does not have. Returns the object and the unknown-field warnings.
+/// dropping fields the kind does not have, and refusing (under Strict) the body's
+/// `duplicates` (keys given twice, see `apimachinery::duplicate_fields`). Returns the object
+/// and the warnings for what it dropped or kept the last of.
 pub fn decode(
     rt: &ResourceType,
     body: Value,
     validation: FieldValidation,
+    duplicates: Vec<String>,
 ) -> ApiResult<(Value, Vec<String>)> {
     let cannot_handle = |detail: String| {
         ApiError::bad_request(format!(
@@ -59,15 +62,19 @@ pub fn decode(
     if validation != FieldValidation::Ignore {
         find_unknown_fields(&body, &canonical, &mut String::new(), &mut unknown);
     }
-    if validation == FieldValidation::Strict && !unknown.is_empty() {
-        let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-        return Err(cannot_handle(format!("strict decoding error: {}", list.join(", "))));
+    let problems: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .chain(duplicates.iter().map(|f| format!("duplicate field \"{f}\"")))
+        .collect();
+    if validation == FieldValidation::Strict && !problems.is_empty() {
+        return Err(cannot_handle(format!("strict decoding error: {}", problems.join(", "))));
     }
     let mut canonical = canonical;
     crate::wire::pack(&mut canonical);
     canonical["apiVersion"] = json!(rt.api_version());
     canonical["kind"] = json!(rt.kind);
-    Ok((canonical, unknown.into_iter().map(|f| format!("unknown field \"{f}\"")).collect()))
+    Ok((canonical, problems))
 }
 
 /// Paths present (and not null) in `original` that decoding dropped.
@@ -228,22 +235,27 @@ mod tests {
     fn strict_decoding_names_unknown_fields() {
         let body = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "x"},
             "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "a", "imagee": "b"}]}}, "bogus": 1}});
-        let err = decode(ds(), body.clone(), FieldValidation::Strict).unwrap_err();
+        let err = decode(ds(), body.clone(), FieldValidation::Strict, Vec::new()).unwrap_err();
         assert_eq!(err.code, 400);
         assert_eq!(
             err.message,
             "DaemonSet in version \"v1\" cannot be handled as a DaemonSet: strict decoding error: \
              unknown field \"spec.bogus\", unknown field \"spec.template.spec.containers[0].imagee\""
         );
-        let (obj, warnings) = decode(ds(), body, FieldValidation::Ignore).unwrap();
+        let (obj, warnings) = decode(ds(), body, FieldValidation::Ignore, Vec::new()).unwrap();
         assert!(warnings.is_empty());
         assert!(obj["spec"].get("bogus").is_none());
     }
 
     #[test]
     fn kind_mismatch_is_bad_request() {
-        let err = decode(ds(), json!({"kind": "Pod", "metadata": {"name": "x"}}), FieldValidation::Strict)
-            .unwrap_err();
+        let err = decode(
+            ds(),
+            json!({"kind": "Pod", "metadata": {"name": "x"}}),
+            FieldValidation::Strict,
+            Vec::new(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 400);
     }
 

@@ -509,3 +509,18 @@ fn auth_can_i_and_whoami_are_answered() {
         assert!(versions.lines().any(|l| l == v), "{v} in {versions}");
     }
 }
+
+/// kubectl speaks HTTP/2 to everynode: request headers are taken up to upstream's 1 MiB, so a
+/// long label selector in the URL works as on a real cluster.
+#[test]
+fn a_long_label_selector_is_taken() {
+    let (_dir, k) = start();
+    k.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: labelled\n  labels: {app: web}\n");
+    let mut selector = String::from("app=web");
+    for i in 0..2000 {
+        selector.push_str(&format!(",key-{i}!=value"));
+    }
+    assert!(selector.len() > 18_000);
+    let out = k.ok(&["get", "configmaps", "-l", &selector, "-o", "name"]);
+    assert_eq!(out, "configmap/labelled\n");
+}

@@ -303,6 +303,62 @@ impl Store {
         (list_in(&state.objects, rt, namespace), state.resource_version)
     }
 
+    /// The objects of a resource as they were at `rv` (a list with `resourceVersionMatch=Exact`),
+    /// rebuilt from the current ones and the retained history: each object changed since is
+    /// taken as its last change at or before `rv`, or left out when its first change after
+    /// was its creation. `410 Gone` where the history no longer tells.
+    pub fn list_at(
+        &self,
+        rt: &'static dyn Resource,
+        namespace: Option<&str>,
+        rv: u64,
+    ) -> ApiResult<Vec<Object>> {
+        let state = self.read();
+        let too_old = || ApiError::gone("The resourceVersion for the provided list is too old.");
+        if rv < state.compacted_through {
+            return Err(too_old());
+        }
+        let in_scope = |e: &&Arc<WatchEvent>| {
+            e.resource.storage_key() == rt.storage_key() && namespace.is_none_or(|ns| e.object.key().0 == ns)
+        };
+        let start = state.history.partition_point(|e| e.resource_version() <= rv);
+        // The first change of each object after `rv`.
+        let mut after: HashMap<&ObjectKey, &WatchEvent> = HashMap::new();
+        for e in state.history.range(start..).filter(in_scope) {
+            after.entry(e.object.key()).or_insert(e);
+        }
+        let mut objects: BTreeMap<ObjectKey, Object> =
+            list_in(&state.objects, rt, namespace).into_iter().map(|o| (o.key().clone(), o)).collect();
+        if after.is_empty() {
+            return Ok(objects.into_values().collect());
+        }
+        // The last change at or before `rv` of each object changed since.
+        let mut before: HashMap<&ObjectKey, &WatchEvent> = HashMap::new();
+        for e in state.history.range(..start).rev().filter(in_scope) {
+            if after.contains_key(e.object.key()) {
+                before.entry(e.object.key()).or_insert(e);
+                if before.len() == after.len() {
+                    break;
+                }
+            }
+        }
+        for (key, first_after) in after {
+            match before.get(key) {
+                Some(e) if e.event_type == EventType::Deleted => {
+                    objects.remove(key);
+                }
+                Some(e) => {
+                    objects.insert(key.clone(), e.object.clone());
+                }
+                None if first_after.event_type == EventType::Added => {
+                    objects.remove(key);
+                }
+                None => return Err(too_old()),
+            }
+        }
+        Ok(objects.into_values().collect())
+    }
+
     /// Runs one write: `decide` sees the latest state and returns the mutations to make (or an
     /// error, which changes nothing). The mutations are given successive resourceVersions and
     /// staged; the committer thread commits them durably with whatever else is staged, then
