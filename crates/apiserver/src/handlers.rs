@@ -635,21 +635,18 @@ async fn decode_body(headers: &HeaderMap, body: Bytes) -> ApiResult<Value> {
     blocking(move || request::decode_body(&content_type, &body)).await
 }
 
-/// Decodes an object's create or update body, and finds the keys a JSON body gives twice
-/// (unless `fieldValidation=Ignore`; YAML bodies are refused for them by the decoder).
+/// Decodes an object's create or update body, finding in the same pass the keys a JSON body
+/// gives twice (unless `fieldValidation=Ignore`; YAML bodies are refused for them by the
+/// decoder).
 async fn decode_object_body(
     headers: &HeaderMap,
     body: Bytes,
     validation: FieldValidation,
 ) -> ApiResult<(Value, Vec<String>)> {
-    let duplicates = if validation != FieldValidation::Ignore
-        && request::is_json(header_str(headers, header::CONTENT_TYPE))
-    {
-        apimachinery::duplicate_fields::duplicate_fields(&body)
-    } else {
-        Vec::new()
-    };
-    Ok((decode_body(headers, body).await?, duplicates))
+    if validation != FieldValidation::Ignore && request::is_json(header_str(headers, header::CONTENT_TYPE)) {
+        return request::decode_json_with_duplicates(&body);
+    }
+    Ok((decode_body(headers, body).await?, Vec::new()))
 }
 
 fn selected(

@@ -135,8 +135,7 @@ fn media_type(content_type: &str) -> &str {
 /// Decodes a create or update body by its Content-Type: JSON, YAML or Kubernetes protobuf.
 pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
     if is_json(content_type) {
-        return serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")));
+        return serde_json::from_slice(body).map_err(json_error);
     }
     match media_type(content_type) {
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
@@ -153,6 +152,16 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
         }
         other => Err(ApiError::unsupported_media_type(other)),
     }
+}
+
+/// A JSON body decoded in one pass with the keys it gives twice (see
+/// `apimachinery::duplicate_fields`).
+pub fn decode_json_with_duplicates(body: &[u8]) -> ApiResult<(Value, Vec<String>)> {
+    apimachinery::duplicate_fields::from_slice(body).map_err(json_error)
+}
+
+fn json_error(e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("error decoding request body: {e}"))
 }
 
 /// How deep a request body may nest: serde_json's own recursion limit, which JSON bodies hit
