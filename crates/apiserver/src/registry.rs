@@ -626,6 +626,26 @@ impl Registry {
         Ok(removed.len())
     }
 
+    /// Deletes the Events last written more than `ttl` before `now`, as upstream's etcd lease
+    /// (`--event-ttl`, one hour) expires them, so a long run does not keep every event.
+    pub fn expire_events(&self, ttl: jiff::SignedDuration, now: Timestamp) -> ApiResult<usize> {
+        let Some(rt) = self.catalog.find("", "v1", "events") else { return Ok(0) };
+        let cutoff = now - ttl;
+        let expired = self
+            .store
+            .write(|snap| {
+                let mutations: Vec<Mutation> = snap
+                    .list(rt, None)
+                    .into_iter()
+                    .filter(|event| last_written(&event.value()).is_some_and(|t| t < cutoff))
+                    .map(|event| Mutation::Delete { resource: rt, key: event.key().clone() })
+                    .collect();
+                Ok((mutations, ()))
+            })?
+            .durable_blocking()?;
+        Ok(expired.0.len())
+    }
+
     /// Creates the objects a fresh cluster has (namespaces, built-in priority classes) and any
     /// given ones that are missing; existing objects are left alone.
     pub fn ensure_exist(
@@ -746,4 +766,17 @@ fn patch_failed(rt: &ResourceType, old: &Value, e: impl std::fmt::Display) -> Ap
     let mut err = ApiError::invalid(rt, name, &[]);
     err.message = format!("{} \"{name}\" is invalid: the patch does not apply: {e}", rt.qualified_kind());
     err
+}
+
+/// When an Event was last written: the latest of its timestamps and its managed fields' times.
+fn last_written(event: &Value) -> Option<Timestamp> {
+    let times = [
+        &event["lastTimestamp"],
+        &event["eventTime"],
+        &event["series"]["lastObservedTime"],
+        &event["firstTimestamp"],
+        &event["metadata"]["creationTimestamp"],
+    ];
+    let managed = event["metadata"]["managedFields"].as_array().into_iter().flatten().map(|m| &m["time"]);
+    times.into_iter().chain(managed).filter_map(|t| t.as_str()?.parse::<Timestamp>().ok()).max()
 }

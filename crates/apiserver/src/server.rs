@@ -35,6 +35,8 @@ pub struct ServerConfig {
     /// Events kept for watch resumption.
     pub watch_history: usize,
     pub bookmark_interval: Duration,
+    /// How long an Event is kept after its last write (upstream's `--event-ttl`).
+    pub event_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -45,6 +47,7 @@ impl ServerConfig {
             port: 6443,
             watch_history: storage::DEFAULT_HISTORY,
             bookmark_interval: Duration::from_secs(60),
+            event_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -189,7 +192,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tasks.spawn(accept_loop(listener, tls, router, shutdown_rx.clone()));
-    tasks.spawn(sweep_loop(state.clone(), shutdown_rx));
+    tasks.spawn(sweep_loop(state.clone(), shutdown_rx.clone()));
+    tasks.spawn(expire_events_loop(state.clone(), config.event_ttl, shutdown_rx));
     Ok(RunningServer { addr, url, credentials, state, shutdown, tasks })
 }
 
@@ -229,6 +233,27 @@ async fn accept_loop(
 
 /// Finishes graceful pod deletions whose time has come and tears down terminating
 /// namespaces, once a second.
+/// Deletes expired Events: at a tenth of their time to live, at most once a minute.
+async fn expire_events_loop(state: Arc<ApiState>, ttl: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut tick =
+        tokio::time::interval((ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let Ok(ttl) = jiff::SignedDuration::try_from(ttl) else { return };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let state = state.clone();
+                let expired =
+                    tokio::task::spawn_blocking(move || state.registry.expire_events(ttl, jiff::Timestamp::now())).await;
+                if let Ok(Err(e)) = expired {
+                    tracing::warn!(error = %e, "expiring events failed");
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 async fn sweep_loop(state: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {

@@ -1,14 +1,12 @@
-//! Recording core/v1 Events about objects, as upstream's event recorder does: one Event per
-//! occurrence, named `<object>.<random hex>`, with the reporting component as its source.
-//! Recording never fails or delays the caller: as client-go's broadcaster, it queues the event
+//! Recording core/v1 Events about objects, as upstream's event recorder does: an event named
+//! `<object>.<hex>`, with the reporting component as its source, correlated as client-go's
+//! `EventCorrelator` does (`event_correlator`): repeats become patches of the first event
+//! with a rising `count`, similar events are aggregated, and a spam filter limits each source
+//! to a burst of 25 events per object, refilled at one every five minutes.
+//! Recording never fails or delays the caller: as client-go's broadcaster, it queues the write
 //! for a background writer, dropping it when 1,000 are already waiting; a failed write is
 //! logged. A scheduler binding thousands of pods so never waits on their `Scheduled` events.
-//!
-//! Like client-go's event correlator, a spam filter limits each source to a burst of 25
-//! events per involved object, refilled at one every five minutes; the rest are dropped. A
-//! DaemonSet creating pods on 5,000 nodes so records 25 `SuccessfulCreate` events, not 5,000.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -16,9 +14,11 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use tokio::sync::mpsc;
+
+use crate::event_correlator::{Correlated, EventCorrelator};
 
 /// Events waiting to be written before new ones are dropped (client-go's `maxQueuedEvents`).
 pub const MAX_QUEUED_EVENTS: usize = 1000;
@@ -30,54 +30,8 @@ const CONCURRENT_WRITES: usize = 8;
 pub struct EventRecorder {
     component: String,
     host: Option<String>,
-    spam: Arc<Mutex<SpamFilter>>,
-    queue: mpsc::Sender<Event>,
-}
-
-/// client-go's `EventSourceObjectSpamFilter`: a token bucket per involved object, for the
-/// [`SpamFilter::CACHED`] objects most recently seen (an object forgotten starts afresh).
-#[derive(Default)]
-pub struct SpamFilter {
-    buckets: HashMap<String, (f64, Instant)>,
-}
-
-impl SpamFilter {
-    /// Events allowed at once per object.
-    pub const BURST: f64 = 25.0;
-    /// Tokens regained per second (one per five minutes).
-    pub const REFILL_PER_SECOND: f64 = 1.0 / 300.0;
-    /// Objects remembered (client-go's LRU cache holds 4,096).
-    pub const CACHED: usize = 4096;
-
-    /// Whether an event about `object` may be recorded at `now`, taking a token if so.
-    pub fn allow(&mut self, object: &ObjectReference, now: Instant) -> bool {
-        let key = format!(
-            "{}/{}/{}/{}/{}",
-            object.api_version.as_deref().unwrap_or_default(),
-            object.kind.as_deref().unwrap_or_default(),
-            object.namespace.as_deref().unwrap_or_default(),
-            object.name.as_deref().unwrap_or_default(),
-            object.uid.as_deref().unwrap_or_default(),
-        );
-        if self.buckets.len() >= 2 * Self::CACHED {
-            // Forget all but the most recently seen, once per CACHED new objects: a scheduler
-            // recording one event for each of thousands of pods pays O(1) per event, not a scan.
-            let mut seen: Vec<Instant> = self.buckets.values().map(|(_, last)| *last).collect();
-            seen.sort_unstable_by(|a, b| b.cmp(a));
-            let cutoff = seen[Self::CACHED - 1];
-            self.buckets.retain(|_, (_, last)| *last >= cutoff);
-        }
-        let (tokens, last) = self.buckets.entry(key).or_insert((Self::BURST, now));
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * Self::REFILL_PER_SECOND).min(Self::BURST);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+    correlator: Arc<Mutex<EventCorrelator>>,
+    queue: mpsc::Sender<Correlated>,
 }
 
 /// A reference to the object an event is about.
@@ -99,7 +53,7 @@ impl EventRecorder {
     pub fn new(client: Client, component: &str) -> Self {
         let (queue, waiting) = mpsc::channel(MAX_QUEUED_EVENTS);
         tokio::spawn(write_events(client, waiting));
-        EventRecorder { component: component.to_string(), host: None, spam: Arc::default(), queue }
+        EventRecorder { component: component.to_string(), host: None, correlator: Arc::default(), queue }
     }
 
     /// Events from a node-local component carry the node as `source.host`.
@@ -110,17 +64,17 @@ impl EventRecorder {
 
     /// Records an event about `object`, in its namespace (`default` for cluster-scoped ones).
     pub fn record(&self, object: &ObjectReference, type_: &str, reason: &str, message: &str) {
-        if !self.spam.lock().unwrap_or_else(|e| e.into_inner()).allow(object, Instant::now()) {
-            tracing::trace!(reason, object = ?object.name, "event dropped by the spam filter");
-            return;
-        }
         let namespace =
             object.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".to_string());
-        let now = Time(Timestamp::now());
+        let now = Timestamp::now();
         let event = Event {
             metadata: ObjectMeta {
-                name: Some(format!("{}.{:016x}", object.name.as_deref().unwrap_or("object"), rand_u64())),
-                namespace: Some(namespace.clone()),
+                name: Some(format!(
+                    "{}.{:x}",
+                    object.name.as_deref().unwrap_or("object"),
+                    now.as_nanosecond().unsigned_abs() ^ u128::from(rand_u64() & 0xffff)
+                )),
+                namespace: Some(namespace),
                 ..Default::default()
             },
             involved_object: object.clone(),
@@ -128,14 +82,20 @@ impl EventRecorder {
             message: Some(message.to_string()),
             type_: Some(type_.to_string()),
             count: Some(1),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
             source: Some(EventSource { component: Some(self.component.clone()), host: self.host.clone() }),
             reporting_component: Some(self.component.clone()),
             reporting_instance: Some(self.host.clone().unwrap_or_else(|| self.component.clone())),
             ..Default::default()
         };
-        if self.queue.try_send(event).is_err() {
+        let correlated =
+            self.correlator.lock().unwrap_or_else(|e| e.into_inner()).correlate(event, now, Instant::now());
+        if correlated == Correlated::Skip {
+            tracing::trace!(reason, object = ?object.name, "event dropped by the spam filter");
+            return;
+        }
+        if self.queue.try_send(correlated).is_err() {
             tracing::debug!(reason, object = ?object.name, "event dropped: the queue is full");
         }
     }
@@ -152,22 +112,71 @@ impl EventRecorder {
     }
 }
 
-/// Writes queued events, a few at once, until every recorder is gone.
-async fn write_events(client: Client, waiting: mpsc::Receiver<Event>) {
-    let events = futures::stream::unfold(waiting, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
-    events
-        .for_each_concurrent(CONCURRENT_WRITES, |event| {
-            let client = client.clone();
-            async move {
-                let namespace = event.metadata.namespace.clone().unwrap_or_default();
-                let api: Api<Event> = Api::namespaced(client, &namespace);
-                if let Err(e) = api.create(&PostParams::default(), &event).await {
-                    tracing::debug!(reason = ?event.reason, object = ?event.involved_object.name, error = %e,
-                        "recording an event failed");
-                }
+/// Writes queued events until every recorder is gone: what has queued up is taken at once,
+/// the writes for one Event in their order (its creation before its patches, only the last
+/// of its patches), different Events a few at once.
+async fn write_events(client: Client, mut waiting: mpsc::Receiver<Correlated>) {
+    while let Some(first) = waiting.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = waiting.try_recv() {
+            batch.push(next);
+        }
+        let mut by_event: Vec<(String, Vec<Correlated>)> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for write in batch {
+            let (Correlated::Create(e) | Correlated::Patch { event: e, .. }) = &write else { continue };
+            let key = format!(
+                "{}/{}",
+                e.metadata.namespace.as_deref().unwrap_or_default(),
+                e.metadata.name.as_deref().unwrap_or_default()
+            );
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                by_event.push((key, Vec::new()));
+                by_event.len() - 1
+            });
+            let writes = &mut by_event[i].1;
+            // A later patch carries the whole count: an earlier one not yet sent is moot.
+            if matches!(write, Correlated::Patch { .. })
+                && matches!(writes.last(), Some(Correlated::Patch { .. }))
+            {
+                writes.pop();
             }
-        })
-        .await;
+            writes.push(write);
+        }
+        futures::stream::iter(by_event)
+            .for_each_concurrent(CONCURRENT_WRITES, |(_, writes)| {
+                let client = client.clone();
+                async move {
+                    for write in writes {
+                        write_event(&client, write).await;
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+async fn write_event(client: &Client, write: Correlated) {
+    let (event, patch) = match write {
+        Correlated::Create(event) => (event, None),
+        Correlated::Patch { event, patch } => (event, Some(patch)),
+        Correlated::Skip => return,
+    };
+    let api: Api<Event> =
+        Api::namespaced(client.clone(), event.metadata.namespace.as_deref().unwrap_or_default());
+    let name = event.metadata.name.clone().unwrap_or_default();
+    let outcome = match patch {
+        Some(patch) => match api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+            // As client-go: the first event is gone (expired): write it anew.
+            Err(kube::Error::Api(s)) if s.code == 404 => api.create(&PostParams::default(), &event).await,
+            other => other,
+        },
+        None => api.create(&PostParams::default(), &event).await,
+    };
+    if let Err(e) = outcome {
+        tracing::debug!(reason = ?event.reason, object = ?event.involved_object.name, error = %e,
+            "recording an event failed");
+    }
 }
 
 fn rand_u64() -> u64 {
@@ -177,44 +186,4 @@ fn rand_u64() -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
     );
     h.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn reference(name: &str) -> ObjectReference {
-        ObjectReference { kind: Some("DaemonSet".into()), name: Some(name.into()), ..Default::default() }
-    }
-
-    #[test]
-    fn spam_filter_allows_a_burst_of_25_per_object_then_one_per_five_minutes() {
-        let mut filter = SpamFilter::default();
-        let t0 = Instant::now();
-        let allowed = (0..100).filter(|_| filter.allow(&reference("a"), t0)).count();
-        assert_eq!(allowed, 25);
-        assert!(filter.allow(&reference("b"), t0), "another object has its own bucket");
-        assert!(!filter.allow(&reference("a"), t0 + Duration::from_secs(299)));
-        assert!(filter.allow(&reference("a"), t0 + Duration::from_secs(301)));
-        assert!(!filter.allow(&reference("a"), t0 + Duration::from_secs(302)));
-    }
-
-    #[test]
-    fn spam_filter_remembers_the_objects_seen_last() {
-        let mut filter = SpamFilter::default();
-        let t0 = Instant::now();
-        let at = |i: u64| t0 + Duration::from_millis(i);
-        while filter.allow(&reference("busy"), t0) {}
-        while filter.allow(&reference("quiet"), t0) {}
-        for i in 0..20_000u64 {
-            assert!(filter.allow(&reference(&format!("pod-{i}")), at(i + 1)), "each new object may speak");
-            if i % 1000 == 0 {
-                assert!(!filter.allow(&reference("busy"), at(i + 1)), "a recent object stays limited");
-            }
-        }
-        assert!(filter.buckets.len() < 2 * SpamFilter::CACHED, "bounded: {}", filter.buckets.len());
-        assert!(!filter.allow(&reference("busy"), at(20_001)));
-        assert!(filter.allow(&reference("quiet"), at(20_001)), "one long forgotten starts afresh");
-    }
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod event_correlator;
 pub mod events;
 pub mod expectations;
 pub mod leader;

@@ -219,6 +219,7 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
         pod_gc_quarantine: 40,
         terminated_pod_gc_threshold: cluster::pod_gc::TERMINATED_POD_THRESHOLD,
         controller_workers: 2,
+        event_ttl: 3600,
     };
     let started = Instant::now();
     let running = up::start(&args).await?;

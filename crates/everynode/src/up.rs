@@ -45,6 +45,9 @@ pub struct UpArgs {
     /// Concurrent DaemonSet syncs of the in-process controller.
     #[arg(long, default_value_t = 2)]
     pub controller_workers: usize,
+    /// Seconds an Event is kept after its last write (kube-apiserver's `--event-ttl`, 1h).
+    #[arg(long, default_value_t = 3600)]
+    pub event_ttl: u64,
 }
 
 /// The name of the DaemonSet controller's threads: it runs on a runtime of its own, so its CPU
@@ -85,6 +88,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     let mut config = ServerConfig::new(&args.data_dir);
     config.bind = args.bind;
     config.port = args.port;
+    config.event_ttl = std::time::Duration::from_secs(args.event_ttl.max(1));
     let server = apiserver::start(config).await?;
 
     server.ensure_nodes(node_objects).await?;

@@ -524,3 +524,55 @@ fn a_long_label_selector_is_taken() {
     let out = k.ok(&["get", "configmaps", "-l", &selector, "-o", "name"]);
     assert_eq!(out, "configmap/labelled\n");
 }
+
+/// Events as client-go's correlator writes them: a DaemonSet creating 40 pods records nine
+/// `SuccessfulCreate` events, then one aggregated event whose count rises, until the spam
+/// filter's burst of 25 per object is spent; `kubectl describe` shows the count.
+#[test]
+fn similar_events_are_aggregated_into_one_with_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "40"]);
+    k.apply("apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: agent\n        image: app:1\n");
+    k.ok(&["rollout", "status", "ds/agent", "--timeout=60s"]);
+    let events = || {
+        let list = json(&k.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=agent,reason=SuccessfulCreate",
+            "-o",
+            "json",
+        ]));
+        list["items"].as_array().unwrap().clone()
+    };
+    k.eventually("the aggregated event's count at the burst", || events().iter().any(|e| e["count"] == 16));
+    let all = events();
+    assert_eq!(all.len(), 10, "{all:#?}");
+    let combined: Vec<&serde_json::Value> = all.iter().filter(|e| e["count"] != 1).collect();
+    assert_eq!(combined.len(), 1);
+    let message = combined[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("(combined from similar events): Created pod: agent-"), "{message}");
+    assert!(combined[0]["firstTimestamp"].is_string() && combined[0]["lastTimestamp"].is_string());
+    let described = k.ok(&["describe", "ds", "agent"]);
+    assert!(described.contains("(x16 over "), "{described}");
+    assert!(
+        described.contains("daemonset-controller  (combined from similar events): Created pod: agent-"),
+        "{described}"
+    );
+}
+
+/// Events expire once their time to live has passed since their last write (kube-apiserver's
+/// `--event-ttl`, one hour by default).
+#[test]
+fn events_expire_after_their_time_to_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = Cluster::start(dir.path(), &["--workers", "2", "--event-ttl", "3"]);
+    k.apply("apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: agent\n        image: app:1\n");
+    let created = || {
+        k.ok(&["get", "events", "--field-selector", "reason=SuccessfulCreate", "-o", "name"]).lines().count()
+    };
+    k.eventually("the DaemonSet's events", || created() == 2);
+    let seen = std::time::Instant::now();
+    k.eventually("the events gone", || created() == 0);
+    assert!(seen.elapsed() >= std::time::Duration::from_secs(1), "kept for their time to live first");
+}
