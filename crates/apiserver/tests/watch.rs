@@ -158,3 +158,115 @@ async fn many_watchers_all_see_every_event() {
         }
     }
 }
+
+/// Names and resourceVersions of what a watcher (or a list) holds.
+type Seen = std::collections::BTreeMap<String, String>;
+
+/// Follows `api` with kube-rs's watcher as informers do, keeping what it has seen in `seen`
+/// and counting its (re)lists; while `stalled` is set it takes no event (a consumer stuck in a
+/// pause), so the server cuts it loose.
+async fn follow(
+    api: Api<ConfigMap>,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+    lists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use kube::runtime::watcher::{self, Event};
+    use std::sync::atomic::Ordering;
+    let mut listing = Seen::new();
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    loop {
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let Some(event) = events.next().await else { return };
+        let Ok(event) = event else { continue };
+        match event {
+            Event::Init => listing.clear(),
+            Event::InitApply(o) => {
+                listing.insert(o.name_any(), o.resource_version().unwrap_or_default());
+            }
+            Event::InitDone => {
+                *seen.lock().unwrap() = std::mem::take(&mut listing);
+                lists.fetch_add(1, Ordering::SeqCst);
+            }
+            Event::Apply(o) => {
+                seen.lock().unwrap().insert(o.name_any(), o.resource_version().unwrap_or_default());
+            }
+            Event::Delete(o) => {
+                seen.lock().unwrap().remove(&o.name_any());
+            }
+        }
+    }
+}
+
+/// Thousands of changes while several kube-rs watchers follow, one of them stalled through
+/// the churn: each ends with exactly the final state, the stalled one after the server cut it
+/// loose and it listed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_end_with_the_exact_final_state_under_churn() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    // A history (and so a lag allowed) of 2,000 events, a fraction of the churn below.
+    let ts = TestServer::start_with(|c| c.watch_history = 2000).await;
+    let client = ts.client().await;
+    let ns = "churn";
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    namespaces.create(&PostParams::default(), &from_json(json!({"metadata": {"name": ns}}))).await.unwrap();
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), ns);
+    let mut watchers = Vec::new();
+    for slow in [false, false, false, true] {
+        let (seen, lists) = (Arc::new(Mutex::new(Seen::new())), Arc::new(AtomicUsize::new(0)));
+        let stalled = Arc::new(AtomicBool::new(false));
+        tokio::spawn(follow(cms.clone(), stalled.clone(), seen.clone(), lists.clone()));
+        watchers.push((slow, stalled, seen, lists));
+    }
+    for (slow, stalled, _, lists) in &watchers {
+        while lists.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stalled.store(*slow, Ordering::SeqCst);
+    }
+
+    // 1,500 objects, each changed five times, a third deleted: 9,500 events, some 35 MB.
+    const OBJECTS: usize = 1500;
+    futures::stream::iter(0..OBJECTS)
+        .for_each_concurrent(32, |i| {
+            let cms = cms.clone();
+            async move {
+                let name = format!("cm-{i}");
+                cms.create(&PostParams::default(), &cm(&name, "churn")).await.unwrap();
+                for round in 0..5 {
+                    // Each event some kilobytes, so the stalled watcher's socket fills.
+                    let patch =
+                        Patch::Merge(json!({"data": {"round": round.to_string(), "pad": "x".repeat(4096)}}));
+                    cms.patch(&name, &PatchParams::default(), &patch).await.unwrap();
+                }
+                if i % 3 == 0 {
+                    cms.delete(&name, &DeleteParams::default()).await.unwrap();
+                }
+            }
+        })
+        .await;
+    let list = cms.list(&Default::default()).await.unwrap();
+    let last: Seen = list.items.iter().map(|o| (o.name_any(), o.resource_version().unwrap())).collect();
+    assert_eq!(last.len(), OBJECTS - OBJECTS.div_ceil(3));
+
+    for (slow, stalled, seen, lists) in &watchers {
+        stalled.store(false, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while *seen.lock().unwrap() != last && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seen = seen.lock().unwrap();
+        let wrong = seen.iter().filter(|(k, v)| last.get(*k) != Some(*v)).count();
+        let missing = last.keys().filter(|k| !seen.contains_key(*k)).count();
+        assert!(*seen == last, "a watcher (slow: {slow}) ends with {wrong} wrong and {missing} missing");
+        let lists = lists.load(Ordering::SeqCst);
+        if *slow {
+            assert!(lists > 1, "the stalled watcher listed again after it was cut loose");
+        } else {
+            assert_eq!(lists, 1, "a watcher that kept up never had to list again");
+        }
+    }
+}

@@ -52,9 +52,10 @@ pub trait Resource: Sync + Debug {
 /// kilobytes hold under a hundred MiB. A client resuming from further back gets `410 Gone`
 /// and relists, as from a compacted etcd.
 pub const DEFAULT_HISTORY: usize = 25_000;
-/// How many events a live watcher may fall behind before it is cut loose (the channel keeps
-/// that many events alive too).
-const BROADCAST_CAPACITY: usize = 25_000;
+/// The fewest events a live watcher may fall behind before it is cut loose. It may fall
+/// behind as far as the history reaches (a watcher further behind could not resume anyway);
+/// the channel keeps that many events alive too.
+const MIN_BROADCAST_CAPACITY: usize = 1024;
 
 /// One write, staged before it commits: its resourceVersion, where it goes, and what it does.
 struct StagedWrite {
@@ -244,7 +245,7 @@ impl Store {
             .insert(object.key().clone(), object);
             Ok(())
         })?;
-        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let (events, _) = broadcast::channel(history_limit.max(MIN_BROADCAST_CAPACITY));
         let shared = Arc::new(Shared {
             backend,
             writer: Mutex::new(Latest {
