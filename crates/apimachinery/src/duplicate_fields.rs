@@ -62,12 +62,20 @@ impl<'de> Visitor<'de> for Decode<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            let segment = Segment::Key(&key, self.at);
-            let value = access.next_value_seed(Decode { at: &segment, duplicates: &mut *self.duplicates })?;
-            if map.contains_key(&key) {
-                self.duplicates.push(segment.path());
+            let value = access.next_value_seed(Decode {
+                at: &Segment::Key(&key, self.at),
+                duplicates: &mut *self.duplicates,
+            })?;
+            // One lookup: the entry tells whether the key came before.
+            match map.entry(key) {
+                serde_json::map::Entry::Vacant(entry) => {
+                    entry.insert(value);
+                }
+                serde_json::map::Entry::Occupied(mut entry) => {
+                    self.duplicates.push(Segment::Key(entry.key(), self.at).path());
+                    entry.insert(value);
+                }
             }
-            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
