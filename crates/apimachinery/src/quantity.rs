@@ -55,7 +55,8 @@ impl Quantity {
         let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
         // mantissa * 10^-frac_len
         let mantissa: i128 = format!("{whole}{frac}").parse().map_err(|_| err())?;
-        let mut exp10: i32 = -(frac.len() as i32);
+        // Wide enough that no suffix or exponent below can overflow it.
+        let mut exp10: i64 = -(frac.len() as i64);
         let mut multiplier: i128 = 1;
         match suffix {
             "" => {}
@@ -75,7 +76,7 @@ impl Quantity {
             "Pi" => multiplier = 1 << 50,
             "Ei" => multiplier = 1 << 60,
             s if s.starts_with(['e', 'E']) => {
-                exp10 += s[1..].parse::<i32>().map_err(|_| err())?;
+                exp10 += i64::from(s[1..].parse::<i32>().map_err(|_| err())?);
             }
             _ => return Err(err()),
         }
@@ -83,10 +84,12 @@ impl Quantity {
         exp10 += 3;
         let mut value = mantissa.checked_mul(multiplier).ok_or_else(err)?;
         if exp10 >= 0 {
-            value = value.checked_mul(10i128.checked_pow(exp10 as u32).ok_or_else(err)?).ok_or_else(err)?;
+            let scale = u32::try_from(exp10).ok().and_then(|e| 10i128.checked_pow(e)).ok_or_else(err)?;
+            value = value.checked_mul(scale).ok_or_else(err)?;
         } else {
-            let div = 10i128.checked_pow((-exp10) as u32).unwrap_or(i128::MAX);
-            value = (value + div - 1) / div;
+            // Rounded up to the next thousandth, as upstream rounds up to milli-units.
+            let div = u32::try_from(-exp10).ok().and_then(|e| 10i128.checked_pow(e)).unwrap_or(i128::MAX);
+            value = if value == 0 { 0 } else { (value - 1) / div + 1 };
         }
         Ok(Quantity(if negative { -value } else { value }))
     }
@@ -147,6 +150,23 @@ mod tests {
         for bad in ["", "abc", "1x", "1..2", "--1", ".", "1Zi"] {
             assert!(Quantity::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Found by the quantity fuzzer: huge mantissas and exponents overflowed while scaling.
+    #[test]
+    fn extreme_numbers_and_exponents_are_refused_or_rounded_not_overflowed() {
+        let huge = "9".repeat(38);
+        for bad in [
+            format!("{huge}e-2147483648"),
+            "1e2147483647".to_string(),
+            format!("{huge}E"),
+            format!("{huge}Ei"),
+        ] {
+            let _ = Quantity::parse(&bad);
+        }
+        assert!(Quantity::parse("1e2147483647").is_err());
+        assert_eq!(Quantity::parse(&format!("{huge}e-2147483648")).unwrap().millis(), 1, "rounded up");
+        assert_eq!(Quantity::parse("0e-100").unwrap().millis(), 0);
     }
 
     #[test]

@@ -30,3 +30,9 @@ mod wire;
 
 pub use handlers::KUBERNETES_MINOR;
 pub use server::{RunningServer, ServerConfig, start};
+
+/// Decodes a create or update body of this Content-Type as the server does (JSON, YAML or
+/// Kubernetes protobuf), for the fuzz targets; a `Status` message when it cannot.
+pub fn decode_request_body(content_type: &str, body: &[u8]) -> Result<serde_json::Value, String> {
+    request::decode_body(content_type, body).map_err(|e| e.to_status()["message"].to_string())
+}

@@ -201,24 +201,11 @@ fn a_gated_pod_waits_for_its_gates_to_be_removed() {
         err.contains("spec.schedulingGates: Forbidden: only deletion is allowed, but found new scheduling gate 'example.com/more'"),
         "{err}"
     );
-    k.ok(&[
-        "patch",
-        "pod",
-        "gated",
-        "--type=json",
-        "-p",
-        r#"[{"op":"remove","path":"/spec/schedulingGates/0"}]"#,
-    ]);
+    let json_patch = |patch: &str| k.ok(&["patch", "pod", "gated", "--type=json", "-p", patch]);
+    json_patch(r#"[{"op":"remove","path":"/spec/schedulingGates/0"}]"#);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(row(&k, "gated")[2], "SchedulingGated", "one gate is left");
-    k.ok(&[
-        "patch",
-        "pod",
-        "gated",
-        "--type=json",
-        "-p",
-        r#"[{"op":"remove","path":"/spec/schedulingGates"}]"#,
-    ]);
+    json_patch(r#"[{"op":"remove","path":"/spec/schedulingGates"}]"#);
     k.eventually("the pod scheduled and running", || {
         row(&k, "gated").get(2).map(String::as_str) == Some("Running")
     });
