@@ -31,6 +31,17 @@ mod wire;
 pub use handlers::KUBERNETES_MINOR;
 pub use server::{RunningServer, ServerConfig, start};
 
+/// Applies a JSON patch (its operations as JSON) to a copy of `doc` as the server applies
+/// `application/json-patch+json`, for the fuzz targets.
+pub fn json_patch(
+    doc: &serde_json::Value,
+    operations: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let operations: json_patch::Patch =
+        serde_json::from_value(operations.clone()).map_err(|e| e.to_string())?;
+    registry::apply_json_patch(doc, &operations).map_err(|e| e.to_string())
+}
+
 /// Decodes a create or update body of this Content-Type as the server does (JSON, YAML or
 /// Kubernetes protobuf), for the fuzz targets; a `Status` message when it cannot.
 pub fn decode_request_body(content_type: &str, body: &[u8]) -> Result<serde_json::Value, String> {

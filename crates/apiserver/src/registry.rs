@@ -729,7 +729,7 @@ pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch:
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut doc, &p).map_err(|e| patch_failed(rt, old, e))?;
+            doc = apply_json_patch(&doc, &p).map_err(|e| patch_failed(rt, old, e))?;
         }
         PatchType::Merge => {
             if !patch.is_object() {
@@ -759,6 +759,19 @@ pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch:
         }
     }
     Ok(doc)
+}
+
+/// A JSON patch (RFC 6902) applied to a copy of `doc`. The copy is scratch: a patch that fails
+/// halfway leaves it for the caller to drop. (`json_patch::patch` undoes a failed patch
+/// instead, and its undo panics on some operations it applied itself, which the json_patch
+/// fuzzer found: a `move` onto a path below an index an earlier `add` created.)
+pub fn apply_json_patch(
+    doc: &Value,
+    operations: &json_patch::Patch,
+) -> Result<Value, json_patch::PatchError> {
+    let mut scratch = doc.clone();
+    json_patch::patch_unsafe(&mut scratch, operations)?;
+    Ok(scratch)
 }
 
 fn patch_failed(rt: &ResourceType, old: &Value, e: impl std::fmt::Display) -> ApiError {

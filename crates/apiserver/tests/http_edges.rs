@@ -242,3 +242,29 @@ async fn a_huge_bad_name_is_not_repeated_into_a_huge_answer() {
     assert!(s.message.contains("metadata.name: Invalid value: \"aaaa"), "{}", &s.message[..200]);
     assert!(s.message.ends_with("...(truncated, 1048576 bytes)\": must be no more than 253 characters"));
 }
+
+/// Found by the json_patch fuzzer: a JSON patch whose last operation fails after a `move`
+/// made the json-patch crate's own undo panic, dropping the request. It is a 422 now, and the
+/// object is unchanged.
+#[tokio::test]
+async fn a_json_patch_that_fails_halfway_is_refused_and_changes_nothing() {
+    let ts = TestServer::start().await;
+    let c = ts.client().await;
+    let cm: ConfigMap = common::from_json(json!({"metadata": {"name": "cm", "finalizers": ["x", "y"]}}));
+    let api = Api::<ConfigMap>::namespaced(c.clone(), "default");
+    let before = api.create(&PostParams::default(), &cm).await.unwrap();
+    let operations = json!([
+        {"op": "add", "path": "/a+-", "value": 3},
+        {"op": "move", "from": "/metadata/finalizers/1", "path": "/:b.b"},
+        {"op": "move", "from": "/metadata/finalizers/0", "path": "/b/b"}]);
+    let patch = http::Request::patch(format!("{CONFIGMAPS}/cm"))
+        .header("Content-Type", "application/json-patch+json")
+        .body(serde_json::to_vec(&operations).unwrap())
+        .unwrap();
+    let s = status(c.request::<Value>(patch).await);
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+    assert!(s.message.contains("the patch does not apply"), "{s:?}");
+    let after = api.get("cm").await.unwrap();
+    assert_eq!(after.metadata.resource_version, before.metadata.resource_version);
+    assert_eq!(after.metadata.finalizers, Some(vec!["x".to_string(), "y".to_string()]));
+}

@@ -76,11 +76,10 @@ pub fn strategic_merge(data: &[u8]) {
     let _ = strategic_merge_patch(&original, &patch, strategic_merge::POD);
 }
 
-/// A JSON patch: `[document, operations]`.
+/// A JSON patch as the server applies it: `[document, operations]`.
 pub fn json_patch(data: &[u8]) {
-    let Some((mut document, operations)) = pair(data) else { return };
-    let Ok(operations) = serde_json::from_value::<json_patch::Patch>(operations) else { return };
-    let _ = json_patch::patch(&mut document, &operations);
+    let Some((document, operations)) = pair(data) else { return };
+    let _ = apiserver::json_patch(&document, &operations);
 }
 
 /// A JSON merge patch: `[document, patch]`.
