@@ -13,7 +13,7 @@ use controller::cache::{self, Router};
 use controller::sync::sync_daemonset;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 /// What passed between the controller and the server.
@@ -23,6 +23,8 @@ struct Wire {
     log: Vec<String>,
     /// How many status writes to spoil still.
     spoil_status_writes: usize,
+    /// Whether DaemonSet watches get no answer (the cache keeps what its list saw).
+    hold_daemonset_watches: bool,
 }
 
 impl Wire {
@@ -54,26 +56,35 @@ struct Recorded<S> {
 impl<S> tower::Service<http::Request<kube::client::Body>> for Recorded<S>
 where
     S: tower::Service<http::Request<kube::client::Body>>,
+    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: http::Request<kube::client::Body>) -> S::Future {
+    fn call(&mut self, mut req: http::Request<kube::client::Body>) -> Self::Future {
         let mut wire = self.wire.lock().unwrap();
         let path = req.uri().path().to_string();
         wire.log.push(format!("{} {path}", req.method()));
+        let watch = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "watch=true"));
+        let held = wire.hold_daemonset_watches && watch && path.ends_with("/daemonsets");
         if req.method() == http::Method::PUT && path.ends_with("/status") && wire.spoil_status_writes > 0 {
             wire.spoil_status_writes -= 1;
             // A body the server cannot read: an error that is not a conflict.
             *req.body_mut() = kube::client::Body::from(b"{not json".to_vec());
         }
         drop(wire);
-        self.inner.call(req)
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            if held {
+                std::future::pending::<()>().await;
+            }
+            answer.await
+        })
     }
 }
 
@@ -84,6 +95,8 @@ struct Setup {
     admin: kube::Client,
     controller: Arc<Controller>,
     wire: Arc<Mutex<Wire>>,
+    /// The controller's watches, started when a test first waits for its cache.
+    watches: Mutex<Option<(kube::Client, Router)>>,
 }
 
 async fn setup() -> Setup {
@@ -106,8 +119,8 @@ async fn setup() -> Setup {
         metrics: controller.metrics.clone(),
     };
     // The watches run for the test's life; the workers do not: each test calls the sync.
-    cache::start(recorded, router);
-    Setup { _server: server, _dir: dir, admin, controller, wire }
+    let watches = Mutex::new(Some((recorded, router)));
+    Setup { _server: server, _dir: dir, admin, controller, wire, watches }
 }
 
 impl Setup {
@@ -135,8 +148,11 @@ impl Setup {
             .unwrap()
     }
 
-    /// Waits until the controller's cache has seen `what`.
+    /// Waits until the controller's cache has seen `what` (starting its watches the first time).
     async fn cached(&self, what: &str, check: impl Fn(&controller::cache::Cache) -> bool) {
+        if let Some((client, router)) = self.watches.lock().unwrap().take() {
+            cache::start(client, router);
+        }
         let cache = &self.controller.ctx.cache;
         for _ in 0..200 {
             if cache.synced() && check(cache) {
@@ -237,4 +253,48 @@ async fn one_sync_creates_before_it_deletes() {
     let create = wire.first("POST /api/v1/namespaces/default/pods").expect("a create");
     let delete = wire.first("DELETE /api/v1/namespaces/default/pods/agent-old").expect("a delete");
     assert!(create < delete, "creates first: {:?}", wire.log);
+}
+
+/// TestDontDoAnythingIfBeingDeletedRace: the cache still shows the DaemonSet alive (its watch
+/// is held), the server has it being deleted, and an orphan pod matches it. The sync's live
+/// re-check before adopting sees the deletion: no pod is created and the orphan is not adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemonset_the_server_is_deleting_is_left_alone_though_the_cache_lags() {
+    let s = setup().await;
+    s.wire.lock().unwrap().hold_daemonset_watches = true;
+    s.node("node-1", json!({})).await;
+    s.daemonset(json!({})).await;
+    let daemonsets = Api::<DaemonSet>::namespaced(s.admin.clone(), "default");
+    let hold = json!({"metadata": {"finalizers": ["example.com/hold"]}});
+    daemonsets.patch("agent", &PatchParams::default(), &Patch::Merge(&hold)).await.unwrap();
+    let orphan: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "orphan", "namespace": "default", "labels": {"app": "agent"}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "agent", "image": "app:1"}]},
+    }))
+    .unwrap();
+    Api::<Pod>::namespaced(s.admin.clone(), "default").create(&PostParams::default(), &orphan).await.unwrap();
+    s.cached("the node, the DaemonSet and the orphan", |c| {
+        c.nodes().len() == 1
+            && c.daemonset("default", "agent").is_some()
+            && c.pod("default", "orphan").is_some()
+    })
+    .await;
+    daemonsets.delete("agent", &Default::default()).await.unwrap();
+    assert!(daemonsets.get("agent").await.unwrap().metadata.deletion_timestamp.is_some());
+    let cached = s.controller.ctx.cache.daemonset("default", "agent").unwrap();
+    assert!(cached.metadata.deletion_timestamp.is_none(), "the cache lags");
+
+    let outcome = s.sync().await;
+    let wire = s.wire.lock().unwrap();
+    assert_eq!(wire.count("POST /api/v1/namespaces/default/pods"), 0, "no pod created: {:?}", wire.log);
+    assert_eq!(
+        wire.count("PATCH /api/v1/namespaces/default/pods/orphan"),
+        0,
+        "the orphan is not adopted: {outcome:?}"
+    );
+    assert!(
+        wire.log.iter().any(|l| l == "GET /apis/apps/v1/namespaces/default/daemonsets/agent"),
+        "the live re-check: {:?}",
+        wire.log
+    );
 }
