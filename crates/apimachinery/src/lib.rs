@@ -3,7 +3,6 @@
 //! human-readable durations, and the core/v1 defaulting and validation rules.
 //!
 //! Nothing here does I/O or reads the clock; time is always a parameter.
-#![forbid(unsafe_code)]
 
 pub mod apply;
 pub mod core;

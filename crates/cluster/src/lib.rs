@@ -1,7 +1,6 @@
 //! The cluster runtime that runs beside the API server in `everynode up`. Every component here
 //! talks to the API server only through its HTTP API with kube-rs, as upstream's components do,
 //! so each could run against a real cluster too.
-#![forbid(unsafe_code)]
 
 pub mod every_namespace;
 pub mod garbage_collector;

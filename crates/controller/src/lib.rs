@@ -4,7 +4,6 @@
 //!
 //! It runs in-process in `everynode up` and standalone as `everynode controller` against a
 //! real cluster whose own DaemonSet controller is switched off.
-#![forbid(unsafe_code)]
 
 pub mod cache;
 pub mod event_correlator;

@@ -10,7 +10,6 @@
 //! - [`rollout_controls`]: everynode's opt-in rollout controls (pause, partition, node scope,
 //!   NotReady nodes, strict budget), read from annotations;
 //! - [`forecast`]: a rollout run forward on a virtual clock with the same decisions.
-#![forbid(unsafe_code)]
 
 pub mod defaults;
 pub mod eligibility;
