@@ -121,9 +121,10 @@ fn aggregate_key(e: &Event) -> String {
     .join("/")
 }
 
-/// The key of events that are the same in everything (client-go's `getEventKey`).
-fn event_key(e: &Event) -> String {
-    format!("{}/{}", aggregate_key(e), e.message.as_deref().unwrap_or_default())
+/// The key of events that are the same in everything (client-go's `getEventKey`): their
+/// aggregate key and their message.
+fn event_key(aggregate: &str, e: &Event) -> String {
+    format!("{aggregate}/{}", e.message.as_deref().unwrap_or_default())
 }
 
 struct AggregateRecord {
@@ -162,12 +163,14 @@ impl EventCorrelator {
     /// (`instant` on the monotonic clock, for the spam filter).
     pub fn correlate(&mut self, event: Event, now: Timestamp, instant: Instant) -> Correlated {
         let (event, key) = self.aggregate(event, now);
-        let observed = self.observe(event, key, now);
-        let event = match &observed {
-            Correlated::Create(e) | Correlated::Patch { event: e, .. } => e,
-            Correlated::Skip => return Correlated::Skip,
-        };
-        if self.spam.allow(event, instant) { observed } else { Correlated::Skip }
+        let (event, patch) = self.observe(event, key, now);
+        if !self.spam.allow(&event, instant) {
+            return Correlated::Skip;
+        }
+        match patch {
+            Some(patch) => Correlated::Patch { event, patch },
+            None => Correlated::Create(event),
+        }
     }
 
     /// client-go's `EventAggregate`: the event itself and its full key while fewer than
@@ -184,7 +187,7 @@ impl EventCorrelator {
         record.messages.insert(event.message.clone().unwrap_or_default());
         record.last = now;
         if record.messages.len() < AGGREGATE_MAX_EVENTS {
-            let key = event_key(&event);
+            let key = event_key(&aggregate, &event);
             return (event, key);
         }
         // The set stays at its bound.
@@ -208,14 +211,15 @@ impl EventCorrelator {
         (combined, aggregate)
     }
 
-    /// client-go's `eventObserve`: a repeat of what was written under `key` is a patch of it.
-    fn observe(&mut self, mut event: Event, key: String, now: Timestamp) -> Correlated {
+    /// client-go's `eventObserve`: a repeat of what was written under `key` is a patch of it
+    /// (the event as patched, and the patch); anything else is written as it is.
+    fn observe(&mut self, mut event: Event, key: String, now: Timestamp) -> (Event, Option<Value>) {
         let name = event.metadata.name.clone().unwrap_or_default();
         let first = event.first_timestamp.clone();
         let seen = self.observed.entry(key, || Observation { count: 0, first, name });
         if seen.count == 0 {
             seen.count = event.count.unwrap_or(1);
-            return Correlated::Create(event);
+            return (event, None);
         }
         seen.count += 1;
         event.metadata.name = Some(seen.name.clone());
@@ -227,7 +231,7 @@ impl EventCorrelator {
             "lastTimestamp": event.last_timestamp,
             "message": event.message,
         });
-        Correlated::Patch { event, patch }
+        (event, Some(patch))
     }
 
     /// Keys remembered, for tests of the bound.
@@ -346,6 +350,7 @@ mod tests {
         assert_ne!(c.correlate(event("b", "R", "m"), t(0), i0), Correlated::Skip, "another object");
         assert_eq!(c.correlate(event("a", "R", "m"), t(0), i0 + Duration::from_secs(299)), Correlated::Skip);
         assert_ne!(c.correlate(event("a", "R", "m"), t(0), i0 + Duration::from_secs(301)), Correlated::Skip);
+        assert_eq!(c.correlate(event("a", "R", "m"), t(0), i0 + Duration::from_secs(302)), Correlated::Skip);
     }
 
     #[test]
@@ -354,6 +359,7 @@ mod tests {
         let i0 = Instant::now();
         let at = |i: u64| i0 + Duration::from_millis(i);
         while c.correlate(event("busy", "R", "m"), t(0), i0) != Correlated::Skip {}
+        while c.correlate(event("quiet", "R", "m"), t(0), i0) != Correlated::Skip {}
         for i in 0..20_000u64 {
             let e = event(&format!("pod-{i}"), "Scheduled", "assigned");
             assert!(
@@ -369,5 +375,11 @@ mod tests {
             }
         }
         assert!(c.remembered() < 2 * CACHED, "bounded: {}", c.remembered());
+        assert_eq!(c.correlate(event("busy", "R", "m"), t(1), at(20_001)), Correlated::Skip);
+        assert_ne!(
+            c.correlate(event("quiet", "R", "m"), t(1), at(20_001)),
+            Correlated::Skip,
+            "one long forgotten starts afresh"
+        );
     }
 }
