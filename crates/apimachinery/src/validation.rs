@@ -157,8 +157,7 @@ pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
 
 fn format_value(value: &Value) -> String {
     match value {
-        Value::String(s) if s.len() > MAX_SHOWN_VALUE => format!("{:?}", shown(s)),
-        Value::String(s) => format!("{s:?}"),
+        Value::String(s) => format!("{:?}", shown(s)),
         Value::Null => "null".to_string(),
         other => other.to_string(),
     }

@@ -630,20 +630,27 @@ impl Registry {
     /// (`--event-ttl`, one hour) expires them, so a long run does not keep every event.
     pub fn expire_events(&self, ttl: jiff::SignedDuration, now: Timestamp) -> ApiResult<usize> {
         let Some(rt) = self.catalog.find("", "v1", "events") else { return Ok(0) };
-        let cutoff = now - ttl;
-        let expired = self
+        let expired =
+            |event: &crate::storage::Object| last_written(&event.value()).is_some_and(|t| t < now - ttl);
+        // Every event is read outside the writer lock; only those found expired are looked at
+        // again under it (one written meanwhile is kept).
+        let (events, _) = self.store.list(rt, None);
+        let candidates: Vec<_> = events.iter().filter(|e| expired(e)).map(|e| e.key().clone()).collect();
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let removed = self
             .store
             .write(|snap| {
-                let mutations: Vec<Mutation> = snap
-                    .list(rt, None)
+                let mutations: Vec<Mutation> = candidates
                     .into_iter()
-                    .filter(|event| last_written(&event.value()).is_some_and(|t| t < cutoff))
-                    .map(|event| Mutation::Delete { resource: rt, key: event.key().clone() })
+                    .filter(|(ns, name)| snap.get(rt, ns, name).is_some_and(|e| expired(&e)))
+                    .map(|key| Mutation::Delete { resource: rt, key })
                     .collect();
                 Ok((mutations, ()))
             })?
             .durable_blocking()?;
-        Ok(expired.0.len())
+        Ok(removed.0.len())
     }
 
     /// Creates the objects a fresh cluster has (namespaces, built-in priority classes) and any

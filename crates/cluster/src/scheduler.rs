@@ -260,7 +260,7 @@ impl Scheduler {
             .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME);
         // A gated pod waits until its gates are removed (upstream's SchedulingGates
         // PreEnqueue plugin); the API server gave it the SchedulingGated condition.
-        let gated = spec.and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
+        let gated = spec.is_some_and(apimachinery::core::has_scheduling_gates);
         !bound && !gated && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
     }
 

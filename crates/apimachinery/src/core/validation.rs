@@ -500,7 +500,8 @@ fn validate_scheduling_gates(spec: &PodSpec, path: &Path) -> FieldErrors {
     errs
 }
 
-fn has_scheduling_gates(spec: &PodSpec) -> bool {
+/// Whether scheduling gates hold the pod: the scheduler leaves it alone until they are removed.
+pub fn has_scheduling_gates(spec: &PodSpec) -> bool {
     spec.scheduling_gates.as_ref().is_some_and(|g| !g.is_empty())
 }
 

@@ -328,11 +328,11 @@ impl Store {
         for e in state.history.range(start..).filter(in_scope) {
             after.entry(e.object.key()).or_insert(e);
         }
+        if after.is_empty() {
+            return Ok(list_in(&state.objects, rt, namespace));
+        }
         let mut objects: BTreeMap<ObjectKey, Object> =
             list_in(&state.objects, rt, namespace).into_iter().map(|o| (o.key().clone(), o)).collect();
-        if after.is_empty() {
-            return Ok(objects.into_values().collect());
-        }
         // The last change at or before `rv` of each object changed since.
         let mut before: HashMap<&ObjectKey, &WatchEvent> = HashMap::new();
         for e in state.history.range(..start).rev().filter(in_scope) {
