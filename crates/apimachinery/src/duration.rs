@@ -67,6 +67,12 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
     s.parse().ok()
 }
 
+/// A timestamp as object metadata holds it: RFC 3339 at second precision, as upstream
+/// serialises `metav1.Time`.
+pub fn format_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

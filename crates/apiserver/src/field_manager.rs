@@ -33,7 +33,7 @@ pub fn manager_of(field_manager: Option<&str>, user_agent: &str, options_kind: &
 }
 
 fn now() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    apimachinery::duration::format_time(Timestamp::now())
 }
 
 fn write<'a>(

@@ -958,7 +958,7 @@ fn bind(
             )],
         ));
     }
-    let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = apimachinery::duration::format_time(Timestamp::now());
     let patch = json!({"spec": {"nodeName": node}});
     state.registry.patch_with(rt, ns, name, dry_run, |pod| {
         if pod["metadata"].get("deletionTimestamp").is_some() {

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use apimachinery::duration::format_time;
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use tokio::sync::{broadcast, mpsc};
@@ -96,7 +97,7 @@ pub fn lines(pod: &Pod, container: &str, said: &[String], previous: bool) -> Api
     };
     if let Some(t) = ended {
         let text = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-            t.as_ref().map(|t| time(&t.0)).unwrap_or_default()
+            t.as_ref().map(|t| format_time(t.0)).unwrap_or_default()
         };
         let reason = t.reason.clone().unwrap_or_default();
         let since = text(&t.started_at);
@@ -105,7 +106,7 @@ pub fn lines(pod: &Pod, container: &str, said: &[String], previous: bool) -> Api
         out.push(exited(&text(&t.finished_at), t.exit_code, &reason));
         return Ok((out, true));
     }
-    let since = state.running.and_then(|r| r.started_at).map(|t| time(&t.0)).unwrap_or_default();
+    let since = state.running.and_then(|r| r.started_at).map(|t| format_time(t.0)).unwrap_or_default();
     let mut out = vec![started(&since)];
     out.extend(said.iter().map(|l| LogLine { time: since.clone(), text: l.clone() }));
     if s.ready {
@@ -116,7 +117,7 @@ pub fn lines(pod: &Pod, container: &str, said: &[String], previous: bool) -> Api
             .flatten()
             .find(|c| c.type_ == "Ready" && c.status == "True")
             .and_then(|c| c.last_transition_time.as_ref())
-            .map(|t| time(&t.0))
+            .map(|t| format_time(t.0))
             .filter(|t| *t >= since)
             .unwrap_or_else(|| since.clone());
         out.push(LogLine { time: ready_at, text: readiness_text(container, true) });
@@ -132,7 +133,7 @@ fn readiness_text(container: &str, ready: bool) -> String {
 fn ready_changed_at(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
     let ready = status.conditions.iter().flatten().find(|c| c.type_ == "Ready")?;
-    ready.last_transition_time.as_ref().map(|t| time(&t.0))
+    ready.last_transition_time.as_ref().map(|t| format_time(t.0))
 }
 
 /// Whether `container` runs and is ready.
@@ -165,10 +166,6 @@ pub fn said(
         .and_then(|r| r.log.as_deref())
         .map(|text| text.lines().map(str::to_string).collect())
         .unwrap_or_default()
-}
-
-fn time(t: &jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The lines as `kubectl logs` prints them: the last `tail` of them, each with its time in

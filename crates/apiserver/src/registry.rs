@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use apimachinery::duration::format_time;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -124,11 +125,6 @@ pub struct Registry {
     pub catalog: Arc<Catalog>,
 }
 
-fn rfc3339(t: Timestamp) -> String {
-    // Upstream serialises metav1.Time at second precision.
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 fn generate_name(prefix: &str) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -239,7 +235,7 @@ impl Registry {
             meta.remove(server_field);
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-        meta.insert("creationTimestamp".into(), json!(rfc3339(now)));
+        meta.insert("creationTimestamp".into(), json!(format_time(now)));
         let generate = meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty();
         if generate {
             // Generated before the kind's preparation, which may use the name (a Job labels its
@@ -506,7 +502,7 @@ impl Registry {
             match rt.rules.deletion(&obj, options.grace_period_seconds) {
                 Deletion::Terminating => {
                     if obj["metadata"].get("deletionTimestamp").is_none() {
-                        obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
+                        obj["metadata"]["deletionTimestamp"] = json!(format_time(now));
                         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                     }
                     if !fins.is_empty() {
@@ -524,7 +520,7 @@ impl Registry {
                         .as_str()
                         .and_then(|s| s.parse::<Timestamp>().ok());
                     if current.is_none_or(|c| deadline < c) {
-                        obj["metadata"]["deletionTimestamp"] = json!(rfc3339(deadline));
+                        obj["metadata"]["deletionTimestamp"] = json!(format_time(deadline));
                         obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
                     }
                     if !fins.is_empty() {
@@ -540,7 +536,7 @@ impl Registry {
             }
             if !fins.is_empty() {
                 if obj["metadata"].get("deletionTimestamp").is_none() {
-                    obj["metadata"]["deletionTimestamp"] = json!(rfc3339(now));
+                    obj["metadata"]["deletionTimestamp"] = json!(format_time(now));
                     obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                 }
                 obj["metadata"]["finalizers"] = json!(fins);

@@ -255,7 +255,7 @@ impl NodeLifecycle {
                     .and_then(|s| s.conditions.as_ref())
                     .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
                 if ready.is_none_or(|c| c.status != "Unknown") {
-                    let stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                    let stamp = apimachinery::duration::format_time(now);
                     let conditions: Vec<_> = ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
                         .into_iter()
                         .map(|t| {

@@ -148,6 +148,19 @@ impl Setup {
             .unwrap()
     }
 
+    /// A pod with this metadata bound to `node`, running the DaemonSet's image.
+    async fn pod(&self, metadata: serde_json::Value, node: &str) {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": metadata,
+            "spec": {"nodeName": node, "containers": [{"name": "agent", "image": "app:1"}]},
+        }))
+        .unwrap();
+        Api::<Pod>::namespaced(self.admin.clone(), "default")
+            .create(&PostParams::default(), &pod)
+            .await
+            .unwrap();
+    }
+
     /// Waits until the controller's cache has seen `what` (starting its watches the first time).
     async fn cached(&self, what: &str, check: impl Fn(&controller::cache::Cache) -> bool) {
         if let Some((client, router)) = self.watches.lock().unwrap().take() {
@@ -234,14 +247,13 @@ async fn one_sync_creates_before_it_deletes() {
     s.node("node-b", json!({"role": "agent"})).await;
     let ds = s.daemonset(json!({"role": "agent"})).await;
     // A pod of the DaemonSet on node-a, where its node selector no longer lets it run.
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "agent-old", "namespace": "default", "labels": {"app": "agent"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
-                "uid": ds.metadata.uid, "controller": true, "blockOwnerDeletion": true}]},
-        "spec": {"nodeName": "node-a", "containers": [{"name": "agent", "image": "app:1"}]},
-    }))
-    .unwrap();
-    Api::<Pod>::namespaced(s.admin.clone(), "default").create(&PostParams::default(), &pod).await.unwrap();
+    s.pod(
+        json!({"name": "agent-old", "namespace": "default", "labels": {"app": "agent"},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+            "uid": ds.metadata.uid, "controller": true, "blockOwnerDeletion": true}]}),
+        "node-a",
+    )
+    .await;
     s.cached("both nodes, the DaemonSet and its pod", |c| {
         c.nodes().len() == 2
             && c.daemonset("default", "agent").is_some()
@@ -267,12 +279,7 @@ async fn a_daemonset_the_server_is_deleting_is_left_alone_though_the_cache_lags(
     let daemonsets = Api::<DaemonSet>::namespaced(s.admin.clone(), "default");
     let hold = json!({"metadata": {"finalizers": ["example.com/hold"]}});
     daemonsets.patch("agent", &PatchParams::default(), &Patch::Merge(&hold)).await.unwrap();
-    let orphan: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "orphan", "namespace": "default", "labels": {"app": "agent"}},
-        "spec": {"nodeName": "node-1", "containers": [{"name": "agent", "image": "app:1"}]},
-    }))
-    .unwrap();
-    Api::<Pod>::namespaced(s.admin.clone(), "default").create(&PostParams::default(), &orphan).await.unwrap();
+    s.pod(json!({"name": "orphan", "namespace": "default", "labels": {"app": "agent"}}), "node-1").await;
     s.cached("the node, the DaemonSet and the orphan", |c| {
         c.nodes().len() == 1
             && c.daemonset("default", "agent").is_some()

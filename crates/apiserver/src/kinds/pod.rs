@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use apimachinery::duration::{human_duration, parse_time};
+use apimachinery::duration::{format_time, human_duration, parse_time};
 use apimachinery::strategic_merge::{self, Schema};
 use apimachinery::validation::FieldErrors;
 use jiff::Timestamp;
@@ -56,7 +56,7 @@ impl Kind for Pod {
                 "reason": "SchedulingGated",
                 "message": "Scheduling is blocked due to non-empty scheduling gates",
                 "lastProbeTime": null,
-                "lastTransitionTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "lastTransitionTime": format_time(Timestamp::now()),
             }]);
         }
     }

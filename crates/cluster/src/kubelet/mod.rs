@@ -61,7 +61,7 @@ pub fn pod_ip(cidr: &str, n: u32) -> Option<String> {
 }
 
 fn now_rfc3339() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    apimachinery::duration::format_time(Timestamp::now())
 }
 
 fn heartbeat_stopped(node: &Node) -> bool {
@@ -111,7 +111,7 @@ pub fn node_status_patch(node: &Node, rules: &[SimulationRule], kubelet_version:
             status.conditions.iter().flatten().find(|o| o.type_ == c["type"] && o.status == c["status"])
             && let Some(t) = &old.last_transition_time
         {
-            c["lastTransitionTime"] = json!(t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            c["lastTransitionTime"] = json!(apimachinery::duration::format_time(t.0));
         }
         c
     };
