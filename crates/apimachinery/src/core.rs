@@ -4,6 +4,9 @@
 //! namespaces, config maps, priority classes, leases and events.
 
 mod defaults;
+pub mod node_affinity;
+pub mod pod;
+pub mod taints;
 mod validation;
 
 pub use defaults::*;

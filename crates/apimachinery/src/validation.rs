@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::Value;
 
 /// What is wrong with a field (upstream `field.ErrorType`).
@@ -438,6 +439,49 @@ pub fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
     let bits: u8 = bits.parse().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     (bits <= max && !s.contains('+')).then_some((ip, bits))
+}
+
+/// Upstream's `ValidateLabelSelector`: keys, operators and values of a selector.
+pub fn validate_label_selector(selector: &LabelSelector, path: &Path) -> FieldErrors {
+    let mut errs = Vec::new();
+    for (k, v) in selector.match_labels.iter().flatten() {
+        let p = path.child("matchLabels");
+        errs.extend(is_qualified_name(k).into_iter().map(|m| FieldError::invalid(&p, k.as_str(), m)));
+        errs.extend(
+            is_valid_label_value(v).into_iter().map(|m| FieldError::invalid(&p.key(k), v.as_str(), m)),
+        );
+    }
+    for (i, r) in selector.match_expressions.iter().flatten().enumerate() {
+        let p = path.child("matchExpressions").index(i);
+        let values = r.values.as_deref().unwrap_or_default();
+        match r.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => errs.push(FieldError::required(
+                &p.child("values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if !values.is_empty() => errs.push(FieldError::forbidden(
+                &p.child("values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => {
+                errs.push(FieldError::invalid(&p.child("operator"), other, "not a valid selector operator"))
+            }
+        }
+        errs.extend(
+            is_qualified_name(&r.key)
+                .into_iter()
+                .map(|m| FieldError::invalid(&p.child("key"), r.key.as_str(), m)),
+        );
+        for (j, v) in values.iter().enumerate() {
+            errs.extend(
+                is_valid_label_value(v)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(&p.child("values").index(j), v.as_str(), m)),
+            );
+        }
+    }
+    errs
 }
 
 #[cfg(test)]

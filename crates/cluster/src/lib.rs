@@ -4,16 +4,13 @@
 
 pub mod every_namespace;
 pub mod garbage_collector;
-pub mod informer;
 pub mod kubelet;
 pub mod node_lifecycle;
-pub mod pod_deletion;
 pub mod pod_gc;
 pub mod preemption;
 pub mod scheduler;
 
 pub use garbage_collector::GarbageCollector;
-pub use informer::Informers;
 pub use kubelet::Kubelets;
 pub use node_lifecycle::NodeLifecycle;
 pub use pod_gc::PodGc;

@@ -16,8 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use controller::EventRecorder;
-use daemonset::eligibility::{TAINT_NOT_READY, TAINT_UNREACHABLE, tolerates};
+use apimachinery::core::taints::{TAINT_NOT_READY, TAINT_UNREACHABLE, tolerates};
+use client::EventRecorder;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
@@ -26,9 +26,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
-use crate::informer::{self, Change, Informers, Store};
 use crate::kubelet::LEASE_NAMESPACE;
-use crate::pod_deletion;
+use client::informer::{self, Change, Informers, Store};
+use client::pod_deletion;
 
 /// What makes a node unhealthy, and so which taints it should carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

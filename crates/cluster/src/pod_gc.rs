@@ -19,8 +19,8 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::informer::{self, Change, Informers, Store};
-use crate::pod_deletion;
+use client::informer::{self, Change, Informers, Store};
+use client::pod_deletion;
 
 /// How long a node must stay gone before its pods are collected (upstream's quarantine).
 pub const QUARANTINE: Duration = Duration::from_secs(40);

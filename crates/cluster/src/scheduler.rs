@@ -12,13 +12,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use apimachinery::core::node_affinity::{node_selector_matches, required_node_affinity_matches};
+use apimachinery::core::pod::is_terminal;
+use apimachinery::core::taints::{find_untolerated_taint, tolerates};
 use apimachinery::quantity::Quantity;
-use controller::EventRecorder;
-use controller::events::object_reference;
-use daemonset::eligibility::{
-    find_untolerated_taint, node_selector_matches, required_node_affinity_matches, tolerates,
-};
-use daemonset::pod::is_terminal;
+use client::EventRecorder;
+use client::events::object_reference;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, Taint};
@@ -28,9 +27,9 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::informer::{self, Change, Informers, Store};
-use crate::pod_deletion;
 use crate::preemption::{self, Outcome, priority};
+use client::informer::{self, Change, Informers, Store};
+use client::pod_deletion;
 
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 /// How many bindings are in flight at once.

@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
-use crate::queue::WorkQueue;
-use crate::stripped::Stripped;
+use client::queue::WorkQueue;
+use client::stripped::Stripped;
 
 type ByNamespace<K> = HashMap<String, HashMap<String, Arc<K>>>;
 

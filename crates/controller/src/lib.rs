@@ -1,18 +1,13 @@
 //! The DaemonSet controller: drives `crates/daemonset` against any Kubernetes API server with
-//! kube-rs — watches and caches, a rate-limited work queue keyed by DaemonSet, expectations,
-//! events, leader election on a Lease, and Prometheus metrics.
+//! kube-rs, on the `client` crate's machinery — watch-fed caches, a work queue keyed by DaemonSet,
+//! expectations, events, leader election on a Lease, and Prometheus metrics.
 //!
 //! It runs in-process in `everynode up` and standalone as `everynode controller` against a
 //! real cluster whose own DaemonSet controller is switched off.
 
 pub mod cache;
-pub mod event_correlator;
-pub mod events;
 pub mod expectations;
-pub mod leader;
 pub mod metrics;
-pub mod queue;
-pub mod stripped;
 pub mod sync;
 
 use std::net::SocketAddr;
@@ -21,13 +16,12 @@ use std::time::Duration;
 
 use kube::Client;
 
-pub use events::EventRecorder;
-pub use leader::LeaderElection;
+pub use client::LeaderElection;
 
 use crate::cache::{Cache, Router};
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
-use crate::queue::WorkQueue;
+use client::queue::WorkQueue;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]

@@ -21,11 +21,11 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::cache::Cache;
-use crate::events::EventRecorder;
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
-use crate::queue::WorkQueue;
-use crate::stripped::Stripped;
+use client::events::EventRecorder;
+use client::queue::WorkQueue;
+use client::stripped::Stripped;
 use daemonset::rollout_controls::{self, RolloutControls};
 
 /// Everything a sync needs.

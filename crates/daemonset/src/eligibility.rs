@@ -5,18 +5,13 @@
 //! Resources, host ports, `spec.unschedulable` and the Ready condition are deliberately not
 //! looked at: the scheduler decides fit, and the default tolerations cover the rest.
 
-use std::collections::BTreeMap;
-
+use apimachinery::core::node_affinity::required_node_affinity_matches;
+use apimachinery::core::taints::{
+    TAINT_DISK_PRESSURE, TAINT_MEMORY_PRESSURE, TAINT_NETWORK_UNAVAILABLE, TAINT_NOT_READY,
+    TAINT_PID_PRESSURE, TAINT_UNREACHABLE, TAINT_UNSCHEDULABLE, find_untolerated_taint,
+};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node, NodeSelector, NodeSelectorRequirement, PodSpec, Taint, Toleration};
-
-pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
-pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
-pub const TAINT_DISK_PRESSURE: &str = "node.kubernetes.io/disk-pressure";
-pub const TAINT_MEMORY_PRESSURE: &str = "node.kubernetes.io/memory-pressure";
-pub const TAINT_PID_PRESSURE: &str = "node.kubernetes.io/pid-pressure";
-pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
-pub const TAINT_NETWORK_UNAVAILABLE: &str = "node.kubernetes.io/network-unavailable";
+use k8s_openapi::api::core::v1::{Node, PodSpec, Taint, Toleration};
 
 /// Whether a daemon pod should be created on a node, and whether one already there may stay.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,35 +25,6 @@ pub struct Eligibility {
 impl Eligibility {
     pub const NONE: Eligibility = Eligibility { should_run: false, should_continue_running: false };
     pub const RUN: Eligibility = Eligibility { should_run: true, should_continue_running: true };
-}
-
-/// Upstream `Toleration.ToleratesTaint`.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let effect = toleration.effect.as_deref().unwrap_or_default();
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = toleration.key.as_deref().unwrap_or_default();
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or_default() {
-        "" | "Equal" => {
-            toleration.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
-        }
-        "Exists" => true,
-        _ => false,
-    }
-}
-
-/// The first taint passing `filter` that no toleration tolerates (upstream
-/// `FindMatchingUntoleratedTaint`).
-pub fn find_untolerated_taint<'a>(
-    taints: &'a [Taint],
-    tolerations: &[Toleration],
-    filter: impl Fn(&Taint) -> bool,
-) -> Option<&'a Taint> {
-    taints.iter().filter(|t| filter(t)).find(|taint| !tolerations.iter().any(|t| tolerates(t, taint)))
 }
 
 fn exists_toleration(key: &str, effect: &str) -> Toleration {
@@ -101,84 +67,6 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
             Some(existing) => *existing = default,
             None => tolerations.push(default),
         }
-    }
-}
-
-fn node_label<'a>(labels: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
-    labels.get(key).map(String::as_str)
-}
-
-/// One node-selector requirement against a node's labels (upstream `nodeSelectorRequirementsAsSelector`).
-pub fn requirement_matches_labels(r: &NodeSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
-    let values = r.values.as_deref().unwrap_or_default();
-    let value = node_label(labels, &r.key);
-    match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        op @ ("Gt" | "Lt") => {
-            let (Some(v), [bound]) = (value, values) else { return false };
-            match (v.parse::<i64>(), bound.parse::<i64>()) {
-                (Ok(v), Ok(b)) => {
-                    if op == "Gt" {
-                        v > b
-                    } else {
-                        v < b
-                    }
-                }
-                _ => false,
-            }
-        }
-        _ => false,
-    }
-}
-
-fn requirement_matches_fields(r: &NodeSelectorRequirement, node_name: &str) -> bool {
-    if r.key != "metadata.name" {
-        return false;
-    }
-    let values = r.values.as_deref().unwrap_or_default();
-    match r.operator.as_str() {
-        "In" => values.iter().any(|v| v == node_name),
-        "NotIn" => !values.iter().any(|v| v == node_name),
-        _ => false,
-    }
-}
-
-/// Whether a node selector (terms ORed; expressions and fields within a term ANDed) matches a
-/// node. A term with neither expressions nor fields matches nothing.
-pub fn node_selector_matches(selector: &NodeSelector, node: &Node) -> bool {
-    let empty = BTreeMap::new();
-    let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
-    let name = node.metadata.name.as_deref().unwrap_or_default();
-    selector.node_selector_terms.iter().any(|term| {
-        let expressions = term.match_expressions.as_deref().unwrap_or_default();
-        let fields = term.match_fields.as_deref().unwrap_or_default();
-        (!expressions.is_empty() || !fields.is_empty())
-            && expressions.iter().all(|r| requirement_matches_labels(r, labels))
-            && fields.iter().all(|r| requirement_matches_fields(r, name))
-    })
-}
-
-/// Whether a pod spec's `nodeSelector` and required node affinity both admit the node
-/// (upstream `GetRequiredNodeAffinity(pod).Match(node)`).
-pub fn required_node_affinity_matches(spec: &PodSpec, node: &Node) -> bool {
-    if let Some(selector) = &spec.node_selector {
-        let empty = BTreeMap::new();
-        let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
-        if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-            return false;
-        }
-    }
-    match spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|na| na.required_during_scheduling_ignored_during_execution.as_ref())
-    {
-        Some(required) => node_selector_matches(required, node),
-        None => true,
     }
 }
 
@@ -236,40 +124,6 @@ pub fn node_should_run_daemon_pod(node: &Node, ds: &DaemonSet) -> Eligibility {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-
-    fn taint(key: &str, value: Option<&str>, effect: &str) -> Taint {
-        Taint { key: key.into(), value: value.map(Into::into), effect: effect.into(), ..Default::default() }
-    }
-
-    fn toleration(v: Value) -> Toleration {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn toleration_matching() {
-        let t = taint("app", Some("fluentd"), "NoExecute");
-        assert!(tolerates(
-            &toleration(
-                json!({"key": "app", "operator": "Equal", "value": "fluentd", "effect": "NoExecute"})
-            ),
-            &t
-        ));
-        assert!(
-            tolerates(&toleration(json!({"key": "app", "value": "fluentd"})), &t),
-            "operator defaults to Equal, effect to all"
-        );
-        assert!(!tolerates(&toleration(json!({"key": "app", "value": "other"})), &t));
-        assert!(tolerates(&toleration(json!({"key": "app", "operator": "Exists"})), &t));
-        assert!(
-            tolerates(&toleration(json!({"operator": "Exists"})), &t),
-            "empty key with Exists tolerates everything"
-        );
-        assert!(!tolerates(
-            &toleration(json!({"key": "app", "operator": "Exists", "effect": "NoSchedule"})),
-            &t
-        ));
-        assert!(!tolerates(&toleration(json!({"key": "app", "operator": "Sometimes"})), &t));
-    }
 
     #[test]
     fn default_tolerations_replace_matching_ones() {

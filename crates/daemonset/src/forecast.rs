@@ -20,11 +20,12 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Node, Pod, PodCondition, PodSt
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 
-use crate::pod::{daemon_pod_template, is_available, new_daemon_pod, target_node_name};
+use crate::pod::{daemon_pod_template, new_daemon_pod, target_node_name};
 use crate::revision::plan_history;
 use crate::rollout_controls::{RolloutControls, Waiting, waiting};
 use crate::sync::{FailedPodBackoff, PodState, is_rolling_update};
 use crate::{Decision, SyncContext};
+use apimachinery::core::pod::is_available;
 
 /// The controller's burst: creates and deletes per sync (upstream `BurstReplicas`).
 const BURST: usize = 250;

@@ -5,7 +5,6 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodTemplateSpec,
@@ -125,40 +124,6 @@ pub fn target_node_name(pod: &Pod) -> Option<&str> {
     None
 }
 
-pub fn is_terminating(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
-}
-
-pub fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
-}
-
-pub fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Failed" | "Succeeded")
-}
-
-fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
-}
-
-/// The pod's Ready condition is True.
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_condition(pod).is_some_and(|c| c.status == "True")
-}
-
-/// Ready, and (with `min_ready_seconds`) Ready since strictly more than that long before `now`
-/// (upstream `IsPodAvailable`).
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    let Some(c) = ready_condition(pod).filter(|c| c.status == "True") else { return false };
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    match &c.last_transition_time {
-        Some(t) => t.0 + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now,
-        None => false,
-    }
-}
-
 /// Upstream `IsPodUpdated`: the pod carries the current hash, or the current template
 /// generation.
 pub fn is_updated(pod: &Pod, hash: &str, generation: Option<i64>) -> bool {
@@ -237,22 +202,6 @@ mod tests {
 
     fn pod(v: serde_json::Value) -> Pod {
         serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn availability_needs_min_ready_seconds_strictly_passed() {
-        let now: Timestamp = "2026-01-01T00:00:20Z".parse().unwrap();
-        let p = pod(
-            json!({"metadata": {"name": "p"}, "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:10Z"}]}}),
-        );
-        assert!(is_ready(&p));
-        assert!(is_available(&p, 0, now));
-        assert!(is_available(&p, 9, now));
-        assert!(!is_available(&p, 10, now), "exactly minReadySeconds is not enough");
-        let unready = pod(
-            json!({"metadata": {"name": "p"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}),
-        );
-        assert!(!is_available(&unready, 0, now));
     }
 
     #[test]

@@ -43,8 +43,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::pod::is_available;
 use crate::sync::{NodeStanding, PodState};
+use apimachinery::core::pod::is_available;
 
 /// The annotations' common prefix.
 pub const PREFIX: &str = "rollout.everynode.io/";

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 
 use crate::eligibility::Placement;
 use crate::ownership::controller_of;
-use crate::pod::is_ready;
+use apimachinery::core::pod::is_ready;
 
 /// A DaemonSet's queue key, `namespace/name`.
 pub fn key_of(ds: &DaemonSet) -> String {

@@ -15,10 +15,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::eligibility::{Eligibility, Placement};
 use crate::pod::{
-    CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, is_available, is_ready, is_terminal,
-    is_terminating, oldest_first, phase, revision_hash, target_node_name, template_generation,
+    CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, oldest_first, revision_hash, target_node_name,
+    template_generation,
 };
 use crate::rollout_controls::{NotReadyNodes, RolloutControls, partition_quota};
+use apimachinery::core::pod::{is_available, is_ready, is_terminal, is_terminating, phase};
 
 /// At most this many creates and this many deletes are issued per sync (upstream
 /// `BurstReplicas`).

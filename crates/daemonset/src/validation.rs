@@ -3,9 +3,8 @@
 //! their field paths and messages. The API server calls these on every write.
 
 use apimachinery::labels::Selector;
-use apimachinery::validation::{FieldError, FieldErrors, Path, is_qualified_name, is_valid_label_value};
+use apimachinery::validation::{FieldError, FieldErrors, Path, validate_label_selector};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 pub const NON_NEGATIVE: &str = "must be greater than or equal to 0";
@@ -54,49 +53,6 @@ pub fn int_or_percent_is_zero(v: Option<&IntOrString>) -> bool {
             None => s.parse::<i64>().unwrap_or(0) == 0,
         },
     }
-}
-
-/// Upstream's `ValidateLabelSelector`: keys, operators and values of a selector.
-pub fn validate_label_selector(selector: &LabelSelector, path: &Path) -> FieldErrors {
-    let mut errs = Vec::new();
-    for (k, v) in selector.match_labels.iter().flatten() {
-        let p = path.child("matchLabels");
-        errs.extend(is_qualified_name(k).into_iter().map(|m| FieldError::invalid(&p, k.as_str(), m)));
-        errs.extend(
-            is_valid_label_value(v).into_iter().map(|m| FieldError::invalid(&p.key(k), v.as_str(), m)),
-        );
-    }
-    for (i, r) in selector.match_expressions.iter().flatten().enumerate() {
-        let p = path.child("matchExpressions").index(i);
-        let values = r.values.as_deref().unwrap_or_default();
-        match r.operator.as_str() {
-            "In" | "NotIn" if values.is_empty() => errs.push(FieldError::required(
-                &p.child("values"),
-                "must be specified when `operator` is 'In' or 'NotIn'",
-            )),
-            "Exists" | "DoesNotExist" if !values.is_empty() => errs.push(FieldError::forbidden(
-                &p.child("values"),
-                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-            )),
-            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            other => {
-                errs.push(FieldError::invalid(&p.child("operator"), other, "not a valid selector operator"))
-            }
-        }
-        errs.extend(
-            is_qualified_name(&r.key)
-                .into_iter()
-                .map(|m| FieldError::invalid(&p.child("key"), r.key.as_str(), m)),
-        );
-        for (j, v) in values.iter().enumerate() {
-            errs.extend(
-                is_valid_label_value(v)
-                    .into_iter()
-                    .map(|m| FieldError::invalid(&p.child("values").index(j), v.as_str(), m)),
-            );
-        }
-    }
-    errs
 }
 
 /// `ValidateDaemonSetSpec`.

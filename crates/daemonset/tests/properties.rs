@@ -4,8 +4,9 @@ mod harness;
 
 use std::collections::HashSet;
 
+use apimachinery::core::pod::{is_available, is_terminating};
 use daemonset::eligibility::node_should_run_daemon_pod;
-use daemonset::pod::{is_available, is_terminating, is_updated, target_node_name, template_generation};
+use daemonset::pod::{is_updated, target_node_name, template_generation};
 use daemonset::revision::compute_hash;
 use daemonset::{FailedPodBackoff, SyncContext};
 use harness::*;

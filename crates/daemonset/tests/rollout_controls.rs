@@ -3,7 +3,8 @@
 
 mod harness;
 
-use daemonset::pod::{is_ready, revision_hash, target_node_name};
+use apimachinery::core::pod::is_ready;
+use daemonset::pod::{revision_hash, target_node_name};
 use daemonset::rollout_controls::{NODE_SELECTOR, NOT_READY_NODES, PARTITION, PAUSED, STRICT_BUDGET};
 use harness::*;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

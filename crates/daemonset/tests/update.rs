@@ -5,10 +5,11 @@ mod harness;
 
 use std::collections::HashMap;
 
+use apimachinery::core::pod::is_ready;
 use apimachinery::labels::Selector;
 use daemonset::SyncContext;
 use daemonset::ownership::{Claim, claim};
-use daemonset::pod::{is_ready, target_node_name};
+use daemonset::pod::target_node_name;
 use harness::*;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -336,7 +336,7 @@ async fn baseline(client: &kube::Client, n: usize) -> anyhow::Result<Duration> {
         let mut ready = HashSet::new();
         while let Some(event) = events.next().await {
             if let watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) = event?
-                && daemonset::pod::is_ready(&pod)
+                && apimachinery::core::pod::is_ready(&pod)
             {
                 ready.insert(pod.metadata.name.clone().unwrap_or_default());
                 progress.set(ready.len());

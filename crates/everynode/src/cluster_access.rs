@@ -1,7 +1,7 @@
 //! Reaching a cluster as kubectl does: a kubeconfig (`--kubeconfig`, else `$KUBECONFIG`, else
 //! `~/.kube/config`), a context and a namespace; and the server's errors as kubectl prints them.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use kube::Client;
 
 /// The kubeconfig, context and namespace flags.
@@ -21,17 +21,9 @@ pub struct Connection {
 impl Connection {
     /// A client for the chosen context, and the namespace to work in.
     pub async fn client(&self) -> anyhow::Result<(Client, String)> {
-        let options = kube::config::KubeConfigOptions { context: self.context.clone(), ..Default::default() };
-        let config = match self.kubeconfig.as_deref().and_then(|k| k.split(':').find(|p| !p.is_empty())) {
-            Some(path) => {
-                let kubeconfig =
-                    kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {path}"))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
-            }
-            None => kube::Config::from_kubeconfig(&options).await?,
-        };
-        let namespace = self.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-        Ok((Client::try_from(config)?, namespace))
+        let (client, namespace) =
+            client::kubeconfig::client(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        Ok((client, self.namespace.clone().unwrap_or(namespace)))
     }
 }
 

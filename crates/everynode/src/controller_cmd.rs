@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -32,15 +31,8 @@ pub struct ControllerArgs {
 }
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    let client = kube::Client::try_from(config)?;
+    let path = args.kubeconfig.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let (client, _) = client::kubeconfig::client(path.as_deref(), None).await?;
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
@@ -50,7 +42,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let options = controller::ControllerOptions {
         workers: args.workers,
         leader_election: args.leader_elect.then(|| {
-            controller::LeaderElection::new(&args.leader_elect_namespace, &args.leader_elect_name, &identity)
+            client::LeaderElection::new(&args.leader_elect_namespace, &args.leader_elect_name, &identity)
         }),
         metrics_addr: args.metrics_addr,
     };

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use apimachinery::core::pod::is_ready;
 use daemonset::SyncContext;
-use daemonset::pod::{is_ready, revision_hash};
+use daemonset::pod::revision_hash;
 use daemonset::revision::{plan_history, revision_label_hash};
 use daemonset::rollout_controls::{RolloutControls, Waiting, waiting};
 use daemonset::sync::PodState;

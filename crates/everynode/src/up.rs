@@ -67,12 +67,7 @@ pub struct Running {
 
 /// A client for a kubeconfig's current context.
 pub async fn client_for(kubeconfig: &str) -> anyhow::Result<kube::Client> {
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::from_yaml(kubeconfig)?,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    Ok(kube::Client::try_from(config)?)
+    Ok(client::kubeconfig::client_from_yaml(kubeconfig).await?)
 }
 
 /// Starts the API server, creates the nodes, and starts the enabled controllers.
@@ -101,7 +96,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
     // The cluster components share one node and one pod informer (the DaemonSet controller,
     // which must run against any API server, keeps its own).
-    let informers = cluster::Informers::start(client.clone());
+    let informers = client::Informers::start(client.clone());
     if enabled.contains("garbagecollector") {
         tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
     }

@@ -5,10 +5,10 @@
 use std::net::IpAddr;
 
 use apimachinery::labels::format_label_selector;
+use apimachinery::validation::validate_label_selector;
 use apimachinery::validation::{
     FieldError, FieldErrors, INVALID_CIDR, Path, is_valid_port_name, is_valid_port_num, parse_cidr,
 };
-use daemonset::validation::validate_label_selector;
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy as Type, NetworkPolicyPeer, NetworkPolicyPort,

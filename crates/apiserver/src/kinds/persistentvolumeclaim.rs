@@ -37,7 +37,7 @@ fn validate_claim(obj: &Value) -> FieldErrors {
         errs.push(FieldError::required(&path.child("accessModes"), "at least 1 access mode is required"));
     }
     if let Ok(selector) = serde_json::from_value(spec["selector"].clone()) {
-        errs.extend(daemonset::validation::validate_label_selector(&selector, &path.child("selector")));
+        errs.extend(apimachinery::validation::validate_label_selector(&selector, &path.child("selector")));
     }
     validate_access_modes(&modes, &path.child("accessModes"), &mut errs);
     let storage_path = path.child("resources").key("storage");

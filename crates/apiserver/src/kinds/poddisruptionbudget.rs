@@ -55,7 +55,7 @@ fn validate_pdb(pdb: &Type) -> FieldErrors {
         validate_int_or_percent(v, &path.child("maxUnavailable"), &mut errs);
     }
     if let Some(selector) = &spec.selector {
-        errs.extend(daemonset::validation::validate_label_selector(selector, &path.child("selector")));
+        errs.extend(apimachinery::validation::validate_label_selector(selector, &path.child("selector")));
     }
     if let Some(policy) = spec.unhealthy_pod_eviction_policy.as_deref()
         && !EVICTION_POLICIES.contains(&policy)

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{Kind, default_table, typed_as};
 use crate::error::ApiResult;
 use crate::printers::ColumnDefinition;
-use daemonset::validation::validate_label_selector;
+use apimachinery::validation::validate_label_selector;
 
 #[derive(Debug)]
 pub struct Role;

@@ -293,7 +293,7 @@ fn validate(obj: &Value, mutating: bool) -> FieldErrors {
         }
         for field in ["namespaceSelector", "objectSelector"] {
             if let Ok(selector) = serde_json::from_value(hook[field].clone()) {
-                errs.extend(daemonset::validation::validate_label_selector(&selector, &path.child(field)));
+                errs.extend(apimachinery::validation::validate_label_selector(&selector, &path.child(field)));
             }
         }
         let config = &hook["clientConfig"];

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use apimachinery::labels::Selector;
+use apimachinery::validation::validate_label_selector;
 use apimachinery::validation::{FieldError, FieldErrors, Path};
-use daemonset::validation::{NON_NEGATIVE, validate_label_selector};
+use daemonset::validation::NON_NEGATIVE;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::de::DeserializeOwned;

@@ -32,9 +32,9 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 
-use crate::informer::{self, Change, Informers, Store};
-use crate::pod_deletion;
-use controller::stripped::Stripped;
+use client::informer::{self, Change, Informers, Store};
+use client::pod_deletion;
+use client::stripped::Stripped;
 
 pub mod pod_status;
 

@@ -321,7 +321,9 @@ impl Harness {
             if left == 0 {
                 break;
             }
-            if pod.metadata.deletion_timestamp.is_some() || daemonset::pod::is_ready(pod) == ready || !f(pod)
+            if pod.metadata.deletion_timestamp.is_some()
+                || apimachinery::core::pod::is_ready(pod) == ready
+                || !f(pod)
             {
                 continue;
             }

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use apimachinery::core::pod::is_ready;
 use clap::{Parser, Subcommand};
 use daemonset::SyncContext;
-use daemonset::pod::{is_ready, revision_hash};
+use daemonset::pod::revision_hash;
 use daemonset::revision::{plan_history, revision_matches};
 use daemonset::rollout_controls::{
     self, COMPLETE_CONDITION, HALTED, NODE_SELECTOR, PARTITION, PAUSED, RolloutControls, Waiting,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::informer::{Change, SharedInformer};
+use client::informer::{Change, SharedInformer};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
@@ -67,15 +67,15 @@ pub struct Frame {
 
 pub struct Live {
     frames: watch::Receiver<Arc<Frame>>,
-    pub nodes: Arc<cluster::informer::Store<Node>>,
-    pub pods: Arc<cluster::informer::Store<Pod>>,
-    pub daemonsets: Arc<cluster::informer::Store<DaemonSet>>,
-    pub revisions: Arc<cluster::informer::Store<ControllerRevision>>,
+    pub nodes: Arc<client::informer::Store<Node>>,
+    pub pods: Arc<client::informer::Store<Pod>>,
+    pub daemonsets: Arc<client::informer::Store<DaemonSet>>,
+    pub revisions: Arc<client::informer::Store<ControllerRevision>>,
 }
 
 impl Live {
     /// Starts the watches and the frame loop.
-    pub fn start(client: kube::Client, informers: &cluster::Informers) -> Live {
+    pub fn start(client: kube::Client, informers: &client::Informers) -> Live {
         let daemonsets =
             SharedInformer::start(Api::<DaemonSet>::all(client.clone()), watcher::Config::default());
         let revisions =
@@ -113,11 +113,11 @@ impl Live {
 }
 
 struct Sources {
-    nodes: Arc<cluster::informer::Store<Node>>,
-    pods: Arc<cluster::informer::Store<Pod>>,
-    daemonsets: Arc<cluster::informer::Store<DaemonSet>>,
-    revisions: Arc<cluster::informer::Store<ControllerRevision>>,
-    events: Arc<cluster::informer::Store<Event>>,
+    nodes: Arc<client::informer::Store<Node>>,
+    pods: Arc<client::informer::Store<Pod>>,
+    daemonsets: Arc<client::informer::Store<DaemonSet>>,
+    revisions: Arc<client::informer::Store<ControllerRevision>>,
+    events: Arc<client::informer::Store<Event>>,
 }
 
 struct Changes {

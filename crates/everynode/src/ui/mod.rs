@@ -38,7 +38,7 @@ const LOGIN: &str = include_str!("page/login.html");
 /// The UI of one cluster.
 pub struct Ui {
     client: kube::Client,
-    informers: Arc<cluster::Informers>,
+    informers: Arc<client::Informers>,
     /// The admin's token: posting it to the login form signs in.
     admin_token: String,
     /// The one-time login link's token, until it is used.
@@ -56,7 +56,7 @@ fn random_token() -> String {
 }
 
 impl Ui {
-    pub fn new(client: kube::Client, informers: Arc<cluster::Informers>, admin_token: &str) -> Arc<Ui> {
+    pub fn new(client: kube::Client, informers: Arc<client::Informers>, admin_token: &str) -> Arc<Ui> {
         Arc::new(Ui {
             client,
             informers,

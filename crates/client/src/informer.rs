@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
 
-use controller::stripped::Stripped;
+use crate::stripped::Stripped;
 use futures::StreamExt;
 use kube::runtime::watcher;
 use kube::{Api, Resource};

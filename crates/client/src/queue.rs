@@ -1,4 +1,4 @@
-//! A rate-limited work queue keyed by DaemonSet (`namespace/name`), with client-go's
+//! A rate-limited work queue keyed by object (`namespace/name`), with client-go's
 //! workqueue guarantees: a key waiting is queued once however often it is added, a key is
 //! never processed by two workers at once, and a key added while it is processed is processed
 //! again afterwards. Failed keys come back after a per-key exponential delay.
