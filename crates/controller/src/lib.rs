@@ -9,6 +9,7 @@ pub mod cache;
 pub mod expectations;
 pub mod metrics;
 pub mod sync;
+pub mod sync_error;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,19 @@ use crate::cache::{Cache, Router};
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
 use client::queue::WorkQueue;
+
+/// Why the controller stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("serving metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("leadership lost")]
+    LeadershipLost,
+}
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -67,9 +81,11 @@ impl Controller {
     }
 
     /// Runs until leadership is lost (with leader election) or forever.
-    pub async fn run(self: Arc<Self>, options: ControllerOptions) -> anyhow::Result<()> {
+    pub async fn run(self: Arc<Self>, options: ControllerOptions) -> Result<(), RunError> {
         if let Some(addr) = options.metrics_addr {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Metrics { addr, source })?;
             tracing::info!(%addr, "serving /metrics and /healthz");
             tokio::spawn(serve_metrics(listener, self.clone()));
         }
@@ -103,7 +119,7 @@ impl Controller {
         for task in watches.into_iter().chain(workers).chain([gc]) {
             task.abort();
         }
-        Err(anyhow::anyhow!("leadership lost"))
+        Err(RunError::LeadershipLost)
     }
 }
 

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow};
 use apimachinery::labels::Selector;
 use daemonset::ownership::{Claim, adopt_patch, claim, release_patch};
 use daemonset::pod::{daemon_pod_template, new_daemon_pod};
@@ -23,6 +22,7 @@ use serde_json::json;
 use crate::cache::Cache;
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
+use crate::sync_error::{Doing, SyncError, request};
 use client::events::EventRecorder;
 use client::queue::WorkQueue;
 use client::stripped::Stripped;
@@ -82,7 +82,7 @@ fn error_message(e: &kube::Error) -> String {
 }
 
 /// Syncs the DaemonSet `key` (`namespace/name`).
-pub async fn sync_daemonset(ctx: &Context, key: &str) -> anyhow::Result<()> {
+pub async fn sync_daemonset(ctx: &Context, key: &str) -> Result<(), SyncError> {
     let started = Instant::now();
     ctx.metrics.syncs.inc();
     let result = sync_inner(ctx, key).await;
@@ -90,8 +90,8 @@ pub async fn sync_daemonset(ctx: &Context, key: &str) -> anyhow::Result<()> {
     result
 }
 
-async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
-    let (namespace, name) = key.split_once('/').ok_or_else(|| anyhow!("bad key {key}"))?;
+async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
+    let (namespace, name) = key.split_once('/').ok_or_else(|| SyncError::BadKey(key.to_string()))?;
     let Some(ds) = ctx.cache.daemonset(namespace, name) else {
         ctx.expectations.delete(key);
         return Ok(());
@@ -110,7 +110,7 @@ async fn sync_inner(ctx: &Context, key: &str) -> anyhow::Result<()> {
         None => {}
     }
     let selector = Selector::from_label_selector(ds.spec.as_ref().map(|s| &s.selector))
-        .map_err(|e| anyhow!("invalid selector: {e}"))?;
+        .map_err(|e| SyncError::Selector(e.to_string()))?;
     // Expectations first, then the pods, as upstream orders them: once the last outstanding
     // create or delete has been observed, the cache holds it, so the view below is never older
     // than this controller's own last actions. The other way round, a pod deleted by the last
@@ -189,7 +189,7 @@ async fn halt(
     controls: &RolloutControls,
     failures: &[String],
     revisions: &[&ControllerRevision],
-) -> anyhow::Result<()> {
+) -> Result<(), SyncError> {
     let mut why = failures.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
     if failures.len() > 3 {
         why.push_str(&format!("; and {} more", failures.len() - 3));
@@ -204,7 +204,7 @@ async fn halt(
                 json!(format!("{why}; rolled back to revision {}", previous.revision));
             api.patch(&ds.name_any(), &PatchParams::default(), &Patch::Strategic(patch))
                 .await
-                .context("rolling back")?;
+                .doing(|| "rolling back".into())?;
             ctx.recorder.record_for(
                 ds,
                 "Warning",
@@ -219,7 +219,7 @@ async fn halt(
             }}});
             api.patch(&ds.name_any(), &PatchParams::default(), &Patch::Merge(patch))
                 .await
-                .context("pausing")?;
+                .doing(|| "pausing".into())?;
             ctx.recorder.record_for(
                 ds,
                 "Warning",
@@ -239,7 +239,7 @@ async fn update_in_place(
     ds: &DaemonSet,
     template: &PodTemplateSpec,
     names: &[String],
-) -> anyhow::Result<()> {
+) -> Result<(), SyncError> {
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
     let pods: Api<Stripped<Pod>> = Api::namespaced_with(ctx.client.clone(), namespace, &());
     let patch = daemonset::in_place::patch(template);
@@ -263,7 +263,7 @@ async fn update_in_place(
                 &format!("Updated pod in place: {name}"),
             ),
             Err(e) if is_not_found(&e) => {}
-            Err(e) => errors.push(format!("updating pod {name} in place: {e}")),
+            Err(e) => errors.push(request(format!("updating pod {name} in place"), e)),
         }
     }
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -279,7 +279,7 @@ async fn update_in_place(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    if errors.is_empty() { Ok(()) } else { Err(anyhow!(errors.join("; "))) }
+    SyncError::all(errors)
 }
 
 /// The rollout controls of a DaemonSet's annotations. Ones it cannot read hold the rollout
@@ -303,7 +303,7 @@ async fn manage(
     plan: &HistoryPlan,
     revisions: &[&ControllerRevision],
     pods: &[&Pod],
-) -> anyhow::Result<()> {
+) -> Result<(), SyncError> {
     let decision = {
         let mut backoff = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
         view.manage(&mut backoff)
@@ -329,7 +329,7 @@ async fn manage(
         if let Err(e) = api.delete(&name, &DeleteParams::default()).await
             && !is_not_found(&e)
         {
-            result = result.and(Err(anyhow!("deleting revision {name}: {e}")));
+            result = result.and(Err(request(format!("deleting revision {name}"), e)));
         }
     }
     result
@@ -343,7 +343,7 @@ async fn execute(
     ds: &DaemonSet,
     template: &PodTemplateSpec,
     decision: Decision,
-) -> anyhow::Result<()> {
+) -> Result<(), SyncError> {
     for e in &decision.events {
         ctx.recorder.record_for(ds, e.type_, e.reason, &e.message);
     }
@@ -362,7 +362,7 @@ async fn execute(
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
     // What the server answers is read for its name only: decoded without managed fields.
     let pods: Api<Stripped<Pod>> = Api::namespaced_with(ctx.client.clone(), namespace, &());
-    let mut errors: Vec<String> = Vec::new();
+    let mut errors: Vec<SyncError> = Vec::new();
 
     let mut next = 0;
     for batch in slow_start_batches(create_on.len()) {
@@ -397,7 +397,7 @@ async fn execute(
                         "FailedCreate",
                         &format!("Error creating: {}", error_message(&e)),
                     );
-                    errors.push(format!("creating pod: {e}"));
+                    errors.push(request("creating pod", e));
                 }
             }
         }
@@ -428,32 +428,32 @@ async fn execute(
                     "FailedDelete",
                     &format!("Error deleting: {}", error_message(&e)),
                 );
-                errors.push(format!("deleting pod {name}: {e}"));
+                errors.push(request(format!("deleting pod {name}"), e));
             }
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(anyhow!(errors.join("; "))) }
+    SyncError::all(errors)
 }
 
 /// Before the first adoption of a sync, a live read confirms the DaemonSet is still there
 /// and not being deleted (upstream `RecheckDeletionTimestamp`).
-async fn recheck(ctx: &Context, ds: &DaemonSet, checked: &mut bool) -> anyhow::Result<()> {
+async fn recheck(ctx: &Context, ds: &DaemonSet, checked: &mut bool) -> Result<(), SyncError> {
     if *checked {
         return Ok(());
     }
     let api: Api<DaemonSet> =
         Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
-    let fresh = api.get(&ds.name_any()).await.context("re-reading the DaemonSet before adoption")?;
+    let fresh = api.get(&ds.name_any()).await.doing(|| "re-reading the DaemonSet before adoption".into())?;
     if fresh.metadata.uid != ds.metadata.uid {
-        return Err(anyhow!(
+        return Err(SyncError::Changed(format!(
             "original DaemonSet {} is gone: got uid {:?}, wanted {:?}",
             ds.name_any(),
             fresh.metadata.uid,
             ds.metadata.uid
-        ));
+        )));
     }
     if fresh.metadata.deletion_timestamp.is_some() {
-        return Err(anyhow!("DaemonSet {} has just been deleted", ds.name_any()));
+        return Err(SyncError::Changed(format!("DaemonSet {} has just been deleted", ds.name_any())));
     }
     *checked = true;
     Ok(())
@@ -469,7 +469,7 @@ async fn claim_all<K>(
     checked: &mut bool,
     objects: Vec<Arc<K>>,
     what: &str,
-) -> anyhow::Result<Vec<Arc<K>>>
+) -> Result<Vec<Arc<K>>, SyncError>
 where
     K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -490,7 +490,7 @@ where
                 match api.patch(&obj.name_any(), &PatchParams::default(), &patch).await {
                     Ok(adopted) => out.push(Arc::new(adopted)),
                     Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(anyhow!("adopting {what} {}: {e}", obj.name_any())),
+                    Err(e) => return Err(request(format!("adopting {what} {}", obj.name_any()), e)),
                 }
             }
             Claim::Release => {
@@ -498,7 +498,7 @@ where
                 if let Err(e) = api.patch(&obj.name_any(), &PatchParams::default(), &patch).await
                     && !is_not_found(&e)
                 {
-                    return Err(anyhow!("releasing {what} {}: {e}", obj.name_any()));
+                    return Err(request(format!("releasing {what} {}", obj.name_any()), e));
                 }
             }
         }
@@ -507,7 +507,7 @@ where
 }
 
 /// Carries out a history plan; returns the current hash.
-async fn apply_history(ctx: &Context, ds: &DaemonSet, plan: &HistoryPlan) -> anyhow::Result<String> {
+async fn apply_history(ctx: &Context, ds: &DaemonSet, plan: &HistoryPlan) -> Result<String, SyncError> {
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
     let revisions: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), namespace);
     let merge = |v: serde_json::Value| Patch::Merge(v);
@@ -519,29 +519,32 @@ async fn apply_history(ctx: &Context, ds: &DaemonSet, plan: &HistoryPlan) -> any
                 &merge(json!({"metadata": {"labels": {"controller-revision-hash": name}}})),
             )
             .await
-            .with_context(|| format!("labelling revision {name}"))?;
+            .doing(|| format!("labelling revision {name}"))?;
     }
     if let Some(new) = &plan.create {
         match revisions.create(&PostParams::default(), new).await {
             Ok(_) => {}
             Err(e) if is_already_exists(&e) => {
-                let existing = revisions.get(&new.name_any()).await?;
+                let existing = revisions
+                    .get(&new.name_any())
+                    .await
+                    .doing(|| format!("reading revision {}", new.name_any()))?;
                 if !revision_matches(ds, &existing) {
                     bump_collision_count(ctx, ds).await?;
-                    return Err(anyhow!(
+                    return Err(SyncError::Changed(format!(
                         "hash collision on revision {}; collisionCount raised",
                         new.name_any()
-                    ));
+                    )));
                 }
             }
-            Err(e) => return Err(anyhow!("creating revision {}: {e}", new.name_any())),
+            Err(e) => return Err(request(format!("creating revision {}", new.name_any()), e)),
         }
     }
     if let (Some(current), Some(n)) = (&plan.current, plan.renumber_to) {
         revisions
             .patch(current, &PatchParams::default(), &merge(json!({"revision": n})))
             .await
-            .with_context(|| format!("renumbering revision {current}"))?;
+            .doing(|| format!("renumbering revision {current}"))?;
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     for pod in &plan.relabel_pods {
@@ -550,31 +553,33 @@ async fn apply_history(ctx: &Context, ds: &DaemonSet, plan: &HistoryPlan) -> any
         if let Err(e) = pods.patch(pod, &PatchParams::default(), &patch).await
             && !is_not_found(&e)
         {
-            return Err(anyhow!("relabelling pod {pod}: {e}"));
+            return Err(request(format!("relabelling pod {pod}"), e));
         }
     }
     for dup in &plan.delete_duplicates {
         if let Err(e) = revisions.delete(dup, &DeleteParams::default()).await
             && !is_not_found(&e)
         {
-            return Err(anyhow!("deleting duplicate revision {dup}: {e}"));
+            return Err(request(format!("deleting duplicate revision {dup}"), e));
         }
     }
     Ok(plan.hash.clone())
 }
 
-async fn bump_collision_count(ctx: &Context, ds: &DaemonSet) -> anyhow::Result<()> {
+async fn bump_collision_count(ctx: &Context, ds: &DaemonSet) -> Result<(), SyncError> {
     let api: Api<DaemonSet> =
         Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
-    let mut fresh = api.get(&ds.name_any()).await?;
+    let mut fresh = api.get(&ds.name_any()).await.doing(|| "re-reading the DaemonSet".into())?;
     let seen = ds.status.as_ref().and_then(|s| s.collision_count);
     let current = fresh.status.as_ref().and_then(|s| s.collision_count);
     if seen != current {
-        return Err(anyhow!("collisionCount changed meanwhile; retrying"));
+        return Err(SyncError::Changed("collisionCount changed meanwhile; retrying".into()));
     }
     let status = fresh.status.get_or_insert_with(Default::default);
     status.collision_count = Some(current.unwrap_or(0) + 1);
-    api.replace_status(&ds.name_any(), &PostParams::default(), &fresh).await?;
+    api.replace_status(&ds.name_any(), &PostParams::default(), &fresh)
+        .await
+        .doing(|| "raising collisionCount".into())?;
     Ok(())
 }
 
@@ -585,7 +590,7 @@ async fn write_status(
     ctx: &Context,
     ds: &DaemonSet,
     status: k8s_openapi::api::apps::v1::DaemonSetStatus,
-) -> anyhow::Result<()> {
+) -> Result<(), SyncError> {
     if !status_changed(ds.status.as_ref(), &status) {
         return Ok(());
     }
@@ -603,7 +608,7 @@ async fn write_status(
     let mut fresh = match api.get(&name).await {
         Ok(fresh) => fresh,
         Err(e) if is_not_found(&e) => return Ok(()),
-        Err(e) => return Err(anyhow!("re-reading the DaemonSet after a failed status write: {e}")),
+        Err(e) => return Err(request("re-reading the DaemonSet after a failed status write", e)),
     };
     let previous = fresh.status.clone().unwrap_or_default();
     fresh.status = Some(k8s_openapi::api::apps::v1::DaemonSetStatus {
@@ -611,6 +616,6 @@ async fn write_status(
         collision_count: previous.collision_count,
         ..status
     });
-    api.replace_status(&name, &PostParams::default(), &fresh).await.context("writing status")?;
+    api.replace_status(&name, &PostParams::default(), &fresh).await.doing(|| "writing status".into())?;
     Ok(())
 }

@@ -176,7 +176,7 @@ impl Setup {
         panic!("the cache never showed {what}");
     }
 
-    async fn sync(&self) -> anyhow::Result<()> {
+    async fn sync(&self) -> Result<(), controller::sync_error::SyncError> {
         self.wire.lock().unwrap().log.clear();
         sync_daemonset(&self.controller.ctx, "default/agent").await
     }

@@ -48,7 +48,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     };
     let daemonsets = controller::Controller::new(client);
     tokio::select! {
-        result = daemonsets.run(options) => result,
+        result = daemonsets.run(options) => Ok(result?),
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }

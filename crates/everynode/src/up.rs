@@ -147,7 +147,9 @@ fn spawn_daemonset_controller(kubeconfig: String, workers: usize) -> anyhow::Res
         runtime.block_on(async move {
             let options = controller::ControllerOptions { workers, ..Default::default() };
             let result = match client_for(&kubeconfig).await {
-                Ok(client) => controller::Controller::new(client).run(options).await,
+                Ok(client) => {
+                    controller::Controller::new(client).run(options).await.map_err(anyhow::Error::from)
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
