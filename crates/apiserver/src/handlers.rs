@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::authentication::{Authenticator, UserInfo};
+use crate::authorization::{self, Authorizer};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult, success_status};
 use crate::field_manager;
@@ -40,6 +41,7 @@ pub struct ApiState {
     pub registry: Registry,
     pub openapi: OpenApi,
     pub authenticator: Authenticator,
+    pub authorizer: Authorizer,
     /// `host:port` clients reach the server on, for legacy discovery.
     pub server_address: String,
     pub bookmark_interval: Duration,
@@ -104,9 +106,31 @@ pub async fn handle(State(state): State<Arc<ApiState>>, req: Request) -> Respons
         use tower::ServiceExt;
         return router.oneshot(req).await.unwrap_or_else(|never| match never {});
     }
-    let Some(user) = state.authenticator.authenticate(req.headers()) else {
+    let Some(user) =
+        state.authenticator.authenticate(req.headers(), state.store(), Timestamp::now().as_second())
+    else {
         return error_response(&ApiError::unauthorized());
     };
+    let user = match authorization::impersonation::acting_user(
+        &state.authorizer,
+        state.store(),
+        user,
+        req.headers(),
+    ) {
+        Ok(user) => user,
+        Err(e) => return error_response(&e),
+    };
+    // Members of system:masters (the admin, every in-process component) pass without a look at
+    // the policy.
+    if !user.is_privileged() {
+        let query = Query::parse(req.uri().query());
+        let attrs =
+            authorization::request_info::attributes(user.clone(), req.method().as_str(), &path, &query);
+        let decision = state.authorizer.authorize(state.store(), &attrs);
+        if !decision.allowed {
+            return error_response(&authorization::forbidden(&attrs, &decision.reason));
+        }
+    }
     match dispatch(state, req, &path, user).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -213,7 +237,13 @@ async fn review(
     if !errors.is_empty() {
         return Err(ApiError::invalid(rt, obj["metadata"]["name"].as_str().unwrap_or_default(), &errors));
     }
-    let context = ReviewContext { user: &user, authenticator: &state.authenticator };
+    let context = ReviewContext {
+        user: &user,
+        authenticator: &state.authenticator,
+        authorizer: &state.authorizer,
+        store: state.store(),
+        now: Timestamp::now().as_second(),
+    };
     obj["status"] = answer(&obj, &context);
     Ok(with_warnings(json_response(StatusCode::CREATED, &obj), &warnings))
 }
@@ -390,6 +420,23 @@ async fn resource_request(
                 StatusCode::CREATED,
                 &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
             ))
+        }
+        (&Method::POST, Some(name), Some("token")) => {
+            let (headers, body) = read_body(req).await?;
+            let request = decode_body(&headers, body).await?;
+            let name = name.to_string();
+            let issued = blocking(move || {
+                crate::token_request::issue(
+                    &state.authenticator.signer,
+                    state.store(),
+                    ns.as_deref().unwrap_or_default(),
+                    &name,
+                    request,
+                    Timestamp::now(),
+                )
+            })
+            .await?;
+            Ok(json_response(StatusCode::CREATED, &issued))
         }
         (&Method::POST, Some(name), Some("eviction")) => {
             let query_dry_run = dry_run(&query, "CreateOptions")?;

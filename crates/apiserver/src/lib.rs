@@ -3,6 +3,7 @@
 //! printing, over a crash-safe embedded store.
 
 mod authentication;
+mod authorization;
 mod discovery;
 mod error;
 mod field_manager;
@@ -19,10 +20,12 @@ mod request;
 mod resources;
 mod scale;
 mod server;
+mod service_account_token;
 mod service_network;
 mod storage;
 mod strategy;
 mod table;
+mod token_request;
 mod unread_body;
 mod watch;
 mod wire;

@@ -46,6 +46,8 @@ pub struct Credentials {
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
     pub token: String,
+    /// The PKCS#8 P-256 key ServiceAccount tokens are signed with (`pki/sa.key`).
+    pub service_account_key: Vec<u8>,
 }
 
 const CA_COMMON_NAME: &str = "everynode-ca";
@@ -107,12 +109,38 @@ pub fn ensure_credentials(dir: &Path, extra_ips: &[IpAddr]) -> Result<Credential
         write_private(&token_path, token.as_bytes(), 0o600)?;
         token
     };
+    let service_account_key = ensure_service_account_key(&pki.join("sa.key"))?;
     Ok(Credentials {
         ca_pem,
         serving_cert_pem: serving.pem(),
         serving_key_pem: serving_key.serialize_pem(),
         token,
+        service_account_key,
     })
+}
+
+/// The ServiceAccount signing key, made on first start and kept (as kubeadm keeps `sa.key`), so
+/// tokens stay valid across restarts.
+fn ensure_service_account_key(path: &Path) -> Result<Vec<u8>, PkiError> {
+    use base64::Engine;
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject;
+    if path.exists() {
+        let key = PrivatePkcs8KeyDer::from_pem_file(path)
+            .map_err(|e| PkiError::Tls(format!("{}: {e}", path.display())))?;
+        return Ok(key.secret_pkcs8_der().to_vec());
+    }
+    let der = crate::service_account_token::TokenSigner::generate_pkcs8()
+        .map_err(|_| PkiError::Tls("generating the service account key failed".into()))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    write_private(path, pem.as_bytes(), 0o600)?;
+    Ok(der)
 }
 
 fn new_token() -> String {

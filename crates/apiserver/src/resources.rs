@@ -257,6 +257,13 @@ pub static BUILTIN: &[ResourceType] = &[
     resource!("", "v1", "secrets", "secret", "Secret", &kinds::secret::Secret),
     resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", &kinds::serviceaccount::ServiceAccount, {
         short_names: &["sa"],
+        subresources: &[Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"],
+        }],
     }),
     resource!("", "v1", "services", "service", "Service", &kinds::service::Service, {
         short_names: &["svc"],

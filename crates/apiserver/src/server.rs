@@ -22,6 +22,7 @@ use crate::openapi::OpenApi;
 use crate::pki::{self, Credentials};
 use crate::registry::Registry;
 use crate::resources::{self, ResourceType};
+use crate::service_account_token::TokenSigner;
 use crate::service_network;
 use crate::storage::{self, Store};
 
@@ -129,6 +130,9 @@ fn seed_objects(ca_pem: &str, port: u16) -> Vec<(&'static ResourceType, Value)> 
                "spec": {"type": "ClusterIP", "clusterIP": service_network::API_SERVICE_IP.to_string(),
                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}),
     ));
+    for (plural, obj) in crate::authorization::bootstrap_policy::objects() {
+        objs.push((rt("rbac.authorization.k8s.io", plural), obj));
+    }
     for (name, message) in kinds::componentstatus::COMPONENTS {
         objs.push((rt("", "componentstatuses"), kinds::componentstatus::healthy(name, message)));
     }
@@ -179,7 +183,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let state = Arc::new(ApiState {
         registry,
         openapi: OpenApi::default(),
-        authenticator: Authenticator::new(credentials.token.clone()),
+        authenticator: Authenticator::new(
+            credentials.token.clone(),
+            TokenSigner::from_pkcs8(&credentials.service_account_key)
+                .map_err(|e| anyhow::anyhow!("loading the service account key: {e}"))?,
+        ),
+        authorizer: Default::default(),
         server_address: SocketAddr::new(host, addr.port()).to_string(),
         bookmark_interval: config.bookmark_interval,
         mounts: Default::default(),

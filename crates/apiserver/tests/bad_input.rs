@@ -202,13 +202,26 @@ async fn unknown_paths_and_methods() {
 }
 
 #[tokio::test]
-async fn requests_need_the_admin_token() {
+async fn requests_need_a_credential() {
     let ts = TestServer::start().await;
-    for client in [ts.client_with_token(None).await, ts.client_with_token(Some("wrong-token")).await] {
-        let err = status(
-            Api::<ConfigMap>::namespaced(client.clone(), "default").list(&ListParams::default()).await,
-        );
-        assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
+    // Without one, a request is anonymous, which the default policy lets read only health and
+    // version; a token that stands for no one is refused outright.
+    let anonymous = ts.client_with_token(None).await;
+    let err =
+        status(Api::<ConfigMap>::namespaced(anonymous.clone(), "default").list(&ListParams::default()).await);
+    assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        err.message,
+        r#"configmaps is forbidden: User "system:anonymous" cannot list resource "configmaps" in API group "" in the namespace "default""#
+    );
+    let discovery =
+        status(anonymous.request::<Value>(http::Request::get("/api").body(Vec::new()).unwrap()).await);
+    assert_eq!(discovery.message, r#"forbidden: User "system:anonymous" cannot get path "/api""#);
+    let wrong = ts.client_with_token(Some("wrong-token")).await;
+    let err =
+        status(Api::<ConfigMap>::namespaced(wrong.clone(), "default").list(&ListParams::default()).await);
+    assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
+    for client in [anonymous, wrong] {
         // Health and version stay open, as upstream's do for anonymous users.
         assert!(client.apiserver_version().await.is_ok());
     }

@@ -173,9 +173,15 @@ async fn write_event(client: &Client, write: Correlated) {
         },
         None => api.create(&PostParams::default(), &event).await,
     };
-    if let Err(e) = outcome {
-        tracing::debug!(reason = ?event.reason, object = ?event.involved_object.name, error = %e,
-            "recording an event failed");
+    match outcome {
+        // As client-go's "Server rejected event (will not retry!)": a refusal is a
+        // misconfiguration someone must see.
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            tracing::warn!(reason = ?event.reason, "recording an event was refused: {}", s.message)
+        }
+        Err(e) => tracing::debug!(reason = ?event.reason, object = ?event.involved_object.name, error = %e,
+            "recording an event failed"),
+        Ok(_) => {}
     }
 }
 

@@ -92,7 +92,7 @@ pub async fn run<K>(
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                tracing::debug!(error = %e, "watch error; retrying");
+                log_watch_error(std::any::type_name::<K>(), &e);
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
             }
@@ -130,6 +130,26 @@ pub async fn run<K>(
         if sent.is_err() {
             return;
         }
+    }
+}
+
+/// Logs a failed list or watch, which is retried. Most failures are the server going away or
+/// a watch expiring, told at debug level; a refusal (401, 403) will not pass by itself and is
+/// told as a warning, with the server's words (as client-go's reflector reports
+/// `failed to list *v1.Node: nodes is forbidden: …`).
+pub fn log_watch_error(kind: &str, e: &watcher::Error) {
+    let refused = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => {
+            matches!(s.code, 401 | 403).then_some(&s.message)
+        }
+        watcher::Error::WatchError(s) => matches!(s.code, 401 | 403).then_some(&s.message),
+        _ => None,
+    };
+    match refused {
+        Some(message) => tracing::warn!(kind, "failed to list or watch: {message}; retrying"),
+        None => tracing::debug!(kind, error = %e, "watch error; retrying"),
     }
 }
 

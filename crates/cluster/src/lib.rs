@@ -2,6 +2,7 @@
 //! talks to the API server only through its HTTP API with kube-rs, as upstream's components do,
 //! so each could run against a real cluster too.
 
+pub mod clusterrole_aggregation;
 pub mod every_namespace;
 pub mod garbage_collector;
 pub mod kubelet;

@@ -271,7 +271,7 @@ async fn watch_kind<K: Watched>(client: Client, router: Router) {
         let event = match event {
             Ok(e) => e,
             Err(e) => {
-                tracing::debug!(kind = K::kind(&()).as_ref(), error = %e, "watch error; retrying");
+                client::informer::log_watch_error(K::kind(&()).as_ref(), &e);
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 continue;
             }

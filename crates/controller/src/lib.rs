@@ -129,7 +129,13 @@ async fn worker(ctx: Arc<sync::Context>) {
             Ok(()) => ctx.queue.forget(&key),
             Err(e) => {
                 ctx.metrics.sync_errors.inc();
-                tracing::info!(daemonset = %key, error = %e, "sync failed; will retry");
+                // A refusal will not pass by itself: say what is missing, loudly.
+                let forbidden = e.forbidden();
+                if forbidden.is_empty() {
+                    tracing::info!(daemonset = %key, error = %e, "sync failed; will retry");
+                } else {
+                    tracing::warn!(daemonset = %key, "sync forbidden; will retry: {}", forbidden.join("; "));
+                }
                 ctx.queue.add_rate_limited(&key);
             }
         }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 /// kube-controller-manager accepts for it.
 pub const KNOWN: &[(&str, &[&str])] = &[
     ("daemonset", &["daemonset", "daemonset-controller"]),
+    ("clusterrole-aggregation", &["clusterrole-aggregation", "clusterrole-aggregation-controller"]),
     ("garbagecollector", &["garbagecollector", "garbage-collector-controller"]),
     ("nodelifecycle", &["nodelifecycle", "node-lifecycle-controller"]),
     ("podgc", &["podgc", "pod-garbage-collector-controller"]),

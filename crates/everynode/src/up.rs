@@ -119,6 +119,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     if enabled.contains("scheduler") {
         tokio::spawn(cluster::Scheduler::new(client.clone(), &informers).run());
     }
+    if enabled.contains("clusterrole-aggregation") {
+        tokio::spawn(cluster::clusterrole_aggregation::ClusterRoleAggregation::new(client.clone()).run());
+    }
     if enabled.contains("serviceaccount") {
         tokio::spawn(cluster::every_namespace::service_accounts(client.clone()).run());
     }

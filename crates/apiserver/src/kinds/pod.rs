@@ -128,9 +128,12 @@ impl Kind for Pod {
 }
 
 /// Defaults a pod's `serviceAccountName` to `default`, mirrors it into the deprecated
-/// `serviceAccount`, and refuses a pod whose ServiceAccount does not exist (upstream
-/// `ServiceAccount` admission).
+/// `serviceAccount`, refuses a pod whose ServiceAccount does not exist, and mounts the
+/// account's token (upstream `ServiceAccount` admission).
 fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: &mut Value) -> ApiResult<()> {
+    if pod["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string() {
+        return Ok(());
+    }
     let spec = &mut pod["spec"];
     let account = match spec["serviceAccountName"].as_str().filter(|s| !s.is_empty()) {
         Some(name) => name.to_string(),
@@ -138,7 +141,8 @@ fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: 
     };
     spec["serviceAccountName"] = json!(account);
     spec["serviceAccount"] = json!(account);
-    if snap.get(resources::builtin("", "v1", "serviceaccounts"), ns, &account).is_none() {
+    let Some(service_account) = snap.get(resources::builtin("", "v1", "serviceaccounts"), ns, &account)
+    else {
         return Err(ApiError::forbidden(
             rt,
             s(pod, &["metadata", "name"]),
@@ -146,8 +150,82 @@ fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: 
                 "error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"
             ),
         ));
+    };
+    let automount = pod["spec"]["automountServiceAccountToken"]
+        .as_bool()
+        .or_else(|| {
+            // Most accounts say nothing; only those that do are decoded, under the writer lock.
+            let says = service_account.json().windows(28).any(|w| w == b"automountServiceAccountToken");
+            says.then(|| service_account.value()["automountServiceAccountToken"].as_bool()).flatten()
+        })
+        .unwrap_or(true);
+    if automount {
+        mount_service_account_token(&mut pod["spec"]);
     }
     Ok(())
+}
+
+/// Where a pod's containers find their ServiceAccount token, namespace and cluster CA.
+pub const SERVICE_ACCOUNT_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+const API_ACCESS_VOLUME_PREFIX: &str = "kube-api-access-";
+
+/// Upstream's projected token volume (`kube-api-access-xxxxx`: a token renewed by the kubelet,
+/// the cluster CA and the namespace), mounted read-only into every init container and container
+/// that mounts nothing at that path yet. The volume is added only if some container mounts it.
+fn mount_service_account_token(spec: &mut Value) {
+    let existing = spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["name"].as_str())
+        .find(|n| n.starts_with(API_ACCESS_VOLUME_PREFIX))
+        .map(str::to_string);
+    let volume = existing.clone().unwrap_or_else(|| {
+        use rand::Rng;
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let mut rng = rand::rng();
+        let suffix: String = (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+        format!("{API_ACCESS_VOLUME_PREFIX}{suffix}")
+    });
+    let mut mounted = false;
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = spec[list].as_array_mut() else { continue };
+        for c in containers {
+            let has_mount = c["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m["mountPath"] == SERVICE_ACCOUNT_MOUNT_PATH);
+            if has_mount {
+                continue;
+            }
+            let mount = json!({"name": volume, "readOnly": true, "mountPath": SERVICE_ACCOUNT_MOUNT_PATH});
+            match c["volumeMounts"].as_array_mut() {
+                Some(mounts) => mounts.push(mount),
+                None => c["volumeMounts"] = json!([mount]),
+            }
+            mounted = true;
+        }
+    }
+    if !mounted || existing.is_some() {
+        return;
+    }
+    let projected = json!({
+        "name": volume,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace",
+                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+            ],
+            "defaultMode": 420,
+        },
+    });
+    match spec["volumes"].as_array_mut() {
+        Some(volumes) => volumes.push(projected),
+        None => spec["volumes"] = json!([projected]),
+    }
 }
 
 /// Resolves a pod's `priorityClassName` to `spec.priority` (upstream `Priority` admission).

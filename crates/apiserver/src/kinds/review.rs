@@ -1,8 +1,10 @@
 //! Reviews: requests the server answers at once and never stores — `kubectl auth can-i`
 //! (SelfSubjectAccessReview, and SelfSubjectRulesReview for `--list`), `kubectl auth whoami`
 //! (SelfSubjectReview), and the SubjectAccessReview, LocalSubjectAccessReview and TokenReview
-//! that other components send. Answers follow the server's authentication (one admin token)
-//! and its `AlwaysAllow` authorization mode.
+//! that other components send. Answers come from the server's own authenticator and
+//! authorizer, so a review says what a request would meet.
+
+use std::collections::BTreeMap;
 
 use apimachinery::validation::{FieldError, FieldErrors, Path};
 use k8s_openapi::api::{authentication::v1 as authn, authorization::v1 as authz};
@@ -10,13 +12,19 @@ use serde_json::{Value, json};
 
 use super::{Kind, typed_as};
 use crate::authentication::{Authenticator, UserInfo};
+use crate::authorization::{Attributes, Authorizer, ResourceAttributes};
 use crate::error::ApiResult;
+use crate::storage::Store;
 
 /// What a review is answered from.
 pub struct ReviewContext<'a> {
     /// Who sent the review.
     pub user: &'a UserInfo,
     pub authenticator: &'a Authenticator,
+    pub authorizer: &'a Authorizer,
+    pub store: &'a Store,
+    /// Unix seconds.
+    pub now: i64,
 }
 
 /// How a review kind is answered: the status of the answer, from the (defaulted, validated)
@@ -36,13 +44,111 @@ pub struct SelfSubjectReview;
 #[derive(Debug)]
 pub struct TokenReview;
 
+/// `authentication.k8s.io/v1 UserInfo`, empty fields left out.
 fn user_info(user: &UserInfo) -> Value {
-    json!({"username": user.username, "groups": user.groups})
+    let mut info = json!({"username": user.username, "groups": user.groups});
+    if !user.uid.is_empty() {
+        info["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        info["extra"] = json!(user.extra);
+    }
+    info
 }
 
-/// Under `AlwaysAllow`, every request is allowed, whoever asks and about whom.
-fn allowed(_request: &Value, _ctx: &ReviewContext<'_>) -> Value {
-    json!({"allowed": true})
+fn string(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// The attributes a review's spec asks about, for `user`.
+fn spec_attributes(spec: &Value, user: UserInfo) -> Attributes {
+    match spec.get("resourceAttributes").filter(|r| r.is_object()) {
+        Some(r) => Attributes {
+            user,
+            verb: string(&r["verb"]),
+            resource: Some(ResourceAttributes {
+                namespace: string(&r["namespace"]),
+                group: string(&r["group"]),
+                resource: string(&r["resource"]),
+                subresource: string(&r["subresource"]),
+                name: string(&r["name"]),
+            }),
+            path: String::new(),
+        },
+        None => {
+            let n = &spec["nonResourceAttributes"];
+            Attributes { user, verb: string(&n["verb"]), resource: None, path: string(&n["path"]) }
+        }
+    }
+}
+
+/// The user a SubjectAccessReview names.
+fn named_user(spec: &Value) -> UserInfo {
+    let strings = |v: &Value| -> Vec<String> { v.as_array().into_iter().flatten().map(string).collect() };
+    UserInfo {
+        username: string(&spec["user"]),
+        uid: string(&spec["uid"]),
+        groups: strings(&spec["groups"]),
+        extra: spec["extra"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), strings(v)))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// `SubjectAccessReviewStatus`.
+fn access(attrs: &Attributes, ctx: &ReviewContext<'_>) -> Value {
+    let decision = ctx.authorizer.authorize(ctx.store, attrs);
+    let mut status = json!({"allowed": decision.allowed});
+    if !decision.reason.is_empty() {
+        status["reason"] = json!(decision.reason);
+    }
+    status
+}
+
+fn self_access(request: &Value, ctx: &ReviewContext<'_>) -> Value {
+    access(&spec_attributes(&request["spec"], ctx.user.clone()), ctx)
+}
+
+fn subject_access(request: &Value, ctx: &ReviewContext<'_>) -> Value {
+    access(&spec_attributes(&request["spec"], named_user(&request["spec"])), ctx)
+}
+
+/// `SubjectRulesReviewStatus`: every rule the user holds in the namespace, resource rules and
+/// non-resource rules apart.
+fn self_rules(request: &Value, ctx: &ReviewContext<'_>) -> Value {
+    let namespace = request["spec"]["namespace"].as_str().unwrap_or_default();
+    let (rules, errors) = if ctx.user.is_privileged() {
+        let all = serde_json::from_value(json!([
+            {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+            {"verbs": ["*"], "nonResourceURLs": ["*"]},
+        ]))
+        .unwrap_or_default();
+        (all, Vec::new())
+    } else {
+        ctx.authorizer.policy(ctx.store).rules_for(ctx.user, namespace)
+    };
+    let mut resource_rules = Vec::new();
+    let mut non_resource_rules = Vec::new();
+    for rule in rules {
+        if rule.resources.as_ref().is_some_and(|r| !r.is_empty()) {
+            let mut r = json!({"verbs": rule.verbs, "apiGroups": rule.api_groups.unwrap_or_default(), "resources": rule.resources});
+            if let Some(names) = rule.resource_names.filter(|n| !n.is_empty()) {
+                r["resourceNames"] = json!(names);
+            }
+            resource_rules.push(r);
+        }
+        if let Some(urls) = rule.non_resource_urls.filter(|u| !u.is_empty()) {
+            non_resource_rules.push(json!({"verbs": rule.verbs, "nonResourceURLs": urls}));
+        }
+    }
+    let mut status = json!({"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": !errors.is_empty()});
+    if !errors.is_empty() {
+        status["evaluationError"] = json!(errors.join(", "));
+    }
+    status
 }
 
 /// Upstream `ValidateSubjectAccessReviewSpec` (and the self variant, which names no user).
@@ -108,9 +214,14 @@ review!(
     SelfSubjectAccessReview,
     authz::SelfSubjectAccessReview,
     |r: &Value| validate_access_spec(r, false),
-    allowed
+    self_access
 );
-review!(SubjectAccessReview, authz::SubjectAccessReview, |r: &Value| validate_access_spec(r, true), allowed);
+review!(
+    SubjectAccessReview,
+    authz::SubjectAccessReview,
+    |r: &Value| validate_access_spec(r, true),
+    subject_access
+);
 review!(
     LocalSubjectAccessReview,
     authz::LocalSubjectAccessReview,
@@ -136,18 +247,9 @@ review!(
         }
         errs
     },
-    allowed
+    subject_access
 );
-review!(
-    SelfSubjectRulesReview,
-    authz::SelfSubjectRulesReview,
-    |_: &Value| Vec::new(),
-    |_: &Value, _: &ReviewContext<'_>| json!({
-        "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-        "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-        "incomplete": false,
-    })
-);
+review!(SelfSubjectRulesReview, authz::SelfSubjectRulesReview, |_: &Value| Vec::new(), self_rules);
 review!(
     SelfSubjectReview,
     authn::SelfSubjectReview,
@@ -160,9 +262,13 @@ review!(
     |_: &Value| Vec::new(),
     |request: &Value, ctx: &ReviewContext<'_>| {
         let token = request["spec"]["token"].as_str().unwrap_or_default();
-        match ctx.authenticator.user_for_token(token) {
+        match ctx.authenticator.user_for_token(token, ctx.store, ctx.now) {
             Some(user) => {
-                json!({"authenticated": true, "user": user_info(&user), "audiences": request["spec"]["audiences"].clone()})
+                let audiences = match request["spec"]["audiences"].as_array().filter(|a| !a.is_empty()) {
+                    Some(a) => json!(a),
+                    None => json!([crate::service_account_token::ISSUER]),
+                };
+                json!({"authenticated": true, "user": user_info(&user), "audiences": audiences})
             }
             None => json!({"authenticated": false, "error": "invalid bearer token"}),
         }
@@ -172,7 +278,6 @@ review!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authentication::ADMIN;
     use apimachinery::validation::aggregate_message;
 
     #[test]
@@ -189,20 +294,5 @@ mod tests {
         );
         let fine = json!({"spec": {"resourceAttributes": {"verb": "create", "resource": "pods"}}});
         assert!(SelfSubjectAccessReview.validate(&fine).unwrap().is_empty());
-    }
-
-    #[test]
-    fn answers_follow_the_token_and_always_allow() {
-        let auth = Authenticator::new("t0ken");
-        let ctx = ReviewContext { user: &ADMIN, authenticator: &auth };
-        let answer = |k: &dyn Kind, r: Value| (k.review().unwrap())(&r, &ctx);
-        assert_eq!(answer(&SelfSubjectAccessReview, json!({}))["allowed"], true);
-        assert_eq!(answer(&SelfSubjectReview, json!({}))["userInfo"]["username"], "kubernetes-admin");
-        assert_eq!(answer(&TokenReview, json!({"spec": {"token": "t0ken"}}))["authenticated"], true);
-        assert_eq!(answer(&TokenReview, json!({"spec": {"token": "other"}}))["authenticated"], false);
-        assert!(
-            TokenReview.review().is_some()
-                && super::super::Typed::<authn::TokenReview>::NEW.review().is_none()
-        );
     }
 }
