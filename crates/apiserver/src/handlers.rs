@@ -323,6 +323,12 @@ async fn resource_request(
     if let Some(answer) = rt.rules.review() {
         return review(state, req, rt, target.namespace, user, answer).await;
     }
+    let guard = authorization::escalation::guard(
+        || state.authorizer.policy(state.store()),
+        &user,
+        rt,
+        target.namespace.as_deref().unwrap_or_default(),
+    );
     let table = request::wants_table(accept).then(|| IncludeObject::parse(query.get("includeObject")));
     let ns = target.namespace.clone();
     // A write to a CustomResourceDefinition changes what is served once it is durable.
@@ -349,7 +355,7 @@ async fn resource_request(
                     ns_for(rt, &ns),
                     &name,
                     |_| Ok(scale),
-                    Writer { manager: &manager, dry_run },
+                    Writer { manager: &manager, dry_run, guard: guard.as_ref() },
                 )
             })
             .await?;
@@ -366,7 +372,7 @@ async fn resource_request(
                     ns_for(rt, &ns),
                     &name,
                     |current| crate::registry::apply_patch(&SCALE, current, patch_type, &body),
-                    Writer { manager: &manager, dry_run },
+                    Writer { manager: &manager, dry_run, guard: guard.as_ref() },
                 )
             })
             .await?;
@@ -403,7 +409,7 @@ async fn resource_request(
                     ns.as_deref(),
                     obj,
                     Timestamp::now(),
-                    Writer { manager: &manager, dry_run },
+                    Writer { manager: &manager, dry_run, guard: guard.as_ref() },
                 )
             })
             .await?;
@@ -477,7 +483,7 @@ async fn resource_request(
                     &name,
                     obj,
                     status_only,
-                    Writer { manager: &manager, dry_run },
+                    Writer { manager: &manager, dry_run, guard: guard.as_ref() },
                 )
             })
             .await?;
@@ -506,7 +512,7 @@ async fn resource_request(
                         &name,
                         &patch,
                         status_only,
-                        Writer { manager: &manager, dry_run },
+                        Writer { manager: &manager, dry_run, guard: guard.as_ref() },
                     )
                 })
                 .await?;
@@ -527,7 +533,7 @@ async fn resource_request(
                     &name,
                     Applied { config: &config, force },
                     status_only,
-                    Writer { manager: &manager, dry_run },
+                    Writer { manager: &manager, dry_run, guard: guard.as_ref() },
                 )
             })
             .await?;

@@ -42,11 +42,13 @@ impl PatchType {
     }
 }
 
-/// Who writes (the field manager) and whether for real (`dryRun=All` writes nothing).
-#[derive(Clone, Copy, Debug)]
+/// Who writes (the field manager), whether for real (`dryRun=All` writes nothing), and what the
+/// object to be stored must pass besides validation (RBAC's escalation check).
+#[derive(Clone, Copy)]
 pub struct Writer<'a> {
     pub manager: &'a str,
     pub dry_run: bool,
+    pub guard: Option<&'a crate::authorization::escalation::Guard>,
 }
 
 /// A server-side apply's configuration, and whether it takes fields others own.
@@ -263,6 +265,9 @@ impl Registry {
                 admit_namespace(snap, rt, &ns, &name)?;
             }
             rt.rules.admit(rt, snap, &mut obj, None)?;
+            if let Some(guard) = by.guard {
+                guard(&obj)?;
+            }
             if snap.get(rt, &ns, &name).is_some() {
                 return Err(ApiError::already_exists(rt, &name));
             }
@@ -427,6 +432,9 @@ impl Registry {
             }
             if !status_only {
                 rt.rules.admit(rt, snap, &mut new, Some(old))?;
+                if let Some(guard) = by.guard {
+                    guard(&new)?;
+                }
             }
             if rt.rules.converts() {
                 new = rt.rules.stored_form(new);
@@ -670,7 +678,7 @@ impl Registry {
                 Some(&ns),
                 decoded,
                 now,
-                Writer { manager: field_manager::SERVER, dry_run: false },
+                Writer { manager: field_manager::SERVER, dry_run: false, guard: None },
             ) {
                 Ok(pending) => created.push(pending),
                 Err(e) if e.reason == "AlreadyExists" => {}

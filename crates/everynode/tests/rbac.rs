@@ -141,6 +141,51 @@ fn service_account_tokens_are_authorized_by_rbac() {
         stderr(&broken)
     );
 
+    // Escalation: allowed to write roles and bindings, the reader may still grant only what it
+    // holds (view's rules), not more.
+    k.ok(&["create", "role", "rbac-writer", "--verb=create,update,patch", "--resource=roles,rolebindings"]);
+    k.ok(&["create", "rolebinding", "rbac-writer", "--role=rbac-writer", "--serviceaccount=default:reader"]);
+    let within =
+        as_user(&k, &reader, &["create", "role", "pod-reader", "--verb=get,list", "--resource=pods"]);
+    assert!(within.status.success(), "{}", stderr(&within));
+    let beyond =
+        as_user(&k, &reader, &["create", "role", "grab", "--verb=get,list", "--resource=pods,secrets"]);
+    assert_eq!(
+        stderr(&beyond),
+        "Error from server (Forbidden): roles.rbac.authorization.k8s.io \"grab\" is forbidden: user \"system:serviceaccount:default:reader\" (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:default\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\" \"list\"]}"
+    );
+    let bind_admin = as_user(
+        &k,
+        &reader,
+        &["create", "rolebinding", "mine", "--clusterrole=admin", "--serviceaccount=default:reader"],
+    );
+    assert!(
+        stderr(&bind_admin).contains(r#"rolebindings.rbac.authorization.k8s.io "mine" is forbidden: user "system:serviceaccount:default:reader""#),
+        "{}",
+        stderr(&bind_admin)
+    );
+    let bind_view = as_user(
+        &k,
+        &reader,
+        &["create", "rolebinding", "also-view", "--clusterrole=view", "--serviceaccount=default:reader"],
+    );
+    assert!(bind_view.status.success(), "binding a role whose rules it holds: {}", stderr(&bind_view));
+    k.ok(&[
+        "create",
+        "clusterrole",
+        "binder",
+        "--verb=bind",
+        "--resource=clusterroles",
+        "--resource-name=admin",
+    ]);
+    k.ok(&["create", "rolebinding", "binder", "--clusterrole=binder", "--serviceaccount=default:reader"]);
+    let with_bind = as_user(
+        &k,
+        &reader,
+        &["create", "rolebinding", "mine", "--clusterrole=admin", "--serviceaccount=default:reader"],
+    );
+    assert!(with_bind.status.success(), "the bind verb allows it: {}", stderr(&with_bind));
+
     // A pod gets its account's token projected into every container.
     k.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  serviceAccountName: reader\n  containers:\n  - name: c\n    image: busybox\n");
     let pod = json(&k.ok(&["get", "pod", "p", "-o", "json"]));

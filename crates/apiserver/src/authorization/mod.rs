@@ -8,6 +8,7 @@
 //! with.
 
 pub mod bootstrap_policy;
+pub mod escalation;
 pub mod impersonation;
 pub mod rbac;
 pub mod request_info;

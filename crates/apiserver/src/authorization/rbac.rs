@@ -103,6 +103,11 @@ impl Policy {
         out
     }
 
+    /// The rules of the role a binding in `namespace` refers to.
+    pub fn role_rules(&self, role_ref: &RoleRef, namespace: &str) -> Result<&[PolicyRule], String> {
+        self.rules_of(role_ref, namespace)
+    }
+
     /// The rules a role reference stands for, or upstream's error when it names no role.
     fn rules_of(&self, role_ref: &RoleRef, namespace: &str) -> Result<&[PolicyRule], String> {
         match role_ref.kind.as_str() {
