@@ -31,7 +31,8 @@ mod watch;
 mod wire;
 
 pub use handlers::KUBERNETES_MINOR;
-pub use server::{RunningServer, ServerConfig, start};
+pub use server::{RunningServer, ServerConfig, StartError, start};
+pub use storage::StorageError;
 
 /// Applies a JSON patch (its operations as JSON) to a copy of `doc` as the server applies
 /// `application/json-patch+json`, for the fuzz targets.

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -72,13 +71,14 @@ impl RunningServer {
 
     /// Creates the Nodes among `nodes` that do not exist yet (a new cluster's nodes, staged and
     /// committed together).
-    pub async fn ensure_nodes(&self, nodes: Vec<Value>) -> anyhow::Result<()> {
+    pub async fn ensure_nodes(&self, nodes: Vec<Value>) -> Result<(), StartError> {
         let node_rt = resources::builtin("", "v1", "nodes");
         let seeds: Vec<(&'static ResourceType, Value)> = nodes.into_iter().map(|n| (node_rt, n)).collect();
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || state.registry.ensure_exist(seeds, jiff::Timestamp::now()))
-            .await?
-            .map_err(|e| anyhow::anyhow!("creating the nodes: {e}"))
+            .await
+            .map_err(|e| StartError::Seed(e.to_string()))?
+            .map_err(|e| StartError::Seed(format!("creating the nodes: {e}")))
     }
 
     /// Serves `router` for every path under `prefix` (which ends with `/`; the prefix without
@@ -157,27 +157,52 @@ fn seed_objects(ca_pem: &str, port: u16) -> Vec<(&'static ResourceType, Value)> 
     objs
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening {}: {source}", path.display())]
+    Store {
+        path: std::path::PathBuf,
+        #[source]
+        source: storage::StorageError,
+    },
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error("loading the service account key: {0}")]
+    Key(String),
+    #[error("{0}")]
+    Seed(String),
+}
+
 /// Opens the store in `config.data_dir`, seeds a new cluster, and serves HTTPS.
-pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    let io = |what: String| move |source| StartError::Io { what, source };
     std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        .map_err(io(format!("creating data directory {}", config.data_dir.display())))?;
     let store_path = config.data_dir.join("store.redb");
     let store = Arc::new(
         Store::open(&store_path, config.watch_history)
-            .with_context(|| format!("opening {}", store_path.display()))?,
+            .map_err(|source| StartError::Store { path: store_path.clone(), source })?,
     );
     let registry = Registry::new(store);
     let credentials = pki::ensure_credentials(&config.data_dir, &[config.bind])?;
     let tls = tokio_rustls::TlsAcceptor::from(Arc::new(pki::server_config(&credentials)?));
     let listener = TcpListener::bind((config.bind, config.port))
         .await
-        .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
-    let addr = listener.local_addr()?;
+        .map_err(io(format!("binding {}:{}", config.bind, config.port)))?;
+    let addr = listener.local_addr().map_err(io("reading the bound address".into()))?;
     let now = jiff::Timestamp::now();
     let seeds = seed_objects(&credentials.ca_pem, addr.port());
     let registry = tokio::task::spawn_blocking(move || registry.ensure_exist(seeds, now).map(|()| registry))
-        .await?
-        .map_err(|e| anyhow::anyhow!("seeding the cluster: {e}"))?;
+        .await
+        .map_err(|e| StartError::Seed(e.to_string()))?
+        .map_err(|e| StartError::Seed(format!("seeding the cluster: {e}")))?;
     let host = if config.bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { config.bind };
     let url = format!("https://{}", SocketAddr::new(host, addr.port()));
     let state = Arc::new(ApiState {
@@ -186,7 +211,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         authenticator: Authenticator::new(
             credentials.token.clone(),
             TokenSigner::from_pkcs8(&credentials.service_account_key)
-                .map_err(|e| anyhow::anyhow!("loading the service account key: {e}"))?,
+                .map_err(|e| StartError::Key(e.to_string()))?,
         ),
         authorizer: Default::default(),
         server_address: SocketAddr::new(host, addr.port()).to_string(),

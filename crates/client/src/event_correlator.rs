@@ -53,6 +53,7 @@ impl<K: Hash + Eq, V> Recent<K, V> {
         value
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.len()
     }
@@ -235,6 +236,7 @@ impl EventCorrelator {
     }
 
     /// Keys remembered, for tests of the bound.
+    #[cfg(test)]
     pub fn remembered(&self) -> usize {
         self.aggregates.len().max(self.observed.len()).max(self.spam.buckets.len())
     }

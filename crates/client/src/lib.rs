@@ -8,11 +8,11 @@
 //! None of it knows about DaemonSets; the DaemonSet controller and the cluster components in
 //! `everynode up` both build on it.
 
-pub mod event_correlator;
+mod event_correlator;
 pub mod events;
 pub mod informer;
 pub mod kubeconfig;
-pub mod leader;
+mod leader;
 pub mod pod_deletion;
 pub mod queue;
 pub mod stripped;

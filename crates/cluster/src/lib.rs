@@ -4,12 +4,12 @@
 
 pub mod clusterrole_aggregation;
 pub mod every_namespace;
-pub mod garbage_collector;
+mod garbage_collector;
 pub mod kubelet;
-pub mod node_lifecycle;
+mod node_lifecycle;
 pub mod pod_gc;
-pub mod preemption;
-pub mod scheduler;
+mod preemption;
+mod scheduler;
 
 pub use garbage_collector::GarbageCollector;
 pub use kubelet::Kubelets;

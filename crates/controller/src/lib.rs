@@ -7,7 +7,7 @@
 
 pub mod cache;
 pub mod expectations;
-pub mod metrics;
+mod metrics;
 pub mod sync;
 pub mod sync_error;
 
