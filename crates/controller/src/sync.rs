@@ -306,18 +306,10 @@ async fn manage(
 ) -> Result<(), SyncError> {
     let decision = {
         let mut backoff = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        view.manage(&mut backoff)
+        view.decide(&mut backoff, controls)
     };
     let template = daemon_pod_template(ds, hash);
-    let mut result = if decision.is_empty() && daemonset::sync::is_rolling_update(ds) {
-        // Nothing outstanding and nothing to reconcile: take the next rollout step.
-        let mut step = view.rolling_update_with(controls);
-        step.events = decision.events;
-        step.requeue_after = decision.requeue_after;
-        execute(ctx, key, ds, &template, step).await
-    } else {
-        execute(ctx, key, ds, &template, decision).await
-    };
+    let mut result = execute(ctx, key, ds, &template, decision).await;
     let old: Vec<&ControllerRevision> = revisions
         .iter()
         .copied()

@@ -321,6 +321,27 @@ impl<'a> SyncContext<'a> {
         }
     }
 
+    /// What one sync does, in upstream `updateDaemonSet`'s order: `manage`, then, with a
+    /// RollingUpdate strategy, a rollout step, but only when manage acted on nothing (upstream
+    /// re-checks the expectations manage has just raised, so a sync that created or deleted
+    /// waits for those to be observed before rolling). The step keeps manage's events and the
+    /// earlier of their requeues. The controller and the upstream-replay tests both act on this.
+    pub fn decide(&self, backoff: &mut FailedPodBackoff, controls: &RolloutControls) -> Decision {
+        let managed = self.manage(backoff);
+        if !managed.is_empty() || !is_rolling_update(self.ds) {
+            return managed;
+        }
+        let mut step = self.rolling_update_with(controls);
+        let mut events = managed.events;
+        events.append(&mut step.events);
+        step.events = events;
+        step.requeue_after = match (managed.requeue_after, step.requeue_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        step
+    }
+
     /// Upstream `manage`: per node, create a missing pod, delete failed, succeeded, excess and
     /// misplaced ones; then delete unscheduled pods aimed at nodes that no longer exist.
     pub fn manage(&self, backoff: &mut FailedPodBackoff) -> Decision {

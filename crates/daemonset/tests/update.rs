@@ -371,3 +371,27 @@ fn test_controlled_histories() {
     assert_eq!(claims.get("ds1-x2"), Some(&Claim::Adopt), "an orphan in the same namespace is adopted");
     assert_eq!(claims.get("ds1-x3"), None, "other namespaces are never looked at");
 }
+
+/// The controller's order of one sync (`SyncContext::decide`): a rollout step only when
+/// `manage` acted on nothing, since the expectations manage raises are observed later, by
+/// watch; upstream's tests observe at once and take both in one sync (the harness above).
+#[test]
+fn a_sync_that_manages_waits_for_its_observations_before_rolling() {
+    let mut h = five_ready();
+    roll_to(&mut h, "foo2/bar2", new_update_surge(IntOrString::Int(2)));
+    let decide = |h: &mut Harness| {
+        let hash = h.current_hash();
+        let controls = daemonset::rollout_controls::RolloutControls::of(&h.ds).unwrap();
+        let mut backoff = daemonset::FailedPodBackoff::default();
+        let claimed = h.claimed();
+        let d = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now).decide(&mut backoff, &controls);
+        (d.create_on.len(), d.delete.len())
+    };
+    // Nothing to manage: the step surges two new pods.
+    assert_eq!(decide(&mut h), (2, 0));
+    h.expect_sync(2, 0, 0);
+    h.mark_pods_ready();
+    // Now manage deletes the two old pods whose replacements are ready; the next surge waits.
+    assert_eq!(decide(&mut h), (0, 2));
+    h.expect_sync(2, 2, 0);
+}

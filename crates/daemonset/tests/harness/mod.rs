@@ -261,7 +261,12 @@ impl Harness {
         self.pods.values().filter(|p| p.metadata.generate_name.is_some()).count()
     }
 
-    /// Upstream `syncDaemonSet` with a fake pod control that observes at once.
+    /// Upstream `syncDaemonSet` with a fake pod control that observes at once, as upstream's
+    /// tests' `fakePodControl` does (it marks each create and delete observed): `manage`, then,
+    /// the expectations being satisfied again, a rollout step on the pods as manage left them.
+    /// The controller runs the same `updateDaemonSet` order through `SyncContext::decide`, where
+    /// observations arrive by watch: a sync that created or deleted waits for them before
+    /// rolling.
     pub fn sync(&mut self) -> Sync {
         let events_before = self.events.len();
         match sync_guard(&self.ds) {
