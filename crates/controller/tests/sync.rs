@@ -11,8 +11,8 @@ use std::time::Duration;
 use controller::Controller;
 use controller::cache::{self, Router};
 use controller::sync::sync_daemonset;
-use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -304,4 +304,39 @@ async fn a_daemonset_the_server_is_deleting_is_left_alone_though_the_cache_lags(
         "the live re-check: {:?}",
         wire.log
     );
+}
+
+/// TestControlledHistories: an orphan revision that matches the DaemonSet in its namespace is
+/// adopted; one in another namespace is never looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_orphan_revisions_are_adopted_only_in_the_daemonsets_namespace() {
+    let s = one_node().await;
+    let other: Namespace = serde_json::from_value(json!({"metadata": {"name": "default-other"}})).unwrap();
+    Api::<Namespace>::all(s.admin.clone()).create(&PostParams::default(), &other).await.unwrap();
+    let revision = |namespace: &str, name: &str| -> ControllerRevision {
+        serde_json::from_value(
+            json!({"metadata": {"name": name, "namespace": namespace, "labels": {"app": "agent"}},
+            "revision": 1, "data": {}}),
+        )
+        .unwrap()
+    };
+    for (namespace, name) in [("default", "agent-x2"), ("default-other", "agent-x3")] {
+        Api::<ControllerRevision>::namespaced(s.admin.clone(), namespace)
+            .create(&PostParams::default(), &revision(namespace, name))
+            .await
+            .unwrap();
+    }
+    s.cached("both revisions", |c| c.revisions_in("default").len() == 1).await;
+    s.sync().await.unwrap();
+    let owned = |namespace: &str, name: &str| {
+        let api = Api::<ControllerRevision>::namespaced(s.admin.clone(), namespace);
+        let name = name.to_string();
+        async move { api.get(&name).await.unwrap().metadata.owner_references.unwrap_or_default() }
+    };
+    let adopted = owned("default", "agent-x2").await;
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].uid, s.stored().await.metadata.uid.unwrap());
+    assert!(owned("default-other", "agent-x3").await.is_empty(), "another namespace is left alone");
+    let wire = s.wire.lock().unwrap();
+    assert_eq!(wire.count("PATCH /apis/apps/v1/namespaces/default-other"), 0, "{:?}", wire.log);
 }

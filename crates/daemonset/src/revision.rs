@@ -266,7 +266,13 @@ pub fn history_to_truncate(ds: &DaemonSet, old: &[&ControllerRevision], pods: &[
     if to_kill <= 0 {
         return Vec::new();
     }
-    let live: HashSet<&str> = pods.iter().filter_map(|p| revision_hash(p)).collect();
+    // As upstream's `cleanupHistory`, which reads pods by node: a pod with no target node
+    // keeps no revision alive. Terminal pods being deleted still do.
+    let live: HashSet<&str> = pods
+        .iter()
+        .filter(|p| crate::pod::target_node_name(p).is_some())
+        .filter_map(|p| revision_hash(p))
+        .collect();
     let mut sorted: Vec<&ControllerRevision> = old.to_vec();
     sorted.sort_by(|a, b| a.revision.cmp(&b.revision).then_with(|| revision_name(a).cmp(revision_name(b))));
     let mut out = Vec::new();
@@ -399,8 +405,11 @@ mod tests {
         let d = ds("i:9");
         let olds: Vec<ControllerRevision> = (1..=3).map(|i| rev(&ds(&format!("i:{i}")), i)).collect();
         let in_use: Pod = serde_json::from_value(json!({"metadata": {"name": "p",
-            "labels": {CONTROLLER_REVISION_HASH_LABEL: daemonset_hash(&ds("i:1"))}}}))
+            "labels": {CONTROLLER_REVISION_HASH_LABEL: daemonset_hash(&ds("i:1"))}},
+            "spec": {"containers": [], "nodeName": "n"}}))
         .unwrap();
+        let mut nowhere = in_use.clone();
+        nowhere.spec.as_mut().unwrap().node_name = None;
         let refs: Vec<&ControllerRevision> = olds.iter().collect();
         // Limit 1: two must go; revision 1 is in use, so 2 and 3 go.
         assert_eq!(
@@ -410,6 +419,11 @@ mod tests {
         assert_eq!(
             history_to_truncate(&d, &refs, &[]),
             vec![olds[0].metadata.name.clone().unwrap(), olds[1].metadata.name.clone().unwrap()]
+        );
+        assert_eq!(
+            history_to_truncate(&d, &refs, &[&nowhere]),
+            history_to_truncate(&d, &refs, &[]),
+            "a pod with no target node keeps no revision (upstream reads pods by node)"
         );
     }
 }

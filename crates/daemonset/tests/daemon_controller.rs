@@ -24,6 +24,7 @@ use daemonset::routing::{
 use daemonset::sync::status_changed;
 use harness::*;
 use jiff::SignedDuration;
+use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -870,6 +871,16 @@ fn test_get_nodes_to_daemon_pods() {
     deleted_failed.metadata.name = Some("failed-and-deleted".into());
     deleted_failed.metadata.deletion_timestamp = Some(Time(t(1)));
     h.add_pod(deleted_failed);
+    let mut orphan_1 = orphan_pod("matching-orphan-1", simple_daemon_set_label());
+    orphan_1.spec.as_mut().unwrap().node_name = Some("node-1".into());
+    h.add_pod(orphan_1);
+    let mut succeeded = h.new_pod("succeeded", "node-0", simple_daemon_set_label(), true);
+    succeeded.status.as_mut().unwrap().phase = Some("Succeeded".into());
+    h.add_pod(succeeded.clone());
+    let mut deleted_succeeded = succeeded;
+    deleted_succeeded.metadata.name = Some("succeeded-and-deleted".into());
+    deleted_succeeded.metadata.deletion_timestamp = Some(Time(t(1)));
+    h.add_pod(deleted_succeeded);
     let claimed = h.claimed();
     let ctx = SyncContext::new(&h.ds, "", &h.nodes, claimed, h.now);
     let names = |node: &str| {
@@ -877,12 +888,58 @@ fn test_get_nodes_to_daemon_pods() {
         v.sort();
         v
     };
-    assert_eq!(names("node-0"), ["matching-orphan", "node-0-pod-1"]);
+    // "exclude deleted terminal pods": what a sync works from.
+    assert_eq!(names("node-0"), ["matching-orphan", "node-0-pod-1", "succeeded"]);
     assert_eq!(
         names("node-1"),
-        ["failed", "node-1-pod-2"],
+        ["failed", "matching-orphan-1", "node-1-pod-2"],
         "terminal pods count unless they are being deleted"
     );
+    // "include deleted terminal pods": what history cleanup works from is every claimed pod.
+    let mut claimed: Vec<String> = h.claimed().iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        [
+            "failed",
+            "failed-and-deleted",
+            "matching-orphan",
+            "matching-orphan-1",
+            "node-0-pod-1",
+            "node-1-pod-2",
+            "succeeded",
+            "succeeded-and-deleted"
+        ]
+    );
+}
+
+#[test]
+fn history_cleanup_keeps_the_revisions_of_deleted_terminal_pods() {
+    // Upstream's "include deleted terminal pods" is what `cleanupHistory` reads: a Failed pod
+    // being deleted still holds its revision.
+    let mut ds = new_daemon_set("foo");
+    ds.spec.as_mut().unwrap().revision_history_limit = Some(0);
+    let mut h = Harness::new(ds);
+    h.add_nodes(0, 1, json!({}));
+    let old_hash = h.current_hash();
+    h.add_pods("node-0", simple_daemon_set_label(), true, 1);
+    let pod = h.pods.keys().next().unwrap().clone();
+    let p = h.pod_mut(&pod);
+    p.metadata.labels.as_mut().unwrap().insert("controller-revision-hash".into(), old_hash.clone());
+    p.status.as_mut().unwrap().phase = Some("Failed".into());
+    p.metadata.deletion_timestamp = Some(Time(t(1)));
+    set_image(&mut h.ds, "new");
+    let new_hash = h.current_hash();
+    assert_ne!(new_hash, old_hash);
+    let old: Vec<&ControllerRevision> = h
+        .revisions
+        .iter()
+        .filter(|r| r.metadata.labels.as_ref().unwrap()["controller-revision-hash"] == old_hash)
+        .collect();
+    assert_eq!(old.len(), 1);
+    let claimed = h.claimed();
+    assert!(daemonset::revision::history_to_truncate(&h.ds, &old, &claimed).is_empty());
+    assert_eq!(daemonset::revision::history_to_truncate(&h.ds, &old, &[]).len(), 1);
 }
 
 fn surge_harness() -> Harness {
