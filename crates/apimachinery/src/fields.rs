@@ -24,6 +24,11 @@ pub struct FieldSelector {
     requirements: Vec<FieldRequirement>,
 }
 
+/// A field selector that cannot be read, in upstream's words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FieldSelectorError(pub String);
+
 impl FieldSelector {
     pub fn everything() -> Self {
         Self::default()
@@ -58,7 +63,11 @@ impl FieldSelector {
     }
 
     /// Parses upstream's field selector syntax.
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub fn parse(input: &str) -> Result<Self, FieldSelectorError> {
+        Self::parsed(input).map_err(FieldSelectorError)
+    }
+
+    fn parsed(input: &str) -> Result<Self, String> {
         let mut requirements = Vec::new();
         for term in split_unescaped(input, ',') {
             if term.is_empty() {
@@ -206,7 +215,7 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert_eq!(
-            FieldSelector::parse("metadata.name").unwrap_err(),
+            FieldSelector::parse("metadata.name").unwrap_err().to_string(),
             "invalid selector: 'metadata.name'; can't understand 'metadata.name'"
         );
         assert!(FieldSelector::parse("=x").is_err());
@@ -215,7 +224,10 @@ mod tests {
 
     #[test]
     fn non_ascii_characters_never_split() {
-        assert_eq!(FieldSelector::parse("½").unwrap_err(), "invalid selector: '½'; can't understand '½'");
+        assert_eq!(
+            FieldSelector::parse("½").unwrap_err().to_string(),
+            "invalid selector: '½'; can't understand '½'"
+        );
         let s = FieldSelector::parse("metadata.name=é").unwrap();
         assert_eq!(s.requirements()[0].value, "é");
         assert!(FieldSelector::parse("a\\é=b").is_err(), "an escaped multi-byte character is no escape");

@@ -15,9 +15,18 @@ pub enum Step {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonPath(Vec<Step>);
 
+/// A path that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JsonPathError(pub String);
+
 impl JsonPath {
     /// Parses `.a.b[0]['c.d']` (optionally wrapped in `{}`), or says what is wrong with it.
-    pub fn parse(path: &str) -> Result<JsonPath, String> {
+    pub fn parse(path: &str) -> Result<JsonPath, JsonPathError> {
+        Self::parsed(path).map_err(JsonPathError)
+    }
+
+    fn parsed(path: &str) -> Result<JsonPath, String> {
         let s = path.trim();
         let s = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or(s);
         let s = s.strip_prefix('$').unwrap_or(s);

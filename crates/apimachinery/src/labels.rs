@@ -30,9 +30,18 @@ pub struct Requirement {
     pub values: Vec<String>,
 }
 
+/// A selector that cannot be read, in upstream's words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(pub String);
+
 impl Requirement {
     /// Builds a requirement, checking the key, the values and their number as upstream does.
-    pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, String> {
+    pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, SelectorError> {
+        Self::checked(key, operator, values).map_err(SelectorError)
+    }
+
+    fn checked(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, String> {
         if let Some(e) = is_qualified_name(key).first() {
             return Err(format!("key: Invalid value: {key:?}: {e}"));
         }
@@ -167,7 +176,11 @@ impl Selector {
     }
 
     /// Parses upstream's selector syntax. The empty string selects everything.
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub fn parse(input: &str) -> Result<Self, SelectorError> {
+        Self::parsed(input).map_err(SelectorError)
+    }
+
+    fn parsed(input: &str) -> Result<Self, String> {
         let tokens = tokenize(input)?;
         let mut parser = Parser { tokens, pos: 0 };
         let mut requirements = Vec::new();
@@ -187,13 +200,17 @@ impl Selector {
     }
 
     /// Upstream `LabelSelectorAsSelector`: `None` selects nothing, an empty selector everything.
-    pub fn from_label_selector(selector: Option<&LabelSelector>) -> Result<Self, String> {
+    pub fn from_label_selector(selector: Option<&LabelSelector>) -> Result<Self, SelectorError> {
+        Self::converted(selector).map_err(SelectorError)
+    }
+
+    fn converted(selector: Option<&LabelSelector>) -> Result<Self, String> {
         let Some(selector) = selector else {
             return Ok(Selector::Nothing);
         };
         let mut requirements = Vec::new();
         for (k, v) in selector.match_labels.iter().flatten() {
-            requirements.push(Requirement::new(k, Operator::Equals, vec![v.clone()])?);
+            requirements.push(Requirement::checked(k, Operator::Equals, vec![v.clone()])?);
         }
         for expr in selector.match_expressions.iter().flatten() {
             let operator = match expr.operator.as_str() {
@@ -203,7 +220,7 @@ impl Selector {
                 "DoesNotExist" => Operator::DoesNotExist,
                 other => return Err(format!("{other:?} is not a valid label selector operator")),
             };
-            requirements.push(Requirement::new(
+            requirements.push(Requirement::checked(
                 &expr.key,
                 operator,
                 expr.values.clone().unwrap_or_default(),
@@ -345,10 +362,10 @@ impl Parser {
             t => return Err(format!("found '{t}', expected: !, identifier, or 'end of string'")),
         };
         if negated {
-            return Requirement::new(&key, Operator::DoesNotExist, Vec::new());
+            return Requirement::checked(&key, Operator::DoesNotExist, Vec::new());
         }
         let operator = match self.peek().clone() {
-            Token::End | Token::Comma => return Requirement::new(&key, Operator::Exists, Vec::new()),
+            Token::End | Token::Comma => return Requirement::checked(&key, Operator::Exists, Vec::new()),
             Token::Equals => Operator::Equals,
             Token::DoubleEquals => Operator::DoubleEquals,
             Token::NotEquals => Operator::NotEquals,
@@ -371,7 +388,7 @@ impl Parser {
                 t => return Err(format!("found '{t}', expected: identifier")),
             },
         };
-        Requirement::new(&key, operator, values)
+        Requirement::checked(&key, operator, values)
     }
 
     fn value_set(&mut self) -> Result<Vec<String>, String> {
@@ -458,7 +475,10 @@ mod tests {
         for bad in ["a in b", "a in (b", "=b", "a=b,", "a b", "a!", "a=(b)", "-bad=x", "a=-x-", "n>x"] {
             assert!(Selector::parse(bad).is_err(), "{bad} should fail");
         }
-        assert_eq!(Selector::parse("a=b c").unwrap_err(), "found 'c', expected: ',' or 'end of string'");
+        assert_eq!(
+            Selector::parse("a=b c").unwrap_err().to_string(),
+            "found 'c', expected: ',' or 'end of string'"
+        );
     }
 
     #[test]

@@ -4,6 +4,11 @@
 
 use std::fmt;
 
+/// A string that is no quantity (upstream's `quantities must match the regular expression …`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QuantityError(pub String);
+
 /// A parsed quantity, in thousandths of its unit (rounded up, as upstream rounds `MilliValue`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quantity(i128);
@@ -34,7 +39,11 @@ impl Quantity {
     }
 
     /// Reads a quantity string.
-    pub fn parse(s: &str) -> Result<Quantity, String> {
+    pub fn parse(s: &str) -> Result<Quantity, QuantityError> {
+        Self::parsed(s).map_err(QuantityError)
+    }
+
+    fn parsed(s: &str) -> Result<Quantity, String> {
         let err = || QUANTITY_FORMAT_ERROR.to_string();
         let s = s.trim();
         let split =

@@ -157,7 +157,7 @@ impl RolloutControls {
         if let Some(v) = annotations.get(NODE_SELECTOR) {
             match Selector::parse(v) {
                 Ok(s) => c.node_selector = Some(s),
-                Err(e) => errs.push(FieldError::invalid(&path(NODE_SELECTOR), v.as_str(), e)),
+                Err(e) => errs.push(FieldError::invalid(&path(NODE_SELECTOR), v.as_str(), e.to_string())),
             }
         }
         if let Some(v) = annotations.get(WAVE_LABEL) {

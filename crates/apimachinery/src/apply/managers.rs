@@ -157,7 +157,11 @@ pub fn update_keeps_ownership(managed: &Value, c: &Comparison, write: &Write<'_>
 /// JSON), packed, as [`ManagedFields::update_with`] would, but decoding only the entries the
 /// write can touch: the writer's own, and those whose sets name a top-level field the write
 /// changed or removed. The others cannot change and are kept as they are.
-pub fn update_stored(managed: &Value, c: &Comparison, write: &Write<'_>) -> Result<Value, String> {
+pub fn update_stored(
+    managed: &Value,
+    c: &Comparison,
+    write: &Write<'_>,
+) -> Result<Value, ManagedFieldsError> {
     let entries = managed.as_array().map(Vec::as_slice).unwrap_or_default();
     let changed = write.ownable(&c.added.union(&c.modified).union(&c.removed));
     let tops: Vec<String> = changed.top_elements().map(|e| Value::String(e.encode()).to_string()).collect();
@@ -205,9 +209,18 @@ fn fields_document(entry: &Value) -> Result<Option<Cow<'_, Value>>, String> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ManagedFields(pub Vec<Manager>);
 
+/// `metadata.managedFields` that cannot be read: where, and what is wrong (`[0].operation: …`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ManagedFieldsError(pub String);
+
 impl ManagedFields {
     /// Reads `metadata.managedFields` (absent or null is none).
-    pub fn decode(v: &Value) -> Result<ManagedFields, String> {
+    pub fn decode(v: &Value) -> Result<ManagedFields, ManagedFieldsError> {
+        Self::decoded(v).map_err(ManagedFieldsError)
+    }
+
+    fn decoded(v: &Value) -> Result<ManagedFields, String> {
         let Some(entries) = v.as_array() else {
             return if v.is_null() { Ok(ManagedFields::default()) } else { Err("must be a list".into()) };
         };

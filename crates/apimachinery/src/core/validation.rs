@@ -121,7 +121,7 @@ fn validate_resources(c: &Container, path: &Path, errs: &mut FieldErrors) {
                 Ok(v) => {
                     parsed[slot].insert(name.as_str(), v);
                 }
-                Err(m) => errs.push(FieldError::invalid(&p, q.0.as_str(), m)),
+                Err(m) => errs.push(FieldError::invalid(&p, q.0.as_str(), m.to_string())),
             }
         }
     }

@@ -105,7 +105,7 @@ fn validate_version(version: &Value, path: &Path) -> FieldErrors {
         if json_path.is_empty() {
             errs.push(FieldError::required(&path.child("jsonPath"), ""));
         } else if let Err(e) = JsonPath::parse(json_path) {
-            errs.push(FieldError::invalid(&path.child("jsonPath"), json_path, e));
+            errs.push(FieldError::invalid(&path.child("jsonPath"), json_path, e.to_string()));
         }
     }
     if let Some(scale) = version["subresources"].get("scale").filter(|s| !s.is_null()) {

@@ -97,7 +97,7 @@ fn validate_pv(obj: &Value) -> FieldErrors {
         let p = path.child("capacity").key(name);
         let text = q.as_str().unwrap_or_default();
         match Quantity::parse(text) {
-            Err(m) => errs.push(FieldError::invalid(&p, text, m)),
+            Err(m) => errs.push(FieldError::invalid(&p, text, m.to_string())),
             Ok(q) if q.millis() <= 0 => errs.push(FieldError::invalid(&p, text, "must be greater than zero")),
             Ok(_) => {}
         }

@@ -44,7 +44,7 @@ fn validate_claim(obj: &Value) -> FieldErrors {
     match spec["resources"]["requests"]["storage"].as_str() {
         None => errs.push(FieldError::required(&storage_path, "")),
         Some(text) => match Quantity::parse(text) {
-            Err(m) => errs.push(FieldError::invalid(&storage_path, text, m)),
+            Err(m) => errs.push(FieldError::invalid(&storage_path, text, m.to_string())),
             Ok(q) if q.millis() <= 0 => {
                 errs.push(FieldError::invalid(&storage_path, text, "must be greater than zero"))
             }

@@ -78,7 +78,7 @@ fn validate_resource_list(list: &Value, path: &Path, errs: &mut FieldErrors) {
         }
         let text = quantity.as_str().unwrap_or_default();
         match Quantity::parse(text) {
-            Err(m) => errs.push(FieldError::invalid(&p, text, m)),
+            Err(m) => errs.push(FieldError::invalid(&p, text, m.to_string())),
             Ok(q) if q.is_negative() => {
                 errs.push(FieldError::invalid(&p, text, "must be greater than or equal to 0"))
             }
