@@ -278,6 +278,7 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
         peak_rss_mib: proc_field("/proc/self/status", "VmHWM:").unwrap_or(0.0) / 1024.0,
         controller_cpu_s: thread_cpu_seconds(up::CONTROLLER_THREAD),
     };
+    running.shutdown().await;
     drop(dir);
     Ok(measurement)
 }

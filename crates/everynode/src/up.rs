@@ -54,6 +54,9 @@ pub struct UpArgs {
 /// time can be told apart from the rest of the process (`everynode bench` reads it).
 pub const CONTROLLER_THREAD: &str = "everynode-ds";
 
+/// The name of the cluster components' threads (scheduler, kubelets, node lifecycle, GC…).
+pub const CLUSTER_THREAD: &str = "everynode-cluster";
+
 /// A started cluster: the API server, a client of it, and the in-process controllers.
 pub struct Running {
     pub server: apiserver::RunningServer,
@@ -63,6 +66,50 @@ pub struct Running {
     pub nodes: usize,
     /// The web UI's one-time login link.
     pub ui_link: String,
+    /// The runtimes the in-process components run on (the cluster's, the DaemonSet
+    /// controller's), so that they stop, every task and connection of theirs with them, before
+    /// the server does, rather than lose it mid-request.
+    components: Components,
+}
+
+impl Running {
+    /// Stops the in-process components, then the API server.
+    pub async fn shutdown(self) {
+        let Running { server, components, .. } = self;
+        components.stop().await;
+        server.shutdown().await;
+    }
+}
+
+/// The in-process components' runtimes.
+struct Components(Vec<tokio::runtime::Runtime>);
+
+impl Components {
+    /// Stops every task of the components (waiting a little for blocking ones).
+    async fn stop(mut self) {
+        let runtimes = std::mem::take(&mut self.0);
+        let stopped = tokio::task::spawn_blocking(move || {
+            for runtime in runtimes {
+                runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            }
+        });
+        let _ = stopped.await;
+    }
+}
+
+impl Drop for Components {
+    fn drop(&mut self) {
+        // Dropped without `stop` (an error on the way): stop them without blocking the async
+        // context this may run in.
+        for runtime in std::mem::take(&mut self.0) {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A runtime of two worker threads named `name`.
+fn components_runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name(name).enable_all().build()
 }
 
 /// A client for a kubeconfig's current context.
@@ -94,8 +141,11 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     client.apiserver_version().await.context("the API server does not answer")?;
     let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
-    // The cluster components share one node and one pod informer (the DaemonSet controller,
-    // which must run against any API server, keeps its own).
+    // The cluster components run on a runtime of their own (entered here, so what they and
+    // their informers spawn runs there too) and share one node and one pod informer (the
+    // DaemonSet controller, which must run against any API server, keeps its own).
+    let mut components = Components(vec![components_runtime(CLUSTER_THREAD)?]);
+    let entered = components.0[0].enter();
     let informers = client::Informers::start(client.clone());
     if enabled.contains("garbagecollector") {
         tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
@@ -129,38 +179,32 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         let ca = server.credentials.ca_pem.clone();
         tokio::spawn(cluster::every_namespace::root_ca_publisher(client.clone(), ca).run());
     }
+    drop(entered);
     if enabled.contains("daemonset") {
-        spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?;
+        components.0.push(spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?);
     }
     let ui = everynode::ui::Ui::new(client.clone(), informers.clone(), &server.credentials.token);
     server.mount(everynode::ui::PREFIX, ui.router());
     let ui_link = ui.login_link(&server.url);
     tracing::info!(url = %server.url, controllers = ?enabled, "everynode is up");
-    Ok(Running { server, client, kubeconfig_path, nodes: node_count, ui_link })
+    Ok(Running { server, client, kubeconfig_path, nodes: node_count, ui_link, components })
 }
 
-/// Runs the DaemonSet controller on a runtime of its own, with its own client.
-fn spawn_daemonset_controller(kubeconfig: String, workers: usize) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(CONTROLLER_THREAD)
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new().name(CONTROLLER_THREAD.into()).spawn(move || {
-        runtime.block_on(async move {
-            let options = controller::ControllerOptions { workers, ..Default::default() };
-            let result = match client_for(&kubeconfig).await {
-                Ok(client) => {
-                    controller::Controller::new(client).run(options).await.map_err(anyhow::Error::from)
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
-                tracing::error!(error = %e, "the DaemonSet controller stopped");
-            }
-        })
-    })?;
-    Ok(())
+/// Runs the DaemonSet controller on a runtime of its own, with its own client; returns the
+/// runtime.
+fn spawn_daemonset_controller(kubeconfig: String, workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let runtime = components_runtime(CONTROLLER_THREAD)?;
+    runtime.spawn(async move {
+        let options = controller::ControllerOptions { workers, ..Default::default() };
+        let result = match client_for(&kubeconfig).await {
+            Ok(client) => controller::Controller::new(client).run(options).await.map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the DaemonSet controller stopped");
+        }
+    });
+    Ok(runtime)
 }
 
 /// Waits until `total` nodes report Ready, showing progress on stderr.
@@ -207,7 +251,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     wait_for_signal().await?;
     tracing::info!("shutting down");
-    running.server.shutdown().await;
+    running.shutdown().await;
     Ok(())
 }
 

@@ -14,6 +14,28 @@ fn node_names(k: &Cluster) -> Vec<String> {
     k.ok(&["get", "nodes", "-o", "name"]).lines().map(str::to_string).collect()
 }
 
+/// A clean stop stops the in-process components before the API server, so none of them logs
+/// losing it: the log a user sees has no warning or error from start to stop.
+#[test]
+fn a_clean_stop_logs_no_warning_or_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("everynode.log");
+    let k = Cluster::start_logged(dir.path(), &["--workers", "5"], &log);
+    k.apply("apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n    metadata:\n      labels:\n        app: agent\n    spec:\n      containers:\n      - name: agent\n        image: busybox:1.36\n");
+    assert!(k.kubectl(&["rollout", "status", "ds/agent", "--timeout=30s"]).status.success());
+    // A watch held open through the stop, as kubectl get -w or an informer would.
+    let mut watch =
+        k.kubectl_cmd(&["get", "pods", "-w"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    k.stop();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("shutting down"), "{text}");
+    let noisy: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+    assert!(noisy.is_empty(), "warnings or errors on a clean run:\n{}", noisy.join("\n"));
+}
+
 #[test]
 fn restart_keeps_credentials_objects_and_adds_missing_workers() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,13 +27,24 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `everynode up --port 0` with `args` on `dir` and waits for its ready line.
     pub fn start(dir: &Path, args: &[&str]) -> Cluster {
+        Cluster::start_with(dir, args, "warn", Stdio::inherit())
+    }
+
+    /// As [`Cluster::start`], its log (at the default level, as a user sees it) written to
+    /// `log`.
+    pub fn start_logged(dir: &Path, args: &[&str], log: &Path) -> Cluster {
+        Cluster::start_with(dir, args, "info", std::fs::File::create(log).unwrap().into())
+    }
+
+    fn start_with(dir: &Path, args: &[&str], level: &str, stderr: Stdio) -> Cluster {
         let mut child = Command::new(env!("CARGO_BIN_EXE_everynode"))
             .args(["up", "--port", "0", "--data-dir"])
             .arg(dir)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("everynode starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
