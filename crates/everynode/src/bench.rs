@@ -1,7 +1,8 @@
 //! `everynode bench`: everynode measured at N simulated nodes, for each N asked, each in a
 //! fresh process (so peak memory and CPU belong to that N alone) on a fresh cluster:
 //!
-//! 1. startup until all N+1 nodes are Ready;
+//! 1. startup until all N+1 nodes are Ready, then the CPU the idle cluster (nodes, no pods)
+//!    uses over ten seconds, in cores, and how many nodes are not Ready after it;
 //! 2. the baseline: N pods created directly through the API, already bound, in parallel,
 //!    until all are ready (then deleted);
 //! 3. a DaemonSet created until it has N ready pods; divided by the baseline, the
@@ -11,7 +12,9 @@
 //!    and of a full pod list;
 //! 5. the peak RSS of the process and the CPU seconds of the DaemonSet controller's threads.
 //!
-//! It prints a table and writes it into BENCHMARKS.md between two markers.
+//! It prints a table, and how each figure grew from one size to the next (the ratio of the
+//! times beside the ratio of the node counts), and writes both into BENCHMARKS.md between two
+//! markers. 20,000 and 50,000 nodes are sizes to ask for; the default list stops at 10,000.
 
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -60,6 +63,12 @@ pub struct BenchArgs {
 pub struct Measurement {
     pub nodes: usize,
     pub startup_s: f64,
+    /// CPU of the whole process over ten idle seconds (nodes, no pods), in cores.
+    #[serde(default)]
+    pub idle_cores: f64,
+    /// Nodes not Ready at the end of the idle measurement.
+    #[serde(default)]
+    pub not_ready_after_idle: usize,
     pub baseline_s: f64,
     pub daemonset_s: f64,
     pub overhead: f64,
@@ -112,17 +121,53 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The results as a Markdown table.
+/// The CPU the process uses over ten idle seconds, in cores, and the nodes not Ready after.
+async fn idle(client: &kube::Client) -> anyhow::Result<(f64, usize)> {
+    let cpu = || proc_self_cpu_seconds();
+    let (before, started) = (cpu(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let cores = (cpu() - before) / started.elapsed().as_secs_f64();
+    let nodes =
+        Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()).list(&ListParams::default()).await?;
+    let not_ready = nodes
+        .items
+        .iter()
+        .filter(|n| {
+            !n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count();
+    Ok((cores, not_ready))
+}
+
+/// CPU seconds (user and system) of this whole process.
+fn proc_self_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some((_, rest)) = stat.rsplit_once(") ") else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    (field(14) + field(15)) as f64 / 100.0
+}
+
+/// The results as a Markdown table, then how each figure grew from one size to the next.
 pub fn table(results: &[Measurement]) -> String {
     let mut out = String::from(
-        "| nodes | startup to all Ready | baseline: N bound pods ready | DaemonSet: N pods ready | overhead (DS / baseline) | rollout maxUnavailable 10% | rollout maxSurge 10% | GET p50 / p99 | pod list p50 / p99 | peak RSS | controller CPU |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| nodes | startup to all Ready | idle CPU (no pods) | baseline: N bound pods ready | DaemonSet: N pods ready | overhead (DS / baseline) | rollout maxUnavailable 10% | rollout maxSurge 10% | GET p50 / p99 | pod list p50 / p99 | peak RSS | controller CPU |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in results {
+        let not_ready = match m.not_ready_after_idle {
+            0 => String::new(),
+            k => format!(" ({k} NotReady)"),
+        };
         out.push_str(&format!(
-            "| {} | {:.1} s | {:.1} s | {:.1} s | {:.2} | {:.1} s | {:.1} s | {:.1} / {:.1} ms | {:.0} / {:.0} ms | {:.0} MiB | {:.1} s |\n",
+            "| {} | {:.1} s | {:.2} cores{not_ready} | {:.1} s | {:.1} s | {:.2} | {:.1} s | {:.1} s | {:.1} / {:.1} ms | {:.0} / {:.0} ms | {:.0} MiB | {:.1} s |\n",
             m.nodes,
             m.startup_s,
+            m.idle_cores,
             m.baseline_s,
             m.daemonset_s,
             m.overhead,
@@ -134,6 +179,39 @@ pub fn table(results: &[Measurement]) -> String {
             m.list_p99_ms,
             m.peak_rss_mib,
             m.controller_cpu_s,
+        ));
+    }
+    if results.len() > 1 {
+        out.push_str(&growth(results));
+    }
+    out
+}
+
+/// Each size against the one before: the node ratio, then each figure's ratio. Linear growth
+/// is a figure's ratio equal to the node ratio.
+pub fn growth(results: &[Measurement]) -> String {
+    let mut out = String::from(
+        "\n| growth | nodes | startup | idle CPU | baseline | DaemonSet | rollout maxUnavailable | rollout maxSurge | GET p99 | pod list p50 | peak RSS | controller CPU |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for pair in results.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let r = |x: f64, y: f64| if x > 0.0 { format!("×{:.2}", y / x) } else { "–".to_string() };
+        out.push_str(&format!(
+            "| {} → {} | ×{:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            a.nodes,
+            b.nodes,
+            b.nodes as f64 / a.nodes as f64,
+            r(a.startup_s, b.startup_s),
+            r(a.idle_cores, b.idle_cores),
+            r(a.baseline_s, b.baseline_s),
+            r(a.daemonset_s, b.daemonset_s),
+            r(a.rollout_max_unavailable_s, b.rollout_max_unavailable_s),
+            r(a.rollout_max_surge_s, b.rollout_max_surge_s),
+            r(a.get_p99_ms, b.get_p99_ms),
+            r(a.list_p50_ms, b.list_p50_ms),
+            r(a.peak_rss_mib, b.peak_rss_mib),
+            r(a.controller_cpu_s, b.controller_cpu_s),
         ));
     }
     out
@@ -228,6 +306,7 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
         .await
         .context("nodes did not become Ready in time")??;
     let startup = started.elapsed();
+    let (idle_cores, not_ready_after_idle) = idle(&client).await?;
 
     let baseline = baseline(&client, n).await?;
 
@@ -266,6 +345,8 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
     let measurement = Measurement {
         nodes: n,
         startup_s: startup.as_secs_f64(),
+        idle_cores,
+        not_ready_after_idle,
         baseline_s: baseline.as_secs_f64(),
         daemonset_s: daemonset_time.as_secs_f64(),
         overhead: daemonset_time.as_secs_f64() / baseline.as_secs_f64().max(1e-9),
@@ -440,6 +521,36 @@ async fn probe_latency(client: kube::Client, stop: Arc<AtomicBool>) -> (Vec<Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn measurement(nodes: usize, seconds: f64) -> Measurement {
+        Measurement {
+            nodes,
+            startup_s: seconds,
+            idle_cores: 0.1,
+            not_ready_after_idle: 0,
+            baseline_s: seconds,
+            daemonset_s: seconds,
+            overhead: 1.0,
+            rollout_max_unavailable_s: seconds * 1.5,
+            rollout_max_surge_s: seconds,
+            get_p50_ms: 1.0,
+            get_p99_ms: 2.0,
+            list_p50_ms: 3.0,
+            list_p99_ms: 4.0,
+            peak_rss_mib: 100.0,
+            controller_cpu_s: seconds,
+        }
+    }
+
+    #[test]
+    fn growth_is_each_figure_against_the_size_before() {
+        let t = table(&[measurement(10_000, 2.0), measurement(20_000, 5.0)]);
+        let row = t.lines().find(|l| l.starts_with("| 10000 → 20000")).expect("a growth row");
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(&cells[2..6], ["×2.00", "×2.50", "×1.00", "×2.50"]);
+        assert!(t.contains("| 0.10 cores |"), "{t}");
+        assert!(!table(&[measurement(100, 1.0)]).contains("growth"));
+    }
 
     #[test]
     fn percentiles() {
