@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderMap, header};
 
 use crate::resources;
-use crate::service_account_token::{Claims, TokenSigner};
+use crate::service_account_token::{Claims, ISSUER, LEEWAY_SECONDS, TokenSigner};
 use crate::storage::Store;
 
 /// An authenticated user (upstream `user.Info`).
@@ -94,17 +94,36 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(admin_token: impl Into<String>, signer: TokenSigner) -> Self {
-        Authenticator { admin_token: admin_token.into(), signer }
+        let admin_token = admin_token.into();
+        // An empty admin token would let an empty bearer token in as admin.
+        assert!(!admin_token.trim().is_empty(), "the admin token is empty");
+        Authenticator { admin_token, signer }
     }
 
-    /// The user a bearer token stands for, if any, at `now` (Unix seconds).
+    /// The user a bearer token stands for, if any, at `now` (Unix seconds), for the API server.
     pub fn user_for_token(&self, token: &str, store: &Store, now: i64) -> Option<UserInfo> {
+        self.review(token, store, now, &[ISSUER.to_string()]).map(|(user, _)| user)
+    }
+
+    /// TokenReview: the user a token stands for and the audiences, among `audiences`, it is
+    /// valid for. The admin token is the API server's own, valid for its audience only.
+    pub fn review(
+        &self,
+        token: &str,
+        store: &Store,
+        now: i64,
+        audiences: &[String],
+    ) -> Option<(UserInfo, Vec<String>)> {
         let token = token.trim();
-        if token_matches(token.as_bytes(), self.admin_token.as_bytes()) {
-            return Some(UserInfo::admin());
+        if token.is_empty() {
+            return None;
         }
-        let claims = self.signer.verify(token, now).ok()?;
-        still_bound(&claims, store).then(|| UserInfo::service_account(&claims))
+        if token_matches(token.as_bytes(), self.admin_token.as_bytes()) {
+            let valid: Vec<String> = audiences.iter().filter(|a| *a == ISSUER).cloned().collect();
+            return (!valid.is_empty()).then(|| (UserInfo::admin(), valid));
+        }
+        let (claims, valid) = self.signer.verify_for(token, now, audiences).ok()?;
+        still_bound(&claims, store, now).then(|| (UserInfo::service_account(&claims), valid))
     }
 
     /// Who sent a request: `Some` user (anonymous without credentials), `None` for a bearer
@@ -123,14 +142,19 @@ impl Authenticator {
     }
 }
 
-/// The token's account, and the pod it is bound to, still exist as the objects it was issued
-/// for (upstream: `service account token has been invalidated` otherwise).
-fn still_bound(claims: &Claims, store: &Store) -> bool {
+/// The token's account, and the pod or secret it is bound to, still exist as the objects it
+/// was issued for, and were not deleted more than a minute ago (upstream: `service account
+/// token has been invalidated` otherwise). A pod's deletion timestamp is the end of its grace
+/// period, so its token lasts while it terminates.
+fn still_bound(claims: &Claims, store: &Store, now: i64) -> bool {
     let k = &claims.kubernetes;
     let uid_is = |group: &str, plural: &str, name: &str, uid: &str| {
-        store
-            .get(resources::builtin(group, "v1", plural), &k.namespace, name)
-            .is_some_and(|o| o.uid() == uid && o.deletion_timestamp().is_none())
+        store.get(resources::builtin(group, "v1", plural), &k.namespace, name).is_some_and(|o| {
+            let deleted_long_ago = o.deletion_timestamp().is_some_and(|t| {
+                t.parse::<jiff::Timestamp>().ok().is_none_or(|t| t.as_second() + LEEWAY_SECONDS < now)
+            });
+            o.uid() == uid && !deleted_long_ago
+        })
     };
     uid_is("", "serviceaccounts", &k.serviceaccount.name, &k.serviceaccount.uid)
         && k.pod.as_ref().is_none_or(|p| uid_is("", "pods", &p.name, &p.uid))

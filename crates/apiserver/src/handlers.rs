@@ -328,6 +328,7 @@ async fn resource_request(
         &user,
         rt,
         target.namespace.as_deref().unwrap_or_default(),
+        target.name.as_deref(),
     );
     let table = request::wants_table(accept).then(|| IncludeObject::parse(query.get("includeObject")));
     let ns = target.namespace.clone();

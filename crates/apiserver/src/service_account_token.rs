@@ -8,6 +8,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
+/// The clock skew allowed on a token's validity, and on its account's or pod's deletion.
+pub const LEEWAY_SECONDS: i64 = 60;
+
 /// The issuer (and the API server's one audience), as kubeadm configures it.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
@@ -124,7 +127,19 @@ impl TokenSigner {
 
     /// The claims of a token this key signed, still valid at `now` (Unix seconds) for the API
     /// server's audience. Whether the account and the bound object still exist is the caller's.
+    #[cfg(test)]
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        self.verify_for(token, now, &[ISSUER.to_string()]).map(|(claims, _)| claims)
+    }
+
+    /// As [`TokenSigner::verify`], for any of `audiences`: the claims and the audiences the token
+    /// is valid for among them (TokenReview's answer).
+    pub fn verify_for(
+        &self,
+        token: &str,
+        now: i64,
+        audiences: &[String],
+    ) -> Result<(Claims, Vec<String>), TokenError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -152,17 +167,18 @@ impl TokenSigner {
         if claims.iss != ISSUER {
             return Err(TokenError::Malformed);
         }
-        if now >= claims.exp {
+        // Upstream's JWT validation allows a minute of clock skew either way.
+        if now >= claims.exp + LEEWAY_SECONDS {
             return Err(TokenError::Expired);
         }
-        // Upstream allows a minute of clock skew.
-        if claims.nbf > now + 60 {
+        if claims.nbf > now + LEEWAY_SECONDS {
             return Err(TokenError::NotYetValid);
         }
-        if !claims.aud.iter().any(|a| a == ISSUER) {
+        let valid: Vec<String> = audiences.iter().filter(|a| claims.aud.contains(a)).cloned().collect();
+        if valid.is_empty() {
             return Err(TokenError::Audience);
         }
-        Ok(claims)
+        Ok((claims, valid))
     }
 }
 
@@ -198,7 +214,8 @@ mod tests {
         let token = signer.sign(&claims(200));
         assert_eq!(token.split('.').count(), 3);
         assert_eq!(signer.verify(&token, 150).unwrap(), claims(200));
-        assert_eq!(signer.verify(&token, 200), Err(TokenError::Expired));
+        assert!(signer.verify(&token, 259).is_ok(), "a minute of leeway");
+        assert_eq!(signer.verify(&token, 260), Err(TokenError::Expired));
         assert_eq!(signer.verify(&token, 10), Err(TokenError::NotYetValid));
     }
 
@@ -217,6 +234,9 @@ mod tests {
         assert_eq!(signer.verify("a.b", 150), Err(TokenError::Malformed));
         let mut elsewhere = claims(200);
         elsewhere.aud = vec!["vault".into()];
-        assert_eq!(signer.verify(&signer.sign(&elsewhere), 150), Err(TokenError::Audience));
+        let vault_token = signer.sign(&elsewhere);
+        assert_eq!(signer.verify(&vault_token, 150), Err(TokenError::Audience));
+        let (_, valid) = signer.verify_for(&vault_token, 150, &["vault".into(), "other".into()]).unwrap();
+        assert_eq!(valid, ["vault"]);
     }
 }

@@ -214,6 +214,55 @@ fn service_account_tokens_are_authorized_by_rbac() {
     let gone = as_user(&k, &bound_config, &["get", "pods"]);
     assert_eq!(stderr(&gone), "error: You must be logged in to the server (Unauthorized)");
 
+    // TokenReview answers for the audiences asked: a token made for `vault` is valid for
+    // vault, not for the API server.
+    let vault = k.ok(&["create", "token", "reader", "--audience=vault"]);
+    let review = |audiences: &str| {
+        let manifest = format!(
+            "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {}\n  audiences: {audiences}\n",
+            vault.trim()
+        );
+        let mut child = k
+            .kubectl_cmd(&["create", "-f", "-", "-o", "json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), manifest.as_bytes()).unwrap();
+        json(&String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap())["status"].clone()
+    };
+    let for_vault = review("[vault, other]");
+    assert_eq!(for_vault["authenticated"], true, "{for_vault}");
+    assert_eq!(for_vault["audiences"], serde_json::json!(["vault"]));
+    assert_eq!(review("[]")["authenticated"], false, "not a token for the API server");
+    let vault_config = kubeconfig_with_token(&k, vault.trim(), "vault.kubeconfig");
+    assert!(stderr(&as_user(&k, &vault_config, &["get", "pods"])).contains("Unauthorized"));
+
+    // A rule for one name allows a list of that name only, however the selector is written.
+    k.ok(&["create", "configmap", "one"]);
+    k.ok(&["create", "configmap", "two"]);
+    k.ok(&["create", "role", "one-cm", "--verb=get,list", "--resource=configmaps", "--resource-name=one"]);
+    k.ok(&["create", "serviceaccount", "narrow"]);
+    k.ok(&["create", "rolebinding", "one-cm", "--role=one-cm", "--serviceaccount=default:narrow"]);
+    let narrow = kubeconfig_with_token(&k, k.ok(&["create", "token", "narrow"]).trim(), "narrow.kubeconfig");
+    let one = as_user(&k, &narrow, &["get", "cm", "--field-selector", "metadata.name=one", "-o", "name"]);
+    assert_eq!(stdout(&one), "configmap/one", "{}", stderr(&one));
+    assert!(stderr(&as_user(&k, &narrow, &["get", "cm"])).contains("forbidden"));
+    let sneaky = as_user(
+        &k,
+        &narrow,
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps?fieldSelector=metadata.namespace!%3Dx%5C,metadata.name%3Done",
+        ],
+    );
+    assert!(
+        stderr(&sneaky).contains("Forbidden") || stderr(&sneaky).contains("forbidden"),
+        "{}",
+        stderr(&sneaky)
+    );
+
     // Deleting the account invalidates its tokens; a made-up token is refused.
     k.ok(&["delete", "sa", "reader"]);
     let revoked = as_user(&k, &reader, &["get", "pods"]);

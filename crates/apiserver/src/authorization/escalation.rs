@@ -28,6 +28,7 @@ pub fn guard(
     user: &UserInfo,
     rt: &'static ResourceType,
     namespace: &str,
+    request_name: Option<&str>,
 ) -> Option<Guard> {
     if user.is_privileged() || rt.group != GROUP {
         return None;
@@ -35,9 +36,12 @@ pub fn guard(
     let policy = policy();
     let namespace = if rt.namespaced { namespace.to_string() } else { String::new() };
     let user = user.clone();
+    // The `escalate` verb is asked of the request's object, by name, and of no name on create,
+    // as upstream authorizes it from the request's attributes.
+    let request_name = request_name.unwrap_or_default().to_string();
     match rt.plural {
         "roles" | "clusterroles" => {
-            Some(Arc::new(move |obj: &Value| check_role(&policy, &user, rt, &namespace, obj)))
+            Some(Arc::new(move |obj: &Value| check_role(&policy, &user, rt, &namespace, &request_name, obj)))
         }
         "rolebindings" | "clusterrolebindings" => {
             Some(Arc::new(move |obj: &Value| check_binding(&policy, &user, rt, &namespace, obj)))
@@ -78,6 +82,7 @@ fn check_role(
     user: &UserInfo,
     rt: &ResourceType,
     namespace: &str,
+    request_name: &str,
     obj: &Value,
 ) -> ApiResult<()> {
     let name = name_of(obj);
@@ -90,10 +95,14 @@ fn check_role(
             "must have cluster-admin privileges to use the aggregationRule",
         ));
     }
-    if allowed(policy, user, "escalate", rt.plural, namespace, name) {
+    if allowed(policy, user, "escalate", rt.plural, namespace, request_name) {
         return Ok(());
     }
-    let rules: Vec<PolicyRule> = serde_json::from_value(obj["rules"].clone()).unwrap_or_default();
+    let rules: Vec<PolicyRule> = match obj.get("rules").filter(|r| !r.is_null()) {
+        None => Vec::new(),
+        Some(rules) => serde_json::from_value(rules.clone())
+            .map_err(|e| ApiError::forbidden(rt, name, &format!("rules cannot be read: {e}")))?,
+    };
     not_held(user, rt, name, &held, &rules)
 }
 
@@ -105,7 +114,8 @@ fn check_binding(
     obj: &Value,
 ) -> ApiResult<()> {
     let name = name_of(obj);
-    let Ok(role_ref) = serde_json::from_value::<RoleRef>(obj["roleRef"].clone()) else { return Ok(()) };
+    let role_ref = serde_json::from_value::<RoleRef>(obj["roleRef"].clone())
+        .map_err(|e| ApiError::forbidden(rt, name, &format!("roleRef cannot be read: {e}")))?;
     let role_resource = if role_ref.kind == "ClusterRole" { "clusterroles" } else { "roles" };
     if allowed(policy, user, "bind", role_resource, namespace, &role_ref.name) {
         return Ok(());

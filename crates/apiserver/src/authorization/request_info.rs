@@ -62,13 +62,9 @@ pub fn attributes(user: UserInfo, method: &str, path: &str, query: &Query) -> At
     // A list or watch of one object by name (`fieldSelector=metadata.name=x`) is authorized for
     // that name, so rules with resourceNames can allow it.
     if matches!(verb, "list" | "watch")
-        && let Some(selected) = query
-            .get("fieldSelector")
-            .and_then(|f| f.split(',').find_map(|r| r.trim().strip_prefix("metadata.name=")))
-        && !selected.is_empty()
-        && !selected.contains('/')
+        && let Some(selected) = query.get("fieldSelector").and_then(selected_name)
     {
-        name = selected.to_string();
+        name = selected;
     }
     Attributes {
         user,
@@ -82,6 +78,20 @@ pub fn attributes(user: UserInfo, method: &str, path: &str, query: &Query) -> At
         }),
         path: path.to_string(),
     }
+}
+
+/// The one name a field selector requires (`metadata.name=x`, with any other terms ANDed to
+/// it), read by the same parser that filters the list, so what is authorized is what is served.
+fn selected_name(selector: &str) -> Option<String> {
+    let parsed = apimachinery::fields::FieldSelector::parse(selector).ok()?;
+    let mut names = parsed
+        .requirements()
+        .iter()
+        .filter(|r| r.field == "metadata.name" && r.operator == apimachinery::fields::FieldOperator::Equals)
+        .map(|r| r.value.as_str());
+    let name = names.next()?;
+    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('%');
+    valid.then(|| name.to_string())
 }
 
 #[cfg(test)]
@@ -141,6 +151,19 @@ mod tests {
         assert_eq!(
             info("GET", "/api/v1/namespaces/ns/configmaps", "fieldSelector=metadata.name%3Dcm"),
             ("list".into(), res("ns", "", "configmaps", "", "cm"))
+        );
+        assert_eq!(
+            info("GET", "/api/v1/namespaces/ns/configmaps", "fieldSelector=metadata.name%3D%3Dcm"),
+            ("list".into(), res("ns", "", "configmaps", "", "cm"))
+        );
+        // An escaped comma is part of a value, not a second term: no name is required here.
+        assert_eq!(
+            info(
+                "GET",
+                "/api/v1/namespaces/ns/configmaps",
+                "fieldSelector=metadata.namespace!%3Dx%5C,metadata.name%3Dcm"
+            ),
+            ("list".into(), res("ns", "", "configmaps", "", ""))
         );
         assert_eq!(
             info("POST", "/api/v1/namespaces/ns/serviceaccounts/sa/token", ""),

@@ -262,13 +262,14 @@ review!(
     |_: &Value| Vec::new(),
     |request: &Value, ctx: &ReviewContext<'_>| {
         let token = request["spec"]["token"].as_str().unwrap_or_default();
-        match ctx.authenticator.user_for_token(token, ctx.store, ctx.now) {
-            Some(user) => {
-                let audiences = match request["spec"]["audiences"].as_array().filter(|a| !a.is_empty()) {
-                    Some(a) => json!(a),
-                    None => json!([crate::service_account_token::ISSUER]),
-                };
-                json!({"authenticated": true, "user": user_info(&user), "audiences": audiences})
+        // No audiences asked: the API server's own.
+        let asked: Vec<String> = match request["spec"]["audiences"].as_array().filter(|a| !a.is_empty()) {
+            Some(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            None => vec![crate::service_account_token::ISSUER.to_string()],
+        };
+        match ctx.authenticator.review(token, ctx.store, ctx.now, &asked) {
+            Some((user, valid)) => {
+                json!({"authenticated": true, "user": user_info(&user), "audiences": valid})
             }
             None => json!({"authenticated": false, "error": "invalid bearer token"}),
         }
