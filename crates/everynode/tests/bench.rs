@@ -26,7 +26,7 @@ fn bench_at_100_nodes_completes_and_writes_its_table() {
     assert!(written.contains("`cargo run --release -- bench --nodes 100`"), "{written}");
     let row = written.lines().find(|l| l.starts_with("| 100 |")).unwrap_or_else(|| panic!("{written}"));
     let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-    assert_eq!(cells.len(), 11, "{row}");
+    assert_eq!(cells.len(), 12, "{row}");
     // Every figure was measured: a number followed by its unit.
     for cell in &cells[1..] {
         let number = cell.split([' ', '/']).next().unwrap();
