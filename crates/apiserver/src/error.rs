@@ -71,6 +71,18 @@ impl ApiError {
 
     /// `DaemonSet.apps "x" is invalid: …`, with one cause per field error.
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        Self::invalid_kind(&rt.qualified_kind(), rt.group, rt.kind, name, errors)
+    }
+
+    /// Upstream's `NewInvalid` for any kind, served or not (`TokenRequest.authentication.k8s.io
+    /// "" is invalid: …`).
+    pub fn invalid_kind(
+        qualified_kind: &str,
+        group: &str,
+        kind: &str,
+        name: &str,
+        errors: &[FieldError],
+    ) -> Self {
         let name = &*apimachinery::validation::shown(name);
         let causes: Vec<Value> = errors
             .iter()
@@ -79,9 +91,9 @@ impl ApiError {
         Self::new(
             422,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {}", rt.qualified_kind(), aggregate_message(errors)),
+            format!("{qualified_kind} \"{name}\" is invalid: {}", aggregate_message(errors)),
         )
-        .with_details(json!({"name": name, "group": rt.group, "kind": rt.kind, "causes": causes}))
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
     /// `pods "x" is forbidden: …`.

@@ -4,7 +4,7 @@
 //! secret of the account's namespace so it dies with that object.
 
 use apimachinery::duration::format_time;
-use apimachinery::validation::{FieldError, Path, aggregate_message};
+use apimachinery::validation::{FieldError, Path};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -17,16 +17,13 @@ use crate::storage::Store;
 pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
 
 fn invalid(errors: &[FieldError]) -> ApiError {
-    let causes: Vec<Value> = errors
-        .iter()
-        .map(|e| json!({"reason": e.error_type.cause_reason(), "message": e.body(), "field": e.field}))
-        .collect();
-    ApiError::new(
-        422,
-        "Invalid",
-        format!("TokenRequest.authentication.k8s.io \"\" is invalid: {}", aggregate_message(errors)),
+    ApiError::invalid_kind(
+        "TokenRequest.authentication.k8s.io",
+        "authentication.k8s.io",
+        "TokenRequest",
+        "",
+        errors,
     )
-    .with_details(json!({"group": "authentication.k8s.io", "kind": "TokenRequest", "causes": causes}))
 }
 
 /// Answers a TokenRequest for the ServiceAccount `namespace/name`: the request, completed,
