@@ -222,6 +222,13 @@ fn quoted(list: &[&str]) -> String {
     format!("[{}]", list.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" "))
 }
 
+/// `quoted` of the verbs, sorted, each once.
+fn quoted_set(mut verbs: Vec<String>) -> String {
+    verbs.sort();
+    verbs.dedup();
+    quoted(&verbs.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// The missing permissions as upstream prints them: one line per group, resource and name,
 /// with its verbs, sorted.
 fn compact(missing: &[Atom]) -> Vec<String> {
@@ -237,23 +244,17 @@ fn compact(missing: &[Atom]) -> Vec<String> {
         }
     }
     let mut lines = Vec::new();
-    for ((group, resource, name), mut verbs) in resources {
-        verbs.sort();
-        verbs.dedup();
-        let verbs: Vec<&str> = verbs.iter().map(String::as_str).collect();
+    for ((group, resource, name), verbs) in resources {
         let names = name.as_deref().map(|n| format!(", ResourceNames:{}", quoted(&[n]))).unwrap_or_default();
         lines.push(format!(
             "{{APIGroups:{}, Resources:{}{names}, Verbs:{}}}",
             quoted(&[&group]),
             quoted(&[&resource]),
-            quoted(&verbs)
+            quoted_set(verbs)
         ));
     }
-    for (url, mut verbs) in urls {
-        verbs.sort();
-        verbs.dedup();
-        let verbs: Vec<&str> = verbs.iter().map(String::as_str).collect();
-        lines.push(format!("{{NonResourceURLs:{}, Verbs:{}}}", quoted(&[&url]), quoted(&verbs)));
+    for (url, verbs) in urls {
+        lines.push(format!("{{NonResourceURLs:{}, Verbs:{}}}", quoted(&[&url]), quoted_set(verbs)));
     }
     lines.sort();
     lines

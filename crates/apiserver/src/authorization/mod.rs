@@ -78,17 +78,18 @@ impl Authorizer {
     pub fn policy(&self, store: &Store) -> Arc<Policy> {
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         let now = store.resource_version();
-        if let Some(c) = cached.as_mut() {
-            if c.checked_at == now {
-                return c.policy.clone();
-            }
-            let fingerprint = fingerprint(store);
-            if c.fingerprint == fingerprint {
-                c.checked_at = now;
-                return c.policy.clone();
-            }
+        if let Some(c) = cached.as_ref()
+            && c.checked_at == now
+        {
+            return c.policy.clone();
         }
         let fingerprint = fingerprint(store);
+        if let Some(c) = cached.as_mut()
+            && c.fingerprint == fingerprint
+        {
+            c.checked_at = now;
+            return c.policy.clone();
+        }
         let policy = Arc::new(Policy::new(
             decoded(store, "clusterroles"),
             decoded(store, "roles"),

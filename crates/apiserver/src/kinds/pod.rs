@@ -155,7 +155,8 @@ fn admit_service_account(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, pod: 
         .as_bool()
         .or_else(|| {
             // Most accounts say nothing; only those that do are decoded, under the writer lock.
-            let says = service_account.json().windows(28).any(|w| w == b"automountServiceAccountToken");
+            const FIELD: &[u8] = b"automountServiceAccountToken";
+            let says = service_account.json().windows(FIELD.len()).any(|w| w == FIELD);
             says.then(|| service_account.value()["automountServiceAccountToken"].as_bool()).flatten()
         })
         .unwrap_or(true);
