@@ -9,6 +9,7 @@ mod error;
 mod field_manager;
 mod handlers;
 mod kinds;
+mod loopback;
 mod openapi;
 mod openapi_v2;
 pub mod pki;
@@ -31,6 +32,7 @@ mod watch;
 mod wire;
 
 pub use handlers::KUBERNETES_MINOR;
+pub use loopback::LoopbackService;
 pub use server::{RunningServer, ServerConfig, StartError, start};
 pub use storage::StorageError;
 

@@ -59,6 +59,7 @@ pub struct RunningServer {
     pub url: String,
     pub credentials: Credentials,
     state: Arc<ApiState>,
+    router: axum::Router,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -67,6 +68,12 @@ impl RunningServer {
     /// The kubeconfig that reaches this server as admin.
     pub fn kubeconfig(&self) -> String {
         pki::kubeconfig(&self.url, &self.credentials)
+    }
+
+    /// The in-process transport of the control plane's own components: requests served by
+    /// this server's handlers without a connection, as `system:apiserver`.
+    pub fn loopback(&self) -> crate::LoopbackService {
+        crate::LoopbackService { router: self.router.clone() }
     }
 
     /// Creates the Nodes among `nodes` that do not exist yet (a new cluster's nodes, staged and
@@ -225,10 +232,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(accept_loop(listener, tls, router, shutdown_rx.clone()));
+    tasks.spawn(accept_loop(listener, tls, router.clone(), shutdown_rx.clone()));
     tasks.spawn(sweep_loop(state.clone(), shutdown_rx.clone()));
     tasks.spawn(expire_events_loop(state.clone(), config.event_ttl, shutdown_rx));
-    Ok(RunningServer { addr, url, credentials, state, shutdown, tasks })
+    Ok(RunningServer { addr, url, credentials, state, router, shutdown, tasks })
 }
 
 /// Go's `http.DefaultMaxHeaderBytes`.

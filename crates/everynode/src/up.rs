@@ -137,8 +137,8 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
 
     // The kubeconfig is written only once the server answers through it.
     let kubeconfig_text = server.kubeconfig();
-    let client = client_for(&kubeconfig_text).await?;
-    client.apiserver_version().await.context("the API server does not answer")?;
+    let user_client = client_for(&kubeconfig_text).await?;
+    user_client.apiserver_version().await.context("the API server does not answer")?;
     let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
     // The cluster components run on a runtime of their own (entered here, so what they and
@@ -146,6 +146,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     // DaemonSet controller, which must run against any API server, keeps its own).
     let mut components = Components(vec![components_runtime(CLUSTER_THREAD)?]);
     let entered = components.0[0].enter();
+    // They reach the server through its loopback, as upstream's in-process controllers do;
+    // the client is made here, on their runtime, which then runs its request queue.
+    let client = kube::Client::new(server.loopback(), "default");
     let informers = client::Informers::start(client.clone());
     if enabled.contains("garbagecollector") {
         tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
@@ -181,8 +184,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     }
     drop(entered);
     if enabled.contains("daemonset") {
-        components.0.push(spawn_daemonset_controller(kubeconfig_text, args.controller_workers)?);
+        components.0.push(spawn_daemonset_controller(server.loopback(), args.controller_workers)?);
     }
+    let client = user_client;
     let ui = everynode::ui::Ui::new(client.clone(), informers.clone(), &server.credentials.token);
     server.mount(everynode::ui::PREFIX, ui.router());
     let ui_link = ui.login_link(&server.url);
@@ -190,17 +194,17 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     Ok(Running { server, client, kubeconfig_path, nodes: node_count, ui_link, components })
 }
 
-/// Runs the DaemonSet controller on a runtime of its own, with its own client; returns the
-/// runtime.
-fn spawn_daemonset_controller(kubeconfig: String, workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+/// Runs the DaemonSet controller on a runtime of its own, with its own client of the server's
+/// loopback; returns the runtime.
+fn spawn_daemonset_controller(
+    loopback: apiserver::LoopbackService,
+    workers: usize,
+) -> anyhow::Result<tokio::runtime::Runtime> {
     let runtime = components_runtime(CONTROLLER_THREAD)?;
     runtime.spawn(async move {
         let options = controller::ControllerOptions { workers, ..Default::default() };
-        let result = match client_for(&kubeconfig).await {
-            Ok(client) => controller::Controller::new(client).run(options).await.map_err(anyhow::Error::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
+        let client = kube::Client::new(loopback, "default");
+        if let Err(e) = controller::Controller::new(client).run(options).await {
             tracing::error!(error = %e, "the DaemonSet controller stopped");
         }
     });

@@ -360,6 +360,11 @@ impl Store {
         Ok(objects.into_values().collect())
     }
 
+    /// No write holds the writer right now: one that starts now is unlikely to wait for it.
+    pub fn writer_is_free(&self) -> bool {
+        self.shared.writer_is_free()
+    }
+
     /// Runs one write: `decide` sees the latest state and returns the mutations to make (or an
     /// error, which changes nothing). The mutations are given successive resourceVersions and
     /// staged; the committer thread commits them durably with whatever else is staged, then
@@ -506,6 +511,10 @@ impl Drop for Store {
 impl Shared {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn writer_is_free(&self) -> bool {
+        matches!(self.writer.try_lock(), Ok(_) | Err(std::sync::TryLockError::Poisoned(_)))
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Latest> {

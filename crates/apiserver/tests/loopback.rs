@@ -1,0 +1,64 @@
+//! The loopback transport the control plane's own components use: the same handlers as HTTPS,
+//! as upstream's loopback user, and an identity no remote client can claim.
+
+mod common;
+
+use common::TestServer;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use serde_json::{Value, json};
+
+async fn whoami(client: &kube::Client) -> Value {
+    let body = serde_json::to_vec(&json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"
+    }))
+    .unwrap();
+    let request = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("Content-Type", "application/json")
+        .body(body)
+        .unwrap();
+    client.request::<Value>(request).await.expect("a SelfSubjectReview")
+}
+
+#[tokio::test]
+async fn the_loopback_is_served_by_the_same_handlers_as_the_loopback_user() {
+    let ts = TestServer::start().await;
+    let loopback = kube::Client::new(ts.server.loopback(), "default");
+
+    let review = whoami(&loopback).await;
+    assert_eq!(review["status"]["userInfo"]["username"], "system:apiserver");
+    let groups = review["status"]["userInfo"]["groups"].as_array().unwrap();
+    assert!(groups.contains(&json!("system:masters")), "{groups:?}");
+
+    // A write through the loopback is the server's: an HTTPS client sees it, and a watch over
+    // the loopback sees what HTTPS writes.
+    let local: Api<ConfigMap> = Api::namespaced(loopback.clone(), "default");
+    let remote: Api<ConfigMap> = Api::namespaced(ts.client().await, "default");
+    let mut cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "by-loopback"}})).unwrap();
+    let created = local.create(&PostParams::default(), &cm).await.unwrap();
+    assert_eq!(remote.get("by-loopback").await.unwrap().metadata.uid, created.metadata.uid);
+    let watch = local
+        .watch(
+            &WatchParams::default().fields("metadata.name=by-https"),
+            &created.metadata.resource_version.unwrap(),
+        )
+        .await
+        .unwrap();
+    cm.metadata.name = Some("by-https".into());
+    remote.create(&PostParams::default(), &cm).await.unwrap();
+    let mut watch = watch.boxed();
+    match watch.try_next().await.unwrap() {
+        Some(WatchEvent::Added(seen)) => assert_eq!(seen.metadata.name.as_deref(), Some("by-https")),
+        other => panic!("expected the HTTPS create, got {other:?}"),
+    }
+
+    // Over HTTPS without credentials, a client is anonymous: the loopback's identity travels in
+    // the request's extensions, which no remote request carries.
+    let anonymous = ts.client_with_token(None).await;
+    let listed = Api::<ConfigMap>::namespaced(anonymous, "default").list(&Default::default()).await;
+    match listed {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("an anonymous list was not refused: {other:?}"),
+    }
+}
