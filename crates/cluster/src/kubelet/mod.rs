@@ -448,21 +448,27 @@ impl Kubelets {
         }
     }
 
-    /// Renews each node's Lease every renew interval, spread over it by node name; a node
-    /// that reports NotReady or Unknown while it heartbeats reports Ready again.
+    /// Renews each node's Lease every renew interval, spread over it in runs of neighbouring
+    /// names; a node that reports NotReady or Unknown while it heartbeats reports Ready again.
     async fn heartbeats(self: Arc<Self>) {
-        let slots = 10u64;
-        let mut tick = tokio::time::interval(self.renew_interval / slots as u32);
+        const SLOTS: usize = 10;
+        let mut tick = tokio::time::interval(self.renew_interval / SLOTS as u32);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut slot = 0u64;
-        loop {
+        let mut names: Vec<String> = Vec::new();
+        for slot in (0..SLOTS).cycle() {
             tick.tick().await;
-            slot = (slot + 1) % slots;
-            let due: Vec<Arc<Node>> = self
-                .nodes
-                .list()
-                .into_iter()
-                .filter(|n| !heartbeat_stopped(n) && spread(&informer::name(n.as_ref()), slots) == slot)
+            if slot == 0 {
+                // Once a round, the nodes in name order, the order of their Leases' keys in
+                // the store: the Leases one commit writes are neighbours that share the
+                // B-tree's pages, a fifth of the pages written for random ones.
+                names = self.nodes.list().iter().map(|n| informer::name(n.as_ref())).collect();
+                names.sort_unstable();
+            }
+            let run = &names[names.len() * slot / SLOTS..names.len() * (slot + 1) / SLOTS];
+            let due: Vec<Arc<Node>> = run
+                .iter()
+                .filter_map(|name| self.nodes.get(name))
+                .filter(|n| !heartbeat_stopped(n))
                 .collect();
             futures::stream::iter(due)
                 .for_each_concurrent(CONCURRENT_NODE_REQUESTS, |node| {
@@ -600,11 +606,6 @@ impl Kubelets {
             self.wake_at(&key, Some(Timestamp::now() + RETRY));
         }
     }
-}
-
-/// Which of `slots` heartbeat slots a node renews in (stable per name).
-fn spread(name: &str, slots: u64) -> u64 {
-    u64::from(fnv(name)) % slots
 }
 
 fn fnv(s: &str) -> u32 {
