@@ -32,10 +32,8 @@ pub struct ServerConfig {
     pub bind: IpAddr,
     /// `0` picks a free port.
     pub port: u16,
-    /// Events kept for watch resumption: at least this many, and every one younger than
-    /// `watch_history_age` (up to twenty times as many).
+    /// Events kept for watch resumption.
     pub watch_history: usize,
-    pub watch_history_age: Duration,
     pub bookmark_interval: Duration,
     /// How long an Event is kept after its last write (upstream's `--event-ttl`).
     pub event_ttl: Duration,
@@ -48,7 +46,6 @@ impl ServerConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 6443,
             watch_history: storage::DEFAULT_HISTORY,
-            watch_history_age: storage::DEFAULT_HISTORY_AGE,
             bookmark_interval: Duration::from_secs(60),
             event_ttl: Duration::from_secs(3600),
         }
@@ -197,11 +194,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .map_err(io(format!("creating data directory {}", config.data_dir.display())))?;
     let store_path = config.data_dir.join("store.redb");
     let store = Arc::new(
-        Store::open(
-            &store_path,
-            storage::Retention { events: config.watch_history, min_age: config.watch_history_age },
-        )
-        .map_err(|source| StartError::Store { path: store_path.clone(), source })?,
+        Store::open(&store_path, config.watch_history)
+            .map_err(|source| StartError::Store { path: store_path.clone(), source })?,
     );
     let registry = Registry::new(store);
     let credentials = pki::ensure_credentials(&config.data_dir, &[config.bind])?;

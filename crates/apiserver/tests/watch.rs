@@ -94,11 +94,7 @@ async fn watch_with_selectors_translates_transitions() {
 
 #[tokio::test]
 async fn watch_past_the_retained_window_is_gone() {
-    let ts = TestServer::start_with(|c| {
-        c.watch_history = 5;
-        c.watch_history_age = Duration::ZERO;
-    })
-    .await;
+    let ts = TestServer::start_with(|c| c.watch_history = 5).await;
     let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
     let old = cms.create(&PostParams::default(), &cm("c0", "x")).await.unwrap().resource_version().unwrap();
     for i in 1..20 {
@@ -117,30 +113,6 @@ async fn watch_past_the_retained_window_is_gone() {
     let mut ok = cms.watch(&WatchParams::default(), &recent).await.unwrap().boxed();
     cms.create(&PostParams::default(), &cm("c20", "x")).await.unwrap();
     assert_eq!(describe(&next(&mut ok).await), "ADDED c20");
-}
-
-/// Past the event count, events younger than the retention age stay: a long list read page by
-/// page while the cluster writes more events than the count keeps both its continue token
-/// and the watch from its first page, as a cluster of 50,000 nodes renewing 5,000 Leases a
-/// second needs for `kubectl get nodes`.
-#[tokio::test]
-async fn young_events_outlast_the_count_for_a_paginated_list_and_its_watch() {
-    let ts = TestServer::start_with(|c| c.watch_history = 5).await;
-    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
-    for i in 0..3 {
-        cms.create(&PostParams::default(), &cm(&format!("a{i}"), "x")).await.unwrap();
-    }
-    let first = cms.list(&kube::api::ListParams::default().limit(1)).await.unwrap();
-    let (rv, token) = (first.metadata.resource_version.unwrap(), first.metadata.continue_.unwrap());
-    for i in 0..20 {
-        cms.create(&PostParams::default(), &cm(&format!("b{i:02}"), "x")).await.unwrap();
-    }
-    let rest = cms.list(&kube::api::ListParams::default().continue_token(&token)).await.unwrap();
-    assert_eq!(rest.metadata.resource_version.as_deref(), Some(rv.as_str()));
-    // a1, a2, the twenty b, and kube-root-ca.crt.
-    assert_eq!(rest.items.len(), 23, "the second and later pages");
-    let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    assert_eq!(describe(&next(&mut stream).await), "ADDED b00");
 }
 
 #[tokio::test]
@@ -236,11 +208,7 @@ async fn watchers_end_with_the_exact_final_state_under_churn() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     // A history (and so a lag allowed) of 2,000 events, a fraction of the churn below.
-    let ts = TestServer::start_with(|c| {
-        c.watch_history = 2000;
-        c.watch_history_age = Duration::ZERO;
-    })
-    .await;
+    let ts = TestServer::start_with(|c| c.watch_history = 2000).await;
     let client = ts.client().await;
     let ns = "churn";
     let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());

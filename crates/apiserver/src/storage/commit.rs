@@ -9,9 +9,7 @@ use tokio::sync::oneshot;
 
 use super::backend::Write;
 use super::watch_cache::{EventType, WatchEvent};
-use super::{
-    Change, Latest, MAX_HISTORY_FACTOR, Retention, Shared, StagedWrite, StorageError, db_key, objects_of,
-};
+use super::{Change, Latest, Shared, StagedWrite, StorageError, db_key, objects_of};
 use crate::error::{ApiError, ApiResult};
 
 /// Told once the writes staged before it are durable and published, or why they never will be.
@@ -171,21 +169,10 @@ impl Shared {
             let _ = self.events.send(event);
         }
         state.resource_version = rv;
-        let now = std::time::Instant::now();
-        state.commit_times.push_back((rv, now));
-        let Retention { events, min_age } = self.retention;
-        while state.history.len() > events {
-            let Some(oldest) = state.history.front().map(|e| e.resource_version()) else { break };
-            // The commit that published it: the first whose last resourceVersion reaches it.
-            while state.commit_times.front().is_some_and(|(last, _)| *last < oldest) {
-                state.commit_times.pop_front();
+        while state.history.len() > self.history_limit {
+            if let Some(old) = state.history.pop_front() {
+                state.compacted_through = old.resource_version();
             }
-            let young = state.commit_times.front().is_some_and(|(_, at)| now.duration_since(*at) < min_age);
-            if young && state.history.len() <= events.saturating_mul(MAX_HISTORY_FACTOR) {
-                break;
-            }
-            state.history.pop_front();
-            state.compacted_through = oldest;
         }
         self.durable.store(rv, Ordering::Release);
     }

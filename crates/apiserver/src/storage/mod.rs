@@ -19,7 +19,6 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -53,35 +52,6 @@ pub trait Resource: Sync + Debug {
 /// kilobytes hold under a hundred MiB. A client resuming from further back gets `410 Gone`
 /// and relists, as from a compacted etcd.
 pub const DEFAULT_HISTORY: usize = 25_000;
-/// How long an event is kept by default even past [`DEFAULT_HISTORY`]: a large cluster writes
-/// tens of thousands of events while a client reads a long list page by page, and the list's
-/// continue token and the watch that follows it hold while the history reaches back to its
-/// first page. Upstream's watch cache keeps events 75 s the same way; etcd keeps 5 minutes.
-pub const DEFAULT_HISTORY_AGE: Duration = Duration::from_secs(60);
-/// However young, no more events than this many times the count are kept.
-const MAX_HISTORY_FACTOR: usize = 20;
-
-/// What the history keeps: at least the last `events` events, and every event younger than
-/// `min_age` up to twenty times that many.
-#[derive(Clone, Copy, Debug)]
-pub struct Retention {
-    pub events: usize,
-    pub min_age: Duration,
-}
-
-impl Retention {
-    /// Exactly the last `events` events, whatever their age.
-    #[cfg(test)]
-    pub fn events(events: usize) -> Retention {
-        Retention { events, min_age: Duration::ZERO }
-    }
-}
-
-impl Default for Retention {
-    fn default() -> Retention {
-        Retention { events: DEFAULT_HISTORY, min_age: DEFAULT_HISTORY_AGE }
-    }
-}
 /// The fewest events a live watcher may fall behind before it is cut loose. It may fall
 /// behind as far as the history reaches (a watcher further behind could not resume anyway);
 /// the channel keeps that many events alive too.
@@ -156,8 +126,6 @@ struct State {
     resource_version: u64,
     objects: Objects,
     history: VecDeque<Arc<WatchEvent>>,
-    /// When each commit of the history was published: its last resourceVersion and the time.
-    commit_times: VecDeque<(u64, Instant)>,
     /// The oldest resourceVersion a watch may resume from.
     compacted_through: u64,
 }
@@ -233,7 +201,7 @@ struct Shared {
     durable: AtomicU64,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<WatchEvent>>,
-    retention: Retention,
+    history_limit: usize,
 }
 
 /// The map of a resource's objects, made on its first write.
@@ -257,13 +225,12 @@ pub fn object_key(obj: &Value) -> ObjectKey {
 
 impl Store {
     /// Opens (or creates) a redb store at `path`, loading every object into memory.
-    pub fn open(path: &Path, retention: Retention) -> Result<Store, StorageError> {
-        Store::with_backend(Box::new(Redb::open(path)?), retention)
+    pub fn open(path: &Path, history_limit: usize) -> Result<Store, StorageError> {
+        Store::with_backend(Box::new(Redb::open(path)?), history_limit)
     }
 
     /// A store over `backend`, loading every object into memory.
-    pub fn with_backend(backend: Box<dyn Backend>, retention: Retention) -> Result<Store, StorageError> {
-        let retention = Retention { events: retention.events.max(1), ..retention };
+    pub fn with_backend(backend: Box<dyn Backend>, history_limit: usize) -> Result<Store, StorageError> {
         let mut objects: Objects = HashMap::new();
         let resource_version = backend.load(&mut |key, json| {
             let object = Object::load(json)
@@ -278,7 +245,7 @@ impl Store {
             .insert(object.key().clone(), object);
             Ok(())
         })?;
-        let (events, _) = broadcast::channel(retention.events.max(MIN_BROADCAST_CAPACITY));
+        let (events, _) = broadcast::channel(history_limit.max(MIN_BROADCAST_CAPACITY));
         let shared = Arc::new(Shared {
             backend,
             writer: Mutex::new(Latest {
@@ -295,11 +262,10 @@ impl Store {
                 resource_version,
                 objects,
                 history: VecDeque::new(),
-                commit_times: VecDeque::new(),
                 compacted_through: resource_version,
             }),
             events,
-            retention,
+            history_limit: history_limit.max(1),
         });
         let committer = {
             let shared = shared.clone();
@@ -615,7 +581,7 @@ mod tests {
     fn concurrent_writers_share_commits_and_every_write_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let store = Arc::new(Store::open(&path, Retention::events(10_000)).unwrap());
+        let store = Arc::new(Store::open(&path, 10_000).unwrap());
         let mut live = store.watch(configmaps(), None, None).unwrap().live;
         let threads: Vec<_> = (0..8)
             .map(|t| {
@@ -634,7 +600,7 @@ mod tests {
         assert_eq!(seen, (1..=800).collect::<Vec<_>>());
         drop(live);
         drop(store);
-        let reopened = Store::open(&path, Retention::events(10_000)).unwrap();
+        let reopened = Store::open(&path, 10_000).unwrap();
         assert_eq!(reopened.resource_version(), 800);
         assert_eq!(reopened.list(configmaps(), Some("default")).0.len(), 800);
     }
@@ -643,7 +609,7 @@ mod tests {
     fn writes_staged_when_the_store_closes_are_committed_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let store = Store::open(&path, Retention::events(100)).unwrap();
+        let store = Store::open(&path, 100).unwrap();
         let pending: Vec<_> = (0..50).map(|i| stage(&store, &format!("cm-{i}")).unwrap()).collect();
         // Seen by later writers at once, durable once the committer gets to them.
         let (_, seen) = store
@@ -656,7 +622,7 @@ mod tests {
         for p in pending {
             p.durable_blocking().expect("committed before the store closed");
         }
-        let reopened = Store::open(&path, Retention::events(100)).unwrap();
+        let reopened = Store::open(&path, 100).unwrap();
         assert_eq!(reopened.resource_version(), 50);
         assert_eq!(reopened.list(configmaps(), None).0.len(), 50);
     }
@@ -667,7 +633,7 @@ mod tests {
     #[test]
     fn writes_fail_instead_of_hanging_if_the_committer_dies() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store.redb"), Retention::events(100)).unwrap();
+        let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
         put(&store, "fine");
         let doomed = stage(&store, PANICS_IN_COMMIT).unwrap();
         assert!(doomed.durable_blocking().is_err(), "the write in flight fails");
@@ -682,7 +648,7 @@ mod tests {
     #[test]
     fn a_write_decides_against_writes_before_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store.redb"), Retention::events(100)).unwrap();
+        let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
         put(&store, "a");
         let (_, seen) = store
             .write(|snap| Ok((Vec::new(), snap.get(configmaps(), "default", "a").is_some())))
@@ -701,7 +667,7 @@ mod tests {
     #[test]
     fn watch_events_carry_their_object_as_json_and_what_selectors_need() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store.redb"), Retention::events(100)).unwrap();
+        let store = Store::open(&dir.path().join("store.redb"), 100).unwrap();
         let mut live = store.watch(configmaps(), None, None).unwrap().live;
         put(&store, "a");
         let added = live.try_recv().unwrap();
