@@ -763,20 +763,27 @@ fn list(
         None => state.store().list(rt, ns),
     };
     let mut items: Vec<&Object> = objects.iter().filter(|o| selected(rt, o, &labels, &fields)).collect();
-    // Pagination: `continue` carries the first page's resourceVersion and the key after which
-    // to start. Every page reports the first page's resourceVersion, so a client that watches
-    // from it (as informers do after a paginated list) replays whatever changed on earlier
-    // pages meanwhile instead of missing it.
+    // Pagination: `continue` carries the first page's resourceVersion and time, and the key
+    // after which to start. Every page reports the first page's resourceVersion, so a client
+    // that watches from it (as informers do after a paginated list) replays whatever changed
+    // on earlier pages meanwhile instead of missing it, or is told 410 to list again if the
+    // watch history no longer reaches back to it. The later pages are read from the latest
+    // state, so a token stays good as long as upstream's does (until etcd compacts its
+    // revision, every five minutes), however many writes the history has dropped meanwhile:
+    // at 50,000 nodes the history holds five seconds of Lease renewals, less than a long
+    // `kubectl get nodes` takes.
     let mut list_rv = rv;
+    let now = Timestamp::now().as_second();
+    let mut first_page_at = now;
     if let Some(token) = query.get("continue").filter(|t| !t.is_empty()) {
-        let (first_rv, after) = decode_continue(token)?;
-        if first_rv < state.store().compacted_through() {
+        let first = decode_continue(token)?;
+        if now.saturating_sub(first.at) > CONTINUE_LIFETIME_SECONDS {
             return Err(ApiError::gone(
                 "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
             ));
         }
-        list_rv = first_rv;
-        items.retain(|o| *o.key() > after);
+        (list_rv, first_page_at) = (first.rv, first.at);
+        items.retain(|o| *o.key() > first.after);
     }
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
     if let Some(limit) = query.i64("limit")?.filter(|l| *l > 0)
@@ -785,7 +792,7 @@ fn list(
         let remaining = items.len() - limit as usize;
         items.truncate(limit as usize);
         if let Some(last) = items.last() {
-            metadata["continue"] = json!(encode_continue(list_rv, last.key()));
+            metadata["continue"] = json!(encode_continue(list_rv, first_page_at, last.key()));
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
@@ -876,13 +883,25 @@ fn too_large_resource_version(requested: u64, current: u64) -> ApiError {
     .with_details(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}))
 }
 
-fn encode_continue(rv: u64, key: &(String, String)) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&json!([rv, key.0, key.1])).unwrap_or_default())
+/// How long after its first page a paginated list may be continued (upstream: until etcd
+/// compacts the first page's revision, every five minutes by default).
+const CONTINUE_LIFETIME_SECONDS: i64 = 300;
+
+/// Where a paginated list goes on: its first page's resourceVersion and time (Unix seconds),
+/// and the key of the last object sent.
+struct Continue {
+    rv: u64,
+    at: i64,
+    after: (String, String),
 }
 
-fn decode_continue(token: &str) -> ApiResult<(u64, (String, String))> {
+fn encode_continue(rv: u64, at: i64, key: &(String, String)) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&json!([rv, key.0, key.1, at])).unwrap_or_default())
+}
+
+fn decode_continue(token: &str) -> ApiResult<Continue> {
     use base64::Engine;
     let bad = || {
         ApiError::bad_request(
@@ -890,8 +909,8 @@ fn decode_continue(token: &str) -> ApiResult<(u64, (String, String))> {
         )
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    let (rv, ns, name): (u64, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok((rv, (ns, name)))
+    let (rv, ns, name, at): (u64, String, String, i64) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok(Continue { rv, at, after: (ns, name) })
 }
 
 fn watch(

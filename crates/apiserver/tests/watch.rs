@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn cm(name: &str, app: &str) -> ConfigMap {
     from_json(json!({"metadata": {"name": name, "labels": {"app": app}}}))
@@ -113,6 +113,50 @@ async fn watch_past_the_retained_window_is_gone() {
     let mut ok = cms.watch(&WatchParams::default(), &recent).await.unwrap().boxed();
     cms.create(&PostParams::default(), &cm("c20", "x")).await.unwrap();
     assert_eq!(describe(&next(&mut ok).await), "ADDED c20");
+}
+
+/// A paginated list goes on however many events the history dropped since its first page:
+/// at 50,000 nodes the history holds five seconds of Lease renewals, less than a long
+/// `kubectl get nodes` takes. Every page reports the first page's resourceVersion, and a watch
+/// from it is told 410 once the history no longer reaches back to it, so an informer lists
+/// again rather than miss a change. A token expires five minutes after its first page, as
+/// upstream's does when etcd compacts its revision.
+#[tokio::test]
+async fn a_paginated_list_outlives_the_watch_history_but_not_five_minutes() {
+    let ts = TestServer::start_with(|c| c.watch_history = 5).await;
+    let cms = Api::<ConfigMap>::namespaced(ts.client().await, "default");
+    for i in 0..3 {
+        cms.create(&PostParams::default(), &cm(&format!("a{i}"), "x")).await.unwrap();
+    }
+    let first = cms.list(&kube::api::ListParams::default().limit(1)).await.unwrap();
+    let (rv, token) = (first.metadata.resource_version.unwrap(), first.metadata.continue_.unwrap());
+    for i in 0..20 {
+        cms.create(&PostParams::default(), &cm(&format!("b{i:02}"), "x")).await.unwrap();
+    }
+    let rest = cms.list(&kube::api::ListParams::default().continue_token(&token)).await.unwrap();
+    assert_eq!(rest.metadata.resource_version.as_deref(), Some(rv.as_str()));
+    // a1, a2, the twenty b, and kube-root-ca.crt.
+    assert_eq!(rest.items.len(), 23, "the second and later pages");
+    let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    match next(&mut stream).await {
+        WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("expected 410, got {}", describe(&other)),
+    }
+
+    // The same token, its first page six minutes ago.
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut fields: Vec<Value> = serde_json::from_slice(&engine.decode(&token).unwrap()).unwrap();
+    let at = fields[3].as_i64().expect("the first page's time");
+    fields[3] = json!(at - 360);
+    let old = engine.encode(serde_json::to_vec(&fields).unwrap());
+    match cms.list(&kube::api::ListParams::default().continue_token(&old)).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!((s.code, s.reason.as_str()), (410, "Expired"));
+            assert!(s.message.contains("continue parameter is too old"), "{}", s.message);
+        }
+        other => panic!("an expired continue token was taken: {other:?}"),
+    }
 }
 
 #[tokio::test]

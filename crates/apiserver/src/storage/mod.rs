@@ -288,11 +288,6 @@ impl Store {
         self.read().resource_version
     }
 
-    /// Watches and paginated lists may resume only after this resourceVersion.
-    pub fn compacted_through(&self) -> u64 {
-        self.read().compacted_through
-    }
-
     pub fn get(&self, rt: &dyn Resource, namespace: &str, name: &str) -> Option<Object> {
         let state = self.read();
         Snapshot { objects: &state.objects }.get(rt, namespace, name)
