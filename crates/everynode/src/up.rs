@@ -137,8 +137,8 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
 
     // The kubeconfig is written only once the server answers through it.
     let kubeconfig_text = server.kubeconfig();
-    let user_client = client_for(&kubeconfig_text).await?;
-    user_client.apiserver_version().await.context("the API server does not answer")?;
+    let client = client_for(&kubeconfig_text).await?;
+    client.apiserver_version().await.context("the API server does not answer")?;
     let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
     // The cluster components run on a runtime of their own (entered here, so what they and
@@ -148,45 +148,44 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     let entered = components.0[0].enter();
     // They reach the server through its loopback, as upstream's in-process controllers do;
     // the client is made here, on their runtime, which then runs its request queue.
-    let client = kube::Client::new(server.loopback(), "default");
-    let informers = client::Informers::start(client.clone());
+    let loopback = kube::Client::new(server.loopback(), "default");
+    let informers = client::Informers::start(loopback.clone());
     if enabled.contains("garbagecollector") {
-        tokio::spawn(cluster::GarbageCollector::new(client.clone()).run());
+        tokio::spawn(cluster::GarbageCollector::new(loopback.clone()).run());
     }
     if enabled.contains("kubelet") {
         let version = format!("v1.{}.0+everynode", apiserver::KUBERNETES_MINOR);
         // Kubelets renew four times per grace period, as upstream's 10 s against 40 s.
         let renew = std::time::Duration::from_millis(args.node_monitor_grace_period * 1000 / 4)
             .min(cluster::kubelet::LEASE_RENEW_INTERVAL);
-        tokio::spawn(cluster::Kubelets::new(client.clone(), &informers, &version, renew).run());
+        tokio::spawn(cluster::Kubelets::new(loopback.clone(), &informers, &version, renew).run());
     }
     if enabled.contains("nodelifecycle") {
         let grace = std::time::Duration::from_secs(args.node_monitor_grace_period);
-        tokio::spawn(cluster::NodeLifecycle::new(client.clone(), &informers, grace).run());
+        tokio::spawn(cluster::NodeLifecycle::new(loopback.clone(), &informers, grace).run());
     }
     if enabled.contains("podgc") {
         let quarantine = std::time::Duration::from_secs(args.pod_gc_quarantine);
         let threshold = args.terminated_pod_gc_threshold;
-        tokio::spawn(cluster::PodGc::new(client.clone(), &informers, quarantine, threshold).run());
+        tokio::spawn(cluster::PodGc::new(loopback.clone(), &informers, quarantine, threshold).run());
     }
     if enabled.contains("scheduler") {
-        tokio::spawn(cluster::Scheduler::new(client.clone(), &informers).run());
+        tokio::spawn(cluster::Scheduler::new(loopback.clone(), &informers).run());
     }
     if enabled.contains("clusterrole-aggregation") {
-        tokio::spawn(cluster::clusterrole_aggregation::ClusterRoleAggregation::new(client.clone()).run());
+        tokio::spawn(cluster::clusterrole_aggregation::ClusterRoleAggregation::new(loopback.clone()).run());
     }
     if enabled.contains("serviceaccount") {
-        tokio::spawn(cluster::every_namespace::service_accounts(client.clone()).run());
+        tokio::spawn(cluster::every_namespace::service_accounts(loopback.clone()).run());
     }
     if enabled.contains("root-ca-cert-publisher") {
         let ca = server.credentials.ca_pem.clone();
-        tokio::spawn(cluster::every_namespace::root_ca_publisher(client.clone(), ca).run());
+        tokio::spawn(cluster::every_namespace::root_ca_publisher(loopback.clone(), ca).run());
     }
     drop(entered);
     if enabled.contains("daemonset") {
         components.0.push(spawn_daemonset_controller(server.loopback(), args.controller_workers)?);
     }
-    let client = user_client;
     let ui = everynode::ui::Ui::new(client.clone(), informers.clone(), &server.credentials.token);
     server.mount(everynode::ui::PREFIX, ui.router());
     let ui_link = ui.login_link(&server.url);
