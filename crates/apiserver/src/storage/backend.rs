@@ -29,6 +29,13 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const RV_KEY: &str = "resourceVersion";
 
+/// redb's page cache. Storage reads the file once, at start; after that redb reads only the
+/// B-tree pages a commit walks to its keys, so the cache needs the branch pages (a few MiB at
+/// 50,000 nodes) and the leaves being written, not the file. redb's default, 1 GiB, keeps
+/// every page a commit writes until the cache is full: most of the process's memory at 5,000
+/// nodes, spent on pages nothing reads again (BENCHMARKS.md, "Scale (issue 21)").
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// redb: one file, ACID transactions, fsync'd commits.
 pub struct Redb {
     db: redb::Database,
@@ -37,7 +44,7 @@ pub struct Redb {
 impl Redb {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Redb, StorageError> {
-        let db = redb::Database::create(path)?;
+        let db = redb::Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(OBJECTS)?;
         txn.open_table(META)?;
