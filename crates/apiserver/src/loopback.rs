@@ -7,6 +7,8 @@
 //! calls. Its identity travels in the request's extensions, which no remote client can set.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -28,9 +30,31 @@ pub(crate) fn user() -> UserInfo {
 
 /// A `tower::Service` that serves requests in process, as the loopback user; a
 /// `kube::Client` is built on it with `kube::Client::new`.
+///
+/// A request is served on the caller's task, but in the server's runtime context: the work a
+/// handler hands off (a write waiting for the store's writer runs on a blocking thread) goes
+/// to the server's bounded blocking pool, whatever runtime the component runs on. Otherwise
+/// each component runtime grew a pool of its own, hundreds of threads blocked on the writer
+/// lock, each holding a stack and an allocator heap (BENCHMARKS.md, "Scale (issue 21)").
 #[derive(Clone)]
 pub struct LoopbackService {
     pub(crate) router: axum::Router,
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+/// A request's future, polled in the server's runtime context.
+pub struct InServerContext {
+    inner: Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Future for InServerContext {
+    type Output = Result<axum::response::Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let _server = self.runtime.enter();
+        self.inner.as_mut().poll(cx)
+    }
 }
 
 impl<B> tower::Service<http::Request<B>> for LoopbackService
@@ -40,7 +64,7 @@ where
 {
     type Response = axum::response::Response;
     type Error = Infallible;
-    type Future = <axum::Router as tower::Service<http::Request<B>>>::Future;
+    type Future = InServerContext;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         <axum::Router as tower::Service<http::Request<B>>>::poll_ready(&mut self.router, cx)
@@ -48,6 +72,6 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         req.extensions_mut().insert(Loopback);
-        self.router.call(req)
+        InServerContext { inner: Box::pin(self.router.call(req)), runtime: self.runtime.clone() }
     }
 }

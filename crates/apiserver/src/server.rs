@@ -60,6 +60,8 @@ pub struct RunningServer {
     pub credentials: Credentials,
     state: Arc<ApiState>,
     router: axum::Router,
+    /// The runtime the server started on, whose blocking pool serves its writes.
+    runtime: tokio::runtime::Handle,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -73,7 +75,7 @@ impl RunningServer {
     /// The in-process transport of the control plane's own components: requests served by
     /// this server's handlers without a connection, as `system:apiserver`.
     pub fn loopback(&self) -> crate::LoopbackService {
-        crate::LoopbackService { router: self.router.clone() }
+        crate::LoopbackService { router: self.router.clone(), runtime: self.runtime.clone() }
     }
 
     /// Creates the Nodes among `nodes` that do not exist yet (a new cluster's nodes, staged and
@@ -235,7 +237,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     tasks.spawn(accept_loop(listener, tls, router.clone(), shutdown_rx.clone()));
     tasks.spawn(sweep_loop(state.clone(), shutdown_rx.clone()));
     tasks.spawn(expire_events_loop(state.clone(), config.event_ttl, shutdown_rx));
-    Ok(RunningServer { addr, url, credentials, state, router, shutdown, tasks })
+    Ok(RunningServer {
+        addr,
+        url,
+        credentials,
+        state,
+        router,
+        runtime: tokio::runtime::Handle::current(),
+        shutdown,
+        tasks,
+    })
 }
 
 /// Go's `http.DefaultMaxHeaderBytes`.

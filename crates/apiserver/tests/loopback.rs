@@ -62,3 +62,40 @@ async fn the_loopback_is_served_by_the_same_handlers_as_the_loopback_user() {
         other => panic!("an anonymous list was not refused: {other:?}"),
     }
 }
+
+/// A component on a runtime of its own writes through the loopback: the write's blocking work
+/// (a body over the inline limit waits for the writer on a blocking thread) runs in the
+/// server's pool, not the component's. The component's runtime here has one blocking thread,
+/// held for the whole test, so a write that used it could never finish.
+#[tokio::test]
+async fn a_loopback_write_hands_its_blocking_work_to_the_servers_pool() {
+    let ts = TestServer::start().await;
+    let loopback = ts.server.loopback();
+    let component = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    component.spawn_blocking(move || held.recv());
+    let written = component.spawn(async move {
+        let client = kube::Client::new(loopback, "default");
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        // 64 KiB of data: over the 16 KiB a write may be decided inline.
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": "large"},
+            "data": {"blob": "x".repeat(64 * 1024)}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &cm).await.map(|c| c.metadata.uid)
+    });
+    let uid = tokio::time::timeout(std::time::Duration::from_secs(20), written)
+        .await
+        .expect("the write finished although the component's blocking pool is held")
+        .unwrap()
+        .unwrap();
+    assert!(uid.is_some());
+    release.send(()).unwrap();
+    component.shutdown_background();
+}

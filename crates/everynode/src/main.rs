@@ -72,9 +72,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The process's runtime. Store writes wait for their group commit on blocking threads; a few
-/// dozen of them already fill each commit, and hundreds (tokio's default limit is 512) only
-/// cost memory: each keeps its own stack and allocator heap.
+/// The process's runtime, whose blocking pool serves every write the API server hands off,
+/// the loopback's included. A blocking thread only waits for the store's writer and decides one
+/// write (the group commit is awaited without a thread), so on two cores sixteen keep the writer
+/// busy; more (tokio's default limit is 512) only cost memory, each thread its own stack and
+/// allocator heap: at 5,000 nodes, 64 of them cost 75 MiB of peak RSS against 16.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().max_blocking_threads(64).enable_all().build()
+    tokio::runtime::Builder::new_multi_thread().max_blocking_threads(16).enable_all().build()
 }
