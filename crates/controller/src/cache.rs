@@ -17,9 +17,11 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
+use client::informer::{Change, Informers};
 use client::queue::WorkQueue;
 use client::stripped::Stripped;
 
@@ -309,12 +311,46 @@ async fn watch_kind<K: Watched>(client: Client, router: Router) {
     }
 }
 
-/// Starts the four watches; they run until the returned handles are aborted.
-pub fn start(client: Client, router: Router) -> Vec<tokio::task::JoinHandle<()>> {
+/// Follows a shared informer of `K` (one the process's other components also read): the same
+/// objects, decoded once, stored and routed as [`watch_kind`] does. The informer takes care of
+/// relists, sending the objects that went as deletions.
+async fn follow_shared<K: Watched>(mut changes: UnboundedReceiver<Change<K>>, router: Router) {
+    let cache = &router.cache;
+    while let Some(change) = changes.recv().await {
+        match change {
+            // The informer's `old` is its own previous state; the controller routes against
+            // what it last saw, which the informer may have sent before this subscription.
+            Change::Applied { new, .. } => {
+                let old = K::get(cache, &new.namespace().unwrap_or_default(), &new.name_any());
+                K::put(cache, new.clone());
+                K::changed(&router, old.as_deref(), Some(&new));
+            }
+            Change::Deleted(gone) => {
+                let old = K::remove(cache, &gone.namespace().unwrap_or_default(), &gone.name_any());
+                K::changed(&router, Some(old.as_deref().unwrap_or(&gone)), None);
+            }
+            Change::Synced => cache.synced[K::slot(cache)].store(true, Ordering::Release),
+        }
+    }
+}
+
+/// Starts the four watches; they run until the returned handles are aborted. With `shared`,
+/// nodes and pods come from those informers instead of watches of the controller's own.
+pub fn start(client: Client, router: Router, shared: Option<&Informers>) -> Vec<tokio::task::JoinHandle<()>> {
+    let (pods, nodes) = match shared {
+        Some(informers) => (
+            tokio::spawn(follow_shared(informers.pods.subscribe(), router.clone())),
+            tokio::spawn(follow_shared(informers.nodes.subscribe(), router.clone())),
+        ),
+        None => (
+            tokio::spawn(watch_kind::<Pod>(client.clone(), router.clone())),
+            tokio::spawn(watch_kind::<Node>(client.clone(), router.clone())),
+        ),
+    };
     vec![
         tokio::spawn(watch_kind::<DaemonSet>(client.clone(), router.clone())),
-        tokio::spawn(watch_kind::<Pod>(client.clone(), router.clone())),
-        tokio::spawn(watch_kind::<ControllerRevision>(client.clone(), router.clone())),
-        tokio::spawn(watch_kind::<Node>(client, router)),
+        pods,
+        tokio::spawn(watch_kind::<ControllerRevision>(client, router)),
+        nodes,
     ]
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use kube::Client;
 
 pub use client::LeaderElection;
+use client::informer::Informers;
 
 use crate::cache::{Cache, Router};
 use crate::expectations::Expectations;
@@ -60,16 +61,29 @@ pub struct Controller {
     pub metrics: Arc<Metrics>,
     pub queue: WorkQueue,
     leader: std::sync::atomic::AtomicBool,
+    /// The node and pod informers of the process the controller runs in, if it shares them.
+    shared: Option<Arc<Informers>>,
 }
 
 impl Controller {
+    /// A controller that watches everything it reads itself.
     pub fn new(client: Client) -> Arc<Self> {
+        Controller::build(client, None)
+    }
+
+    /// A controller that reads nodes and pods from `informers`, which the process's other
+    /// components share (in `everynode up`), so that each node and pod is decoded and held once.
+    pub fn sharing(client: Client, informers: Arc<Informers>) -> Arc<Self> {
+        Controller::build(client, Some(informers))
+    }
+
+    fn build(client: Client, shared: Option<Arc<Informers>>) -> Arc<Self> {
         let cache = Arc::new(Cache::default());
         let queue = WorkQueue::new();
         let expectations = Arc::new(Expectations::default());
         let metrics = Arc::new(Metrics::default());
         let ctx = Arc::new(sync::Context::new(client, cache, queue.clone(), expectations, metrics.clone()));
-        Arc::new(Controller { ctx, metrics, queue, leader: Default::default() })
+        Arc::new(Controller { ctx, metrics, queue, leader: Default::default(), shared })
     }
 
     pub fn is_leader(&self) -> bool {
@@ -100,7 +114,7 @@ impl Controller {
             expectations: self.ctx.expectations.clone(),
             metrics: self.metrics.clone(),
         };
-        let watches = cache::start(client.clone(), router);
+        let watches = cache::start(client.clone(), router, self.shared.as_deref());
         while !self.ctx.cache.synced() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

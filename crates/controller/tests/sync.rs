@@ -164,7 +164,7 @@ impl Setup {
     /// Waits until the controller's cache has seen `what` (starting its watches the first time).
     async fn cached(&self, what: &str, check: impl Fn(&controller::cache::Cache) -> bool) {
         if let Some((client, router)) = self.watches.lock().unwrap().take() {
-            cache::start(client, router);
+            cache::start(client, router, None);
         }
         let cache = &self.controller.ctx.cache;
         for _ in 0..200 {

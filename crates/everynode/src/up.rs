@@ -142,8 +142,8 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     let kubeconfig_path = std::fs::canonicalize(&args.data_dir)?.join("kubeconfig");
     apiserver::pki::write_private(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
     // The cluster components run on a runtime of their own (entered here, so what they and
-    // their informers spawn runs there too) and share one node and one pod informer (the
-    // DaemonSet controller, which must run against any API server, keeps its own).
+    // their informers spawn runs there too) and share one node and one pod informer, which
+    // the DaemonSet controller reads too.
     let mut components = Components(vec![components_runtime(CLUSTER_THREAD)?]);
     let entered = components.0[0].enter();
     // They reach the server through its loopback, as upstream's in-process controllers do;
@@ -184,7 +184,11 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     }
     drop(entered);
     if enabled.contains("daemonset") {
-        components.0.push(spawn_daemonset_controller(server.loopback(), args.controller_workers)?);
+        components.0.push(spawn_daemonset_controller(
+            server.loopback(),
+            informers.clone(),
+            args.controller_workers,
+        )?);
     }
     let ui = everynode::ui::Ui::new(client.clone(), informers.clone(), &server.credentials.token);
     server.mount(everynode::ui::PREFIX, ui.router());
@@ -194,16 +198,17 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
 }
 
 /// Runs the DaemonSet controller on a runtime of its own, with its own client of the server's
-/// loopback; returns the runtime.
+/// loopback, reading nodes and pods from the components' `informers`; returns the runtime.
 fn spawn_daemonset_controller(
     loopback: apiserver::LoopbackService,
+    informers: std::sync::Arc<client::Informers>,
     workers: usize,
 ) -> anyhow::Result<tokio::runtime::Runtime> {
     let runtime = components_runtime(CONTROLLER_THREAD)?;
     runtime.spawn(async move {
         let options = controller::ControllerOptions { workers, ..Default::default() };
         let client = kube::Client::new(loopback, "default");
-        if let Err(e) = controller::Controller::new(client).run(options).await {
+        if let Err(e) = controller::Controller::sharing(client, informers).run(options).await {
             tracing::error!(error = %e, "the DaemonSet controller stopped");
         }
     });
