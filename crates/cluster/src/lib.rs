@@ -10,6 +10,7 @@ mod node_lifecycle;
 pub mod pod_gc;
 mod preemption;
 mod scheduler;
+mod scheduler_cache;
 
 pub use garbage_collector::GarbageCollector;
 pub use kubelet::Kubelets;

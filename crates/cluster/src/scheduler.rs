@@ -28,6 +28,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::preemption::{self, Outcome, priority};
+use crate::scheduler_cache::SchedulerCache;
 use client::informer::{self, Change, Informers, Store};
 use client::pod_deletion;
 
@@ -240,6 +241,19 @@ pub struct Scheduler {
     recorder: EventRecorder,
 }
 
+/// Whether the scheduler should place `pod`: unbound, not gated, not being deleted, not
+/// terminal, and for this scheduler.
+pub(crate) fn wants(pod: &Pod) -> bool {
+    let spec = pod.spec.as_ref();
+    let bound = spec.and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
+    let ours =
+        spec.and_then(|s| s.scheduler_name.as_deref()).is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME);
+    // A gated pod waits until its gates are removed (upstream's SchedulingGates
+    // PreEnqueue plugin); the API server gave it the SchedulingGated condition.
+    let gated = spec.is_some_and(apimachinery::core::has_scheduling_gates);
+    !bound && !gated && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
+}
+
 impl Scheduler {
     pub fn new(client: Client, informers: &Arc<Informers>) -> Arc<Self> {
         Arc::new(Scheduler {
@@ -251,23 +265,11 @@ impl Scheduler {
         })
     }
 
-    fn wants(pod: &Pod) -> bool {
-        let spec = pod.spec.as_ref();
-        let bound = spec.and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
-        let ours = spec
-            .and_then(|s| s.scheduler_name.as_deref())
-            .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME);
-        // A gated pod waits until its gates are removed (upstream's SchedulingGates
-        // PreEnqueue plugin); the API server gave it the SchedulingGated condition.
-        let gated = spec.is_some_and(apimachinery::core::has_scheduling_gates);
-        !bound && !gated && ours && pod.metadata.deletion_timestamp.is_none() && !is_terminal(pod)
-    }
-
     /// Whether a pod change may let a pod be scheduled: a new pending pod, or a pod leaving
     /// (room for the ones that fit nowhere, such as preemptors waiting for their victims).
     fn may_help(change: &Change<Pod>, failed: &HashMap<String, String>) -> bool {
         match change {
-            Change::Applied { new, .. } => Self::wants(new),
+            Change::Applied { new, .. } => wants(new),
             Change::Deleted(_) => !failed.is_empty(),
             Change::Synced => true,
         }
@@ -280,63 +282,62 @@ impl Scheduler {
         let mut node_rx = self.informers.nodes.subscribe();
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         let mut failed: HashMap<String, String> = HashMap::new();
+        let mut cache = SchedulerCache::default();
         loop {
             let mut dirty = tokio::select! {
-                Some(change) = pod_rx.recv() => Self::may_help(&change, &failed),
+                Some(change) = pod_rx.recv() => {
+                    cache.apply(&change);
+                    Self::may_help(&change, &failed)
+                }
                 // A node change can only help pods that fit nowhere before.
                 Some(_) = node_rx.recv() => !failed.is_empty(),
                 _ = retry.tick() => !failed.is_empty(),
             };
             // Drain what queued up meanwhile, so one pass handles a burst.
             while let Ok(change) = pod_rx.try_recv() {
+                cache.apply(&change);
                 dirty |= Self::may_help(&change, &failed);
             }
             while node_rx.try_recv().is_ok() {
                 dirty |= !failed.is_empty();
             }
             if dirty {
-                self.schedule_pending(&mut failed).await;
+                self.schedule_pending(&cache, &mut failed).await;
             }
         }
     }
 
-    async fn schedule_pending(&self, failed: &mut HashMap<String, String>) {
-        let all_pods = self.pods.list();
-        let mut pending: Vec<&Arc<Pod>> = Vec::new();
-        // What each node runs. Its usage is added up only for the nodes a pass looks at: a
-        // daemon pod is pinned to one node, so a pass over a burst of them costs their number,
-        // not the cluster's.
-        let mut placed: HashMap<&str, Vec<&Arc<Pod>>> = HashMap::new();
-        for pod in &all_pods {
-            if Self::wants(pod) {
-                pending.push(pod);
-                continue;
-            }
-            let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else { continue };
-            if is_terminal(pod) {
-                continue;
-            }
-            placed.entry(node).or_default().push(pod);
-        }
+    async fn schedule_pending(&self, cache: &SchedulerCache, failed: &mut HashMap<String, String>) {
+        let mut pending: Vec<&Arc<Pod>> = cache.pending().collect();
         if pending.is_empty() {
             failed.clear();
             return;
         }
-        let nodes = self.nodes.list();
-        let mut usage: HashMap<&str, NodeUsage> = HashMap::new();
-        fn usage_of<'a, 'p>(
-            usage: &'a mut HashMap<&'p str, NodeUsage>,
-            placed: &HashMap<&'p str, Vec<&Arc<Pod>>>,
-            node: &'p str,
+        // The pods this pass places, by node, on top of those bound before it.
+        let mut placed: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+        let on_node = |placed: &HashMap<String, Vec<Arc<Pod>>>, node: &str| -> Vec<Arc<Pod>> {
+            cache.bound_to(node).chain(placed.get(node).into_iter().flatten()).cloned().collect()
+        };
+        // Each node's usage, added up only for the nodes a pass looks at: a daemon pod is
+        // pinned to one node, so a pass over a burst of them costs their number, not the
+        // cluster's.
+        let mut usage: HashMap<String, NodeUsage> = HashMap::new();
+        fn usage_of<'a>(
+            usage: &'a mut HashMap<String, NodeUsage>,
+            pods_on: impl FnOnce() -> Vec<Arc<Pod>>,
+            node: &str,
         ) -> &'a mut NodeUsage {
-            usage.entry(node).or_insert_with(|| {
+            usage.entry(node.to_string()).or_insert_with(|| {
                 let mut u = NodeUsage::default();
-                for pod in placed.get(node).into_iter().flatten() {
-                    u.add(pod);
+                for pod in pods_on() {
+                    u.add(&pod);
                 }
                 u
             })
         }
+        // Every node, listed once a pass needs them all (a pod not pinned to named nodes, or
+        // one that fits nowhere).
+        let mut all_nodes: Option<Vec<Arc<Node>>> = None;
         // Higher priority first, then oldest: a nominated pod's node is reserved before any
         // pod of lower priority is considered.
         pending.sort_by(|a, b| {
@@ -344,27 +345,32 @@ impl Scheduler {
                 .cmp(&priority(a))
                 .then_with(|| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp))
         });
-        let by_name: HashMap<&str, &Arc<Node>> =
-            nodes.iter().map(|n| (n.metadata.name.as_deref().unwrap_or_default(), n)).collect();
         let mut binds: Vec<(Arc<Pod>, String)> = Vec::new();
         for pod in pending {
             let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            let mut best: Option<(i64, &Arc<Node>)> = None;
+            let mut best: Option<(i64, Arc<Node>)> = None;
             // A pod pinned to named nodes is only tried there; every other node fails its
             // node affinity, as filtering it would find.
             let named = required_node_names(pod);
-            let candidates: Vec<&Arc<Node>> = match &named {
-                Some(names) => names.iter().filter_map(|n| by_name.get(n.as_str()).copied()).collect(),
-                None => nodes.iter().collect(),
+            let named_nodes: Vec<Arc<Node>> = match &named {
+                Some(names) => names.iter().filter_map(|n| self.nodes.get(n)).collect(),
+                None => Vec::new(),
+            };
+            let candidates: &[Arc<Node>] = match named {
+                Some(_) => &named_nodes,
+                None => all_nodes.get_or_insert_with(|| self.nodes.list()),
             };
             for node in candidates {
-                let u = usage_of(&mut usage, &placed, node.metadata.name.as_deref().unwrap_or_default());
+                let name = node.metadata.name.as_deref().unwrap_or_default();
+                let u = usage_of(&mut usage, || on_node(&placed, name), name);
                 match filter(pod, node, u) {
                     Ok(()) => {
                         let s = score(pod, node, u);
-                        if best.is_none_or(|(b, n)| s > b || (s == b && node.metadata.name < n.metadata.name))
+                        if best
+                            .as_ref()
+                            .is_none_or(|(b, n)| s > *b || (s == *b && node.metadata.name < n.metadata.name))
                         {
-                            best = Some((s, node));
+                            best = Some((s, node.clone()));
                         }
                     }
                     Err(rs) => {
@@ -374,14 +380,15 @@ impl Scheduler {
             }
             if let Some((_, node)) = best {
                 // Placed now, bound below with the others: later pods see the room it takes.
-                let node_name = node.metadata.name.as_deref().unwrap_or_default();
-                usage_of(&mut usage, &placed, node_name).add(pod);
-                placed.entry(node_name).or_default().push(pod);
-                binds.push((pod.clone(), node_name.to_string()));
+                let node_name = node.metadata.name.clone().unwrap_or_default();
+                usage_of(&mut usage, || on_node(&placed, &node_name), &node_name).add(pod);
+                placed.entry(node_name.clone()).or_default().push(pod.clone());
+                binds.push((pod.clone(), node_name));
                 continue;
             }
+            let nodes = all_nodes.get_or_insert_with(|| self.nodes.list());
             if named.is_some() {
-                for node in &nodes {
+                for node in nodes.iter() {
                     rejected
                         .entry(informer::name(node.as_ref()))
                         .or_insert_with(|| vec![REASON_AFFINITY.to_string()]);
@@ -391,21 +398,20 @@ impl Scheduler {
                 self.unschedulable(pod, "no nodes available to schedule pods", None, failed).await;
                 continue;
             }
+            let node_count = nodes.len();
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
             for r in rejected.values().flatten() {
                 *reasons.entry(r.clone()).or_default() += 1;
             }
             let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
             let terminating_victim = nominated.as_deref().is_some_and(|n| {
-                placed.get(n).into_iter().flatten().any(|p| {
+                on_node(&placed, n).iter().any(|p| {
                     p.metadata.deletion_timestamp.is_some() && preemption::priority(p) < priority(pod)
                 })
             });
             let (postfilter, nominate) = match preemption::not_eligible(pod, terminating_victim) {
                 Some(why) => (why.to_string(), nominated.clone()),
-                None => match preemption::preempt(pod, &nodes, &rejected, |n| {
-                    placed.get(n).map(|pods| pods.iter().map(|p| Arc::clone(p)).collect()).unwrap_or_default()
-                }) {
+                None => match preemption::preempt(pod, nodes.iter(), &rejected, |n| on_node(&placed, n)) {
                     Outcome::Preempt(candidate) => {
                         for victim in &candidate.victims {
                             self.evict_victim(victim, pod, &candidate.node).await;
@@ -413,15 +419,16 @@ impl Scheduler {
                         (String::new(), Some(candidate.node))
                     }
                     Outcome::Impossible(why) => {
-                        (format!("preemption: {}", nodes_available(nodes.len(), &why)), None)
+                        (format!("preemption: {}", nodes_available(node_count, &why)), None)
                     }
                 },
             };
             // Keep the nominated node's room for this pod while its victims terminate.
-            if let Some(node) = nominate.as_deref().and_then(|n| by_name.get(n)) {
-                usage_of(&mut usage, &placed, node.metadata.name.as_deref().unwrap_or_default()).add(pod);
+            if let Some(node) = nominate.as_deref().and_then(|n| self.nodes.get(n)) {
+                let name = node.metadata.name.clone().unwrap_or_default();
+                usage_of(&mut usage, || on_node(&placed, &name), &name).add(pod);
             }
-            let message = failure_message(nodes.len(), &reasons, &postfilter);
+            let message = failure_message(node_count, &reasons, &postfilter);
             let nominate = nominate.filter(|n| Some(n) != nominated.as_ref());
             self.unschedulable(pod, &message, nominate, failed).await;
         }
@@ -438,7 +445,7 @@ impl Scheduler {
                 failed.entry(key).or_default();
             }
         }
-        failed.retain(|k, _| self.pods.get(k).is_some_and(|p| Self::wants(&p)));
+        failed.retain(|k, _| self.pods.get(k).is_some_and(|p| wants(&p)));
     }
 
     /// Reports a pod that could not be scheduled: a `FailedScheduling` event and the
