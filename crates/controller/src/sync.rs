@@ -472,11 +472,12 @@ where
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let mut out = Vec::new();
     for obj in objects {
-        let uid = obj.meta().uid.clone().unwrap_or_default();
+        let uid = || obj.meta().uid.clone().unwrap_or_default();
         match claim(ds, selector, obj.meta()) {
             Claim::Owned => out.push(obj),
             Claim::Ignore => {}
             Claim::Adopt => {
+                let uid = uid();
                 recheck(ctx, ds, checked).await?;
                 let patch = Patch::Strategic(adopt_patch(ds, &uid));
                 match api.patch(&obj.name_any(), &PatchParams::default(), &patch).await {
@@ -486,7 +487,7 @@ where
                 }
             }
             Claim::Release => {
-                let patch = Patch::Strategic(release_patch(ds, &uid));
+                let patch = Patch::Strategic(release_patch(ds, &uid()));
                 if let Err(e) = api.patch(&obj.name_any(), &PatchParams::default(), &patch).await
                     && !is_not_found(&e)
                 {

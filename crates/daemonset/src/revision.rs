@@ -243,11 +243,14 @@ pub fn plan_history(ds: &DaemonSet, revisions: &[&ControllerRevision], pods: &[&
         .filter(|r| revision_name(r) != revision_name(keep))
         .map(|r| revision_name(r).to_string())
         .collect();
-    plan.relabel_pods = pods
-        .iter()
-        .filter(|p| revision_hash(p).is_some_and(|h| h != plan.hash && duplicate_hashes.contains(h)))
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
+    // Only pods of a duplicate revision are relabelled; most syncs have none to look for.
+    if !duplicate_hashes.is_empty() {
+        plan.relabel_pods = pods
+            .iter()
+            .filter(|p| revision_hash(p).is_some_and(|h| h != plan.hash && duplicate_hashes.contains(h)))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+    }
     if keep.revision < next {
         plan.renumber_to = Some(next);
     }

@@ -205,7 +205,9 @@ pub struct SyncContext<'a> {
     nodes: Vec<(&'a str, Eligibility)>,
     /// The same nodes' objects, for the rollout controls.
     node_objects: Vec<&'a Node>,
-    node_index: HashMap<&'a str, u32>,
+    /// Node name to position: built for every sync, so hashed with foldhash (what hashbrown
+    /// uses by default) rather than SipHash, which cost more than the lookups it served.
+    node_index: HashMap<&'a str, u32, foldhash::fast::RandomState>,
     /// Daemon pods grouped by node, oldest first within a node: node `i` has
     /// `pods[starts[i]..starts[i + 1]]`. Terminal pods that are being deleted are left out
     /// (upstream `getNodesToDaemonPods(includeDeletedTerminal=false)`).
@@ -230,7 +232,7 @@ impl<'a> SyncContext<'a> {
             .iter()
             .map(|n| (n.metadata.name.as_deref().unwrap_or_default(), placement.eligibility(n)))
             .collect();
-        let mut node_index = HashMap::with_capacity(nodes.len());
+        let mut node_index = HashMap::with_capacity_and_hasher(nodes.len(), Default::default());
         for (i, (n, _)) in nodes.iter().enumerate() {
             node_index.insert(*n, i as u32);
         }
