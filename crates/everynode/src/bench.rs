@@ -69,6 +69,9 @@ pub struct Measurement {
     /// Nodes not Ready at the end of the idle measurement.
     #[serde(default)]
     pub not_ready_after_idle: usize,
+    /// Nodes not Ready once both rollouts are done.
+    #[serde(default)]
+    pub not_ready_after_rollouts: usize,
     pub baseline_s: f64,
     pub daemonset_s: f64,
     pub overhead: f64,
@@ -127,19 +130,14 @@ async fn idle(client: &kube::Client) -> anyhow::Result<(f64, usize)> {
     let (before, started) = (cpu(), Instant::now());
     tokio::time::sleep(Duration::from_secs(10)).await;
     let cores = (cpu() - before) / started.elapsed().as_secs_f64();
+    Ok((cores, not_ready_nodes(client).await?))
+}
+
+/// How many nodes are not Ready now.
+async fn not_ready_nodes(client: &kube::Client) -> anyhow::Result<usize> {
     let nodes =
         Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()).list(&ListParams::default()).await?;
-    let not_ready = nodes
-        .items
-        .iter()
-        .filter(|n| {
-            !n.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
-        .count();
-    Ok((cores, not_ready))
+    Ok(nodes.items.iter().filter(|n| !cluster::kubelet::node_ready(n)).count())
 }
 
 /// CPU seconds (user and system) of this whole process.
@@ -159,12 +157,14 @@ pub fn table(results: &[Measurement]) -> String {
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in results {
-        let not_ready = match m.not_ready_after_idle {
+        let not_ready = |k: usize| match k {
             0 => String::new(),
             k => format!(" ({k} NotReady)"),
         };
+        let (after_idle, after_rollouts) =
+            (not_ready(m.not_ready_after_idle), not_ready(m.not_ready_after_rollouts));
         out.push_str(&format!(
-            "| {} | {:.1} s | {:.2} cores{not_ready} | {:.1} s | {:.1} s | {:.2} | {:.1} s | {:.1} s | {:.1} / {:.1} ms | {:.0} / {:.0} ms | {:.0} MiB | {:.1} s |\n",
+            "| {} | {:.1} s | {:.2} cores{after_idle} | {:.1} s | {:.1} s | {:.2} | {:.1} s | {:.1} s{after_rollouts} | {:.1} / {:.1} ms | {:.0} / {:.0} ms | {:.0} MiB | {:.1} s |\n",
             m.nodes,
             m.startup_s,
             m.idle_cores,
@@ -341,12 +341,14 @@ async fn measure(n: usize) -> anyhow::Result<Measurement> {
     daemonsets.patch("bench", &PatchParams::default(), &Patch::Strategic(surge)).await?;
     daemonset_done(&daemonsets, n, "rollout, maxSurge 10%").await?;
     let rollout_surge = started.elapsed();
+    let not_ready_after_rollouts = not_ready_nodes(&client).await?;
 
     let measurement = Measurement {
         nodes: n,
         startup_s: startup.as_secs_f64(),
         idle_cores,
         not_ready_after_idle,
+        not_ready_after_rollouts,
         baseline_s: baseline.as_secs_f64(),
         daemonset_s: daemonset_time.as_secs_f64(),
         overhead: daemonset_time.as_secs_f64() / baseline.as_secs_f64().max(1e-9),
@@ -528,6 +530,7 @@ mod tests {
             startup_s: seconds,
             idle_cores: 0.1,
             not_ready_after_idle: 0,
+            not_ready_after_rollouts: 0,
             baseline_s: seconds,
             daemonset_s: seconds,
             overhead: 1.0,
@@ -550,6 +553,17 @@ mod tests {
         assert_eq!(&cells[2..6], ["×2.00", "×2.50", "×1.00", "×2.50"]);
         assert!(t.contains("| 0.10 cores |"), "{t}");
         assert!(!table(&[measurement(100, 1.0)]).contains("growth"));
+    }
+
+    #[test]
+    fn nodes_not_ready_are_told_after_idle_and_after_the_rollouts() {
+        let mut m = measurement(100, 1.0);
+        assert!(!table(std::slice::from_ref(&m)).contains("NotReady"));
+        m.not_ready_after_idle = 2;
+        m.not_ready_after_rollouts = 7;
+        let t = table(&[m]);
+        assert!(t.contains("| 0.10 cores (2 NotReady) |"), "{t}");
+        assert!(t.contains("| 1.0 s (7 NotReady) |"), "{t}");
     }
 
     #[test]
