@@ -40,6 +40,17 @@ pub(crate) fn user() -> UserInfo {
 pub struct LoopbackService {
     pub(crate) router: axum::Router,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// The User-Agent of requests that carry none, as each upstream component sends its own
+    /// (`kubelet/v1.33.0 …`); a write's default field manager is read from it.
+    pub(crate) user_agent: Option<http::HeaderValue>,
+}
+
+impl LoopbackService {
+    /// The same transport, for a component that calls itself `user_agent`.
+    pub fn with_user_agent(mut self, user_agent: &str) -> LoopbackService {
+        self.user_agent = http::HeaderValue::from_str(user_agent).ok();
+        self
+    }
 }
 
 /// A request's future, polled in the server's runtime context.
@@ -72,6 +83,9 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         req.extensions_mut().insert(Loopback);
+        if let Some(agent) = &self.user_agent {
+            req.headers_mut().entry(http::header::USER_AGENT).or_insert_with(|| agent.clone());
+        }
         InServerContext { inner: Box::pin(self.router.call(req)), runtime: self.runtime.clone() }
     }
 }

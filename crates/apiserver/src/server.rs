@@ -75,7 +75,11 @@ impl RunningServer {
     /// The in-process transport of the control plane's own components: requests served by
     /// this server's handlers without a connection, as `system:apiserver`.
     pub fn loopback(&self) -> crate::LoopbackService {
-        crate::LoopbackService { router: self.router.clone(), runtime: self.runtime.clone() }
+        crate::LoopbackService {
+            router: self.router.clone(),
+            runtime: self.runtime.clone(),
+            user_agent: None,
+        }
     }
 
     /// Creates the Nodes among `nodes` that do not exist yet (a new cluster's nodes, staged and

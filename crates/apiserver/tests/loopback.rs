@@ -99,3 +99,29 @@ async fn a_loopback_write_hands_its_blocking_work_to_the_servers_pool() {
     release.send(()).unwrap();
     component.shutdown_background();
 }
+
+/// A component's loopback carries its User-Agent, which names its writes' field manager as
+/// upstream's components are named (`kube-scheduler`, `kubelet`, …); a request's own header
+/// wins.
+#[tokio::test]
+async fn a_loopback_component_is_its_writes_field_manager() {
+    let ts = TestServer::start().await;
+    let agent = "kube-scheduler/v1.33.0 (linux/amd64) kubernetes/everynode";
+    let client = kube::Client::new(ts.server.loopback().with_user_agent(agent), "default");
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "by-scheduler"}, "data": {"a": "1"}})).unwrap();
+    let created = api.create(&PostParams::default(), &cm).await.unwrap();
+    let managers: Vec<String> =
+        created.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
+    assert_eq!(managers, ["kube-scheduler"]);
+
+    let body = serde_json::to_vec(&json!({"metadata": {"name": "by-hand"}, "data": {"a": "1"}})).unwrap();
+    let request = http::Request::post("/api/v1/namespaces/default/configmaps")
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "by-hand/1.0")
+        .body(body)
+        .unwrap();
+    let created: Value = client.request(request).await.unwrap();
+    assert_eq!(created["metadata"]["managedFields"][0]["manager"], "by-hand");
+}

@@ -107,6 +107,11 @@ impl Drop for Components {
     }
 }
 
+/// The User-Agent of the upstream component `name` at the served version, in client-go's form.
+fn user_agent(name: &str) -> String {
+    format!("{name}/v1.{}.0+everynode (linux/amd64) kubernetes/everynode", apiserver::KUBERNETES_MINOR)
+}
+
 /// A runtime of two worker threads named `name`.
 fn components_runtime(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name(name).enable_all().build()
@@ -148,7 +153,11 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     let entered = components.0[0].enter();
     // They reach the server through its loopback, as upstream's in-process controllers do;
     // the client is made here, on their runtime, which then runs its request queue.
-    let loopback = kube::Client::new(server.loopback(), "default");
+    // Each sends its upstream counterpart's User-Agent, which names it as its writes' field
+    // manager (`kubelet`, `kube-scheduler`, `kube-controller-manager`).
+    let as_component =
+        |name: &str| kube::Client::new(server.loopback().with_user_agent(&user_agent(name)), "default");
+    let loopback = as_component("kube-controller-manager");
     let informers = client::Informers::start(loopback.clone());
     if enabled.contains("garbagecollector") {
         tokio::spawn(cluster::GarbageCollector::new(loopback.clone()).run());
@@ -158,7 +167,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         // Kubelets renew four times per grace period, as upstream's 10 s against 40 s.
         let renew = std::time::Duration::from_millis(args.node_monitor_grace_period * 1000 / 4)
             .min(cluster::kubelet::LEASE_RENEW_INTERVAL);
-        tokio::spawn(cluster::Kubelets::new(loopback.clone(), &informers, &version, renew).run());
+        tokio::spawn(cluster::Kubelets::new(as_component("kubelet"), &informers, &version, renew).run());
     }
     if enabled.contains("nodelifecycle") {
         let grace = std::time::Duration::from_secs(args.node_monitor_grace_period);
@@ -170,7 +179,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         tokio::spawn(cluster::PodGc::new(loopback.clone(), &informers, quarantine, threshold).run());
     }
     if enabled.contains("scheduler") {
-        tokio::spawn(cluster::Scheduler::new(loopback.clone(), &informers).run());
+        tokio::spawn(cluster::Scheduler::new(as_component("kube-scheduler"), &informers).run());
     }
     if enabled.contains("clusterrole-aggregation") {
         tokio::spawn(cluster::clusterrole_aggregation::ClusterRoleAggregation::new(loopback.clone()).run());
@@ -185,7 +194,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
     drop(entered);
     if enabled.contains("daemonset") {
         components.0.push(spawn_daemonset_controller(
-            server.loopback(),
+            server.loopback().with_user_agent(&user_agent("kube-controller-manager")),
             informers.clone(),
             args.controller_workers,
         )?);

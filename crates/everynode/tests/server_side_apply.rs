@@ -42,6 +42,24 @@ fn kubectl_applies_server_side_with_upstreams_ownership() {
     cluster.ok(&["rollout", "status", "ds/agent", "--timeout=30s"]);
     let managers = jsonpath(&cluster, "{range .metadata.managedFields[*]}{.manager}/{.operation} {end}");
     assert!(managers.contains("kubectl/Apply"), "{managers}");
+    // The cluster's own components write as upstream's do: the controller manager creates
+    // the daemon pods, the kubelet writes their status and renews its node's Lease.
+    let pod = |path: &str| cluster.ok(&["get", "pods", "-l", "app=agent", "-o", &format!("jsonpath={path}")]);
+    let pod_managers = pod("{range .items[0].metadata.managedFields[*]}{.manager}/{.operation} {end}");
+    assert!(pod_managers.contains("kube-controller-manager/Update"), "{pod_managers}");
+    assert!(pod_managers.contains("kubelet/Update"), "{pod_managers}");
+    let node = pod("{.items[0].spec.nodeName}");
+    let lease = [
+        "get",
+        "lease",
+        "-n",
+        "kube-node-lease",
+        node.trim(),
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ];
+    let lease_managers = cluster.ok(&lease);
+    assert_eq!(lease_managers.trim(), "kubelet");
 
     // Another manager changes the image; applying the manifest again conflicts with it.
     cluster.ok(&["set", "image", "ds/agent", "agent=busybox:1.37"]);
