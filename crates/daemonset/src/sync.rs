@@ -19,7 +19,7 @@ use crate::pod::{
     template_generation,
 };
 use crate::rollout_controls::{NotReadyNodes, RolloutControls, partition_quota};
-use apimachinery::core::pod::{is_available, is_ready, is_terminal, is_terminating, phase};
+use apimachinery::core::pod::{is_available, is_ready, is_terminal, is_terminating, phase, readiness};
 
 /// At most this many creates and this many deletes are issued per sync (upstream
 /// `BurstReplicas`).
@@ -777,12 +777,9 @@ impl<'a> SyncContext<'a> {
             desired += 1;
             let Some(pod) = pods.first() else { continue };
             current += 1;
-            if is_ready(pod) {
-                ready += 1;
-                if self.available(pod) {
-                    available += 1;
-                }
-            }
+            let r = readiness(pod, self.min_ready_seconds, self.now);
+            ready += i32::from(r.ready);
+            available += i32::from(r.available);
             if self.updated(pod) {
                 updated += 1;
             }

@@ -28,14 +28,26 @@ pub fn is_ready(pod: &Pod) -> bool {
 /// Ready, and (with `min_ready_seconds`) Ready since strictly more than that long before `now`
 /// (upstream `IsPodAvailable`).
 pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    let Some(c) = ready_condition(pod).filter(|c| c.status == "True") else { return false };
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    match &c.last_transition_time {
-        Some(t) => t.0 + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now,
-        None => false,
-    }
+    readiness(pod, min_ready_seconds, now).available
+}
+
+/// Whether a pod is ready and whether it is available, from one look at its Ready condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub available: bool,
+}
+
+/// [`is_ready`] and [`is_available`] at once.
+pub fn readiness(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Readiness {
+    let Some(c) = ready_condition(pod).filter(|c| c.status == "True") else {
+        return Readiness { ready: false, available: false };
+    };
+    let available = min_ready_seconds <= 0
+        || c.last_transition_time
+            .as_ref()
+            .is_some_and(|t| t.0 + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now);
+    Readiness { ready: true, available }
 }
 
 #[cfg(test)]
@@ -61,5 +73,7 @@ mod tests {
             json!({"metadata": {"name": "p"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}),
         );
         assert!(!is_available(&unready, 0, now));
+        assert_eq!(readiness(&p, 10, now), Readiness { ready: true, available: false });
+        assert_eq!(readiness(&unready, 0, now), Readiness { ready: false, available: false });
     }
 }
