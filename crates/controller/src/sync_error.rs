@@ -36,16 +36,23 @@ impl SyncError {
         }
     }
 
-    /// The server's refusals (403) among the failed requests: who may not do what.
+    /// The authorizer's refusals among the failed requests: who may not do what. A 403 from
+    /// admission (a quota, a namespace being terminated) is not one: no grant cures it.
     pub fn forbidden(&self) -> Vec<&str> {
         match self {
-            SyncError::Request { source: kube::Error::Api(s), .. } if s.code == 403 => {
+            SyncError::Request { source: kube::Error::Api(s), .. } if is_authorization_refusal(s) => {
                 vec![s.message.as_str()]
             }
             SyncError::Several(errors) => errors.iter().flat_map(SyncError::forbidden).collect(),
             _ => Vec::new(),
         }
     }
+}
+
+/// Upstream's authorizer refuses in one form: `… is forbidden: User "…" cannot <verb> resource
+/// "…" …`.
+fn is_authorization_refusal(s: &kube::core::Status) -> bool {
+    s.code == 403 && s.message.contains(" is forbidden: User \"") && s.message.contains("\" cannot ")
 }
 
 /// Names what a failed request was for.
@@ -62,4 +69,25 @@ impl<T> Doing<T> for Result<T, kube::Error> {
 /// A failed request, named.
 pub fn request(action: impl Into<String>, source: kube::Error) -> SyncError {
     SyncError::Request { action: action.into(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(message: &str) -> SyncError {
+        request(
+            "creating pod",
+            kube::Error::Api(kube::core::Status::failure(message, "Forbidden").with_code(403).boxed()),
+        )
+    }
+
+    #[test]
+    fn only_the_authorizers_refusals_are_told_as_missing_permissions() {
+        let rbac = r#"pods is forbidden: User "system:serviceaccount:kube-system:ds" cannot create resource "pods" in API group "" in the namespace "default""#;
+        let quota = r#"pods "agent-x" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10"#;
+        assert_eq!(refused(rbac).forbidden(), [rbac]);
+        assert!(refused(quota).forbidden().is_empty());
+        assert_eq!(SyncError::Several(vec![refused(quota), refused(rbac)]).forbidden(), [rbac]);
+    }
 }
