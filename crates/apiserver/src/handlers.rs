@@ -36,6 +36,12 @@ use crate::watch::{self, WatchRequest};
 /// The Kubernetes version whose API this server serves (k8s-openapi's `v1_33`).
 pub const KUBERNETES_MINOR: &str = "33";
 
+/// The version everynode reports for itself and its components (`/version`'s `gitVersion`,
+/// a node's `kubeletVersion`, the components' User-Agents): `v1.33.0+everynode`.
+pub fn git_version() -> String {
+    format!("v1.{KUBERNETES_MINOR}.0+everynode")
+}
+
 /// Everything a request handler needs.
 pub struct ApiState {
     pub registry: Registry,
@@ -144,7 +150,7 @@ fn version() -> Value {
     json!({
         "major": "1",
         "minor": KUBERNETES_MINOR,
-        "gitVersion": format!("v1.{KUBERNETES_MINOR}.0+everynode"),
+        "gitVersion": git_version(),
         "gitCommit": env!("CARGO_PKG_VERSION"),
         "gitTreeState": "clean",
         "buildDate": "1970-01-01T00:00:00Z",

@@ -31,7 +31,7 @@ mod unread_body;
 mod watch;
 mod wire;
 
-pub use handlers::KUBERNETES_MINOR;
+pub use handlers::{KUBERNETES_MINOR, git_version};
 pub use loopback::LoopbackService;
 pub use server::{RunningServer, ServerConfig, StartError, start};
 pub use storage::StorageError;

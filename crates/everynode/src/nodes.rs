@@ -44,7 +44,7 @@ pub fn default_node(index: usize) -> Value {
                 "osImage": "everynode simulated node",
                 "kernelVersion": "6.1.0-everynode",
                 "containerRuntimeVersion": "everynode://0.1.0",
-                "kubeletVersion": format!("v1.{}.0+everynode", apiserver::KUBERNETES_MINOR),
+                "kubeletVersion": apiserver::git_version(),
                 "kubeProxyVersion": "",
                 "machineID": "", "systemUUID": "", "bootID": "",
             },

@@ -109,7 +109,7 @@ impl Drop for Components {
 
 /// The User-Agent of the upstream component `name` at the served version, in client-go's form.
 fn user_agent(name: &str) -> String {
-    format!("{name}/v1.{}.0+everynode (linux/amd64) kubernetes/everynode", apiserver::KUBERNETES_MINOR)
+    format!("{name}/{} (linux/amd64) kubernetes/everynode", apiserver::git_version())
 }
 
 /// A runtime of two worker threads named `name`.
@@ -163,7 +163,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<Running> {
         tokio::spawn(cluster::GarbageCollector::new(loopback.clone()).run());
     }
     if enabled.contains("kubelet") {
-        let version = format!("v1.{}.0+everynode", apiserver::KUBERNETES_MINOR);
+        let version = apiserver::git_version();
         // Kubelets renew four times per grace period, as upstream's 10 s against 40 s.
         let renew = std::time::Duration::from_millis(args.node_monitor_grace_period * 1000 / 4)
             .min(cluster::kubelet::LEASE_RENEW_INTERVAL);
