@@ -263,6 +263,19 @@ impl Watched for Node {
     }
 }
 
+/// Stores `new` and routes the change from what the cache held before.
+fn applied<K: Watched>(router: &Router, new: Arc<K>) {
+    let old = K::get(&router.cache, &new.namespace().unwrap_or_default(), &new.name_any());
+    K::put(&router.cache, new.clone());
+    K::changed(router, old.as_deref(), Some(&new));
+}
+
+/// Forgets `gone` and routes its deletion, from what the cache held if it held it.
+fn deleted<K: Watched>(router: &Router, gone: &K) {
+    let old = K::remove(&router.cache, &gone.namespace().unwrap_or_default(), &gone.name_any());
+    K::changed(router, Some(old.as_deref().unwrap_or(gone)), None);
+}
+
 async fn watch_kind<K: Watched>(client: Client, router: Router) {
     // Managed fields are not the controller's concern: they are skipped while decoding, as
     // kube-controller-manager's informers drop them.
@@ -282,19 +295,12 @@ async fn watch_kind<K: Watched>(client: Client, router: Router) {
         match event {
             watcher::Event::Init => relist = Some(HashMap::new()),
             watcher::Event::InitApply(Stripped(obj)) | watcher::Event::Apply(Stripped(obj)) => {
-                let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
                 if let Some(seen) = relist.as_mut() {
-                    seen.insert((ns.clone(), name.clone()), ());
+                    seen.insert((obj.namespace().unwrap_or_default(), obj.name_any()), ());
                 }
-                let old = K::get(cache, &ns, &name);
-                let new = Arc::new(obj);
-                K::put(cache, new.clone());
-                K::changed(&router, old.as_deref(), Some(&new));
+                applied(&router, Arc::new(obj));
             }
-            watcher::Event::Delete(Stripped(obj)) => {
-                let old = K::remove(cache, &obj.namespace().unwrap_or_default(), &obj.name_any());
-                K::changed(&router, Some(old.as_deref().unwrap_or(&obj)), None);
-            }
+            watcher::Event::Delete(Stripped(obj)) => deleted(&router, &obj),
             watcher::Event::InitDone => {
                 if let Some(seen) = relist.take() {
                     for gone in K::all(cache) {
@@ -320,15 +326,8 @@ async fn follow_shared<K: Watched>(mut changes: UnboundedReceiver<Change<K>>, ro
         match change {
             // The informer's `old` is its own previous state; the controller routes against
             // what it last saw, which the informer may have sent before this subscription.
-            Change::Applied { new, .. } => {
-                let old = K::get(cache, &new.namespace().unwrap_or_default(), &new.name_any());
-                K::put(cache, new.clone());
-                K::changed(&router, old.as_deref(), Some(&new));
-            }
-            Change::Deleted(gone) => {
-                let old = K::remove(cache, &gone.namespace().unwrap_or_default(), &gone.name_any());
-                K::changed(&router, Some(old.as_deref().unwrap_or(&gone)), None);
-            }
+            Change::Applied { new, .. } => applied(&router, new),
+            Change::Deleted(gone) => deleted(&router, gone.as_ref()),
             Change::Synced => cache.synced[K::slot(cache)].store(true, Ordering::Release),
         }
     }
