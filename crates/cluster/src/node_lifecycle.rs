@@ -182,8 +182,10 @@ impl NodeLifecycle {
     /// Watches nodes, leases and pods. Node health is checked every node monitor period
     /// (upstream's `--node-monitor-period`, 5 s against a 40 s grace period: an eighth of the
     /// grace period, at most 5 s); Lease renewals themselves trigger nothing (ten thousand
-    /// nodes renew a thousand times a second). Taint eviction looks at every pod every second,
-    /// and between ticks at the pods that changed and the pods of nodes whose taints changed.
+    /// nodes renew a thousand times a second). Taint eviction, as upstream's taint manager,
+    /// looks at the pods that changed and the pods of nodes whose taints changed; every second
+    /// it looks again at the pods with an eviction pending (a toleration running out, or a
+    /// deletion that failed), so its cost follows the changes, not the cluster's size.
     pub async fn run(self: Arc<Self>) {
         let mut nodes = self.informers.nodes.subscribe();
         let lease_api = Api::<Lease>::namespaced(self.client.clone(), LEASE_NAMESPACE);
@@ -227,9 +229,10 @@ impl NodeLifecycle {
                 continue;
             }
             if full {
-                // Every pod, and the pending deadlines of pods no longer here dropped.
+                // The pods with an eviction pending; those no longer here are dropped.
+                let due: Vec<Arc<Pod>> = pending.keys().filter_map(|k| self.pods.get(k)).collect();
                 pending.retain(|k, _| self.pods.get(k).is_some());
-                for pod in self.pods.list() {
+                for pod in due {
                     self.evict(&pod, now, &mut pending).await;
                 }
                 continue;
@@ -359,19 +362,25 @@ impl NodeLifecycle {
             }
             Some(None) => {
                 pending.remove(&key);
-                self.delete(pod).await;
+                if !self.delete(pod).await {
+                    // Tried again on the next tick.
+                    pending.insert(key, now);
+                }
             }
             Some(Some(secs)) => {
                 let deadline = *pending.entry(key.clone()).or_insert(now + SignedDuration::from_secs(secs));
                 if deadline <= now {
                     pending.remove(&key);
-                    self.delete(pod).await;
+                    if !self.delete(pod).await {
+                        pending.insert(key, now);
+                    }
                 }
             }
         }
     }
 
-    async fn delete(&self, pod: &Pod) {
+    /// Whether the pod is now being deleted (or already gone).
+    async fn delete(&self, pod: &Pod) -> bool {
         let (ns, name) = informer::namespace_name(pod);
         self.recorder.record_for(
             pod,
@@ -386,8 +395,14 @@ impl NodeLifecycle {
             "Taint manager: deleting due to NoExecute taint",
         )
         .await;
-        if let Err(e) = pod_deletion::delete_instance(&self.client, pod, None).await {
-            tracing::debug!(pod = %name, error = %e, "taint eviction failed");
+        match pod_deletion::delete_instance(&self.client, pod, None).await {
+            Ok(_) => true,
+            // Gone, or replaced by another instance of the same name: nothing left to evict.
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => true,
+            Err(e) => {
+                tracing::debug!(pod = %name, error = %e, "taint eviction failed");
+                false
+            }
         }
     }
 }
