@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use daemonset::Placement;
 use daemonset::ownership::controller_of;
+use daemonset::pod_facts::PodFacts;
 use daemonset::routing::{self, Routing, key_of, resolve_controller_ref, selecting};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
@@ -21,17 +22,34 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
+use crate::selection::Verdict;
 use client::informer::{Change, Informers};
 use client::queue::WorkQueue;
 use client::stripped::Stripped;
 
 type ByNamespace<K> = HashMap<String, HashMap<String, Arc<K>>>;
 
+/// A pod as the controller keeps it: the object, and the facts a sync reads of it, taken once
+/// when this version of the pod arrives rather than at every sync.
+#[derive(Debug)]
+pub struct CachedPod {
+    pub facts: PodFacts,
+    /// The verdict of the selector that last looked at this version.
+    pub selected: Verdict,
+    pub pod: Arc<Pod>,
+}
+
+impl CachedPod {
+    pub fn new(pod: Arc<Pod>) -> Self {
+        CachedPod { facts: PodFacts::of(&pod), selected: Verdict::default(), pod }
+    }
+}
+
 /// What the controller knows of the cluster.
 #[derive(Default)]
 pub struct Cache {
     daemonsets: RwLock<ByNamespace<DaemonSet>>,
-    pods: RwLock<ByNamespace<Pod>>,
+    pods: RwLock<ByNamespace<CachedPod>>,
     revisions: RwLock<ByNamespace<ControllerRevision>>,
     nodes: RwLock<BTreeMap<String, Arc<Node>>>,
     synced: [AtomicBool; 4],
@@ -59,10 +77,10 @@ impl Cache {
     }
 
     pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>> {
-        read(&self.pods).get(namespace).and_then(|m| m.get(name)).cloned()
+        read(&self.pods).get(namespace).and_then(|m| m.get(name)).map(|c| c.pod.clone())
     }
 
-    pub fn pods_in(&self, namespace: &str) -> Vec<Arc<Pod>> {
+    pub fn pods_in(&self, namespace: &str) -> Vec<Arc<CachedPod>> {
         read(&self.pods).get(namespace).map(|m| m.values().cloned().collect()).unwrap_or_default()
     }
 
@@ -235,12 +253,33 @@ macro_rules! namespaced {
 }
 
 namespaced!(DaemonSet, daemonsets, 0, |r, o, n| r.daemonset_changed(o, n));
-namespaced!(Pod, pods, 1, |r, o, n| r.pod_changed(o, n));
 namespaced!(ControllerRevision, revisions, 2, |r, o, n| {
     if let Some(rev) = n.or(o) {
         r.revision_changed(rev)
     }
 });
+
+impl Watched for Pod {
+    fn slot(_: &Cache) -> usize {
+        1
+    }
+    fn get(cache: &Cache, ns: &str, name: &str) -> Option<Arc<Self>> {
+        cache.pod(ns, name)
+    }
+    fn put(cache: &Cache, obj: Arc<Self>) {
+        let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+        write(&cache.pods).entry(ns).or_default().insert(name, Arc::new(CachedPod::new(obj)));
+    }
+    fn remove(cache: &Cache, ns: &str, name: &str) -> Option<Arc<Self>> {
+        write(&cache.pods).get_mut(ns)?.remove(name).map(|c| c.pod.clone())
+    }
+    fn all(cache: &Cache) -> Vec<Arc<Self>> {
+        read(&cache.pods).values().flat_map(|m| m.values().map(|c| c.pod.clone())).collect()
+    }
+    fn changed(router: &Router, old: Option<&Self>, new: Option<&Self>) {
+        router.pod_changed(old, new)
+    }
+}
 
 impl Watched for Node {
     fn slot(_: &Cache) -> usize {

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod expectations;
 mod metrics;
+pub mod selection;
 pub mod sync;
 pub mod sync_error;
 

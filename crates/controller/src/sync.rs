@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apimachinery::labels::Selector;
-use daemonset::ownership::{Claim, adopt_patch, claim, release_patch};
+use daemonset::ownership::{Claim, adopt_patch, claim, claim_by, release_patch};
 use daemonset::pod::{daemon_pod_template, new_daemon_pod};
 use daemonset::revision::{HistoryPlan, history_to_truncate, plan_history, revision_matches};
 use daemonset::sync::{BURST_REPLICAS, Decision, SkipReason, slow_start_batches, status_changed, sync_guard};
@@ -16,12 +16,13 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CachedPod};
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
+use crate::selection::Selections;
 use crate::sync_error::{Doing, SyncError, request};
 use client::events::EventRecorder;
 use client::queue::WorkQueue;
@@ -39,6 +40,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Creates and deletes per sync (upstream `BurstReplicas`).
     pub burst: usize,
+    /// The DaemonSets' selectors' tokens, for the verdicts pods remember.
+    pub selections: Selections,
 }
 
 impl Context {
@@ -58,6 +61,7 @@ impl Context {
             backoff: Mutex::new(FailedPodBackoff::default()),
             metrics,
             burst: BURST_REPLICAS,
+            selections: Selections::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
     let (namespace, name) = key.split_once('/').ok_or_else(|| SyncError::BadKey(key.to_string()))?;
     let Some(ds) = ctx.cache.daemonset(namespace, name) else {
         ctx.expectations.delete(key);
+        ctx.selections.forget(key);
         return Ok(());
     };
     match sync_guard(&ds) {
@@ -123,18 +128,24 @@ async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
         ctx.queue.add_after(key, after);
     }
     let mut adoption_checked = false;
-    let pods =
-        claim_all(ctx, &ds, &selector, &mut adoption_checked, ctx.cache.pods_in(namespace), "pod").await?;
+    let selecting = Selecting { ds: &ds, selector: &selector, token: ctx.selections.token(key, &ds) };
+    let pods = claim_all(ctx, &selecting, &mut adoption_checked, ctx.cache.pods_in(namespace), "pod").await?;
     let revisions =
-        claim_all(ctx, &ds, &selector, &mut adoption_checked, ctx.cache.revisions_in(namespace), "revision")
+        claim_all(ctx, &selecting, &mut adoption_checked, ctx.cache.revisions_in(namespace), "revision")
             .await?;
-    let pod_refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+    let pod_refs: Vec<&Pod> = pods.iter().map(|c| c.pod.as_ref()).collect();
     let rev_refs: Vec<&ControllerRevision> = revisions.iter().map(Arc::as_ref).collect();
     let plan = plan_history(&ds, &rev_refs, &pod_refs);
     let hash = apply_history(ctx, &ds, &plan).await?;
     let nodes = ctx.cache.nodes();
     let now = Timestamp::now();
-    let view = SyncContext::new(&ds, &hash, nodes.iter().map(Arc::as_ref), pod_refs.iter().copied(), now);
+    let view = SyncContext::new(
+        &ds,
+        &hash,
+        nodes.iter().map(Arc::as_ref),
+        pods.iter().map(|c| (c.pod.as_ref(), &c.facts)),
+        now,
+    );
     let mut controls = rollout_controls(ctx, &ds);
     if controls.in_place {
         controls.in_place_hashes = daemonset::in_place::compatible_hashes(&ds, &rev_refs);
@@ -454,34 +465,29 @@ async fn recheck(ctx: &Context, ds: &DaemonSet, checked: &mut bool) -> Result<()
 /// Claims the objects of one kind in the DaemonSet's namespace (upstream `ClaimPods` /
 /// `ClaimControllerRevisions`): keeps the owned ones, adopts matching orphans and releases
 /// owned ones it no longer selects. Returns what the DaemonSet now owns.
-async fn claim_all<K>(
+async fn claim_all<C: Claimed>(
     ctx: &Context,
-    ds: &DaemonSet,
-    selector: &Selector,
+    selecting: &Selecting<'_>,
     checked: &mut bool,
-    objects: Vec<Arc<K>>,
+    objects: Vec<C>,
     what: &str,
-) -> Result<Vec<Arc<K>>, SyncError>
-where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
+) -> Result<Vec<C>, SyncError> {
+    let ds = selecting.ds;
     let namespace = ds.metadata.namespace.as_deref().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<C::Object> = Api::namespaced(ctx.client.clone(), namespace);
     let mut out = Vec::new();
-    for obj in objects {
+    for claimed in objects {
+        let obj = claimed.object();
         let uid = || obj.meta().uid.clone().unwrap_or_default();
-        match claim(ds, selector, obj.meta()) {
-            Claim::Owned => out.push(obj),
+        match claimed.claim(selecting) {
+            Claim::Owned => out.push(claimed),
             Claim::Ignore => {}
             Claim::Adopt => {
                 let uid = uid();
                 recheck(ctx, ds, checked).await?;
                 let patch = Patch::Strategic(adopt_patch(ds, &uid));
                 match api.patch(&obj.name_any(), &PatchParams::default(), &patch).await {
-                    Ok(adopted) => out.push(Arc::new(adopted)),
+                    Ok(adopted) => out.push(C::adopted(adopted)),
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => return Err(request(format!("adopting {what} {}", obj.name_any()), e)),
                 }
@@ -497,6 +503,56 @@ where
         }
     }
     Ok(out)
+}
+
+/// The DaemonSet a sync claims for, its parsed selector and that selector's token.
+struct Selecting<'a> {
+    ds: &'a DaemonSet,
+    selector: &'a Selector,
+    token: u64,
+}
+
+/// What a sync claims: its pods, kept with their facts, and its revisions.
+trait Claimed: Sized {
+    type Object: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug;
+    fn object(&self) -> &Self::Object;
+    /// What the sync holds of an object it has just adopted.
+    fn adopted(object: Self::Object) -> Self;
+    fn claim(&self, s: &Selecting<'_>) -> Claim {
+        claim(s.ds, s.selector, self.object().meta())
+    }
+}
+
+impl Claimed for Arc<CachedPod> {
+    type Object = Pod;
+    fn object(&self) -> &Pod {
+        &self.pod
+    }
+    fn adopted(pod: Pod) -> Self {
+        Arc::new(CachedPod::new(Arc::new(pod)))
+    }
+    /// From the pod's facts, and the selector's verdict remembered on this version of it.
+    fn claim(&self, s: &Selecting<'_>) -> Claim {
+        let matches = || {
+            self.selected.matches(s.token, || {
+                s.selector.matches(self.pod.metadata.labels.as_ref().unwrap_or(&Default::default()))
+            })
+        };
+        claim_by(s.ds, self.facts.controller_uid.as_deref(), self.facts.terminating, matches)
+    }
+}
+
+impl Claimed for Arc<ControllerRevision> {
+    type Object = ControllerRevision;
+    fn object(&self) -> &ControllerRevision {
+        self
+    }
+    fn adopted(revision: ControllerRevision) -> Self {
+        Arc::new(revision)
+    }
 }
 
 /// Carries out a history plan; returns the current hash.

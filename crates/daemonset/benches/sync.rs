@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use daemonset::pod::{controller_ref, daemon_pod_template, new_daemon_pod};
+use daemonset::pod_facts::PodFacts;
 use daemonset::revision::{daemonset_hash, plan_history};
 use daemonset::{FailedPodBackoff, SyncContext};
 use jiff::Timestamp;
@@ -65,10 +66,12 @@ fn cluster(n: usize) -> (DaemonSet, Vec<Node>, Vec<Pod>) {
     (ds, nodes, pods)
 }
 
-fn full_sync(ds: &DaemonSet, nodes: &[Node], pods: &[Pod], now: Timestamp) -> usize {
+/// One sync's decisions; the pods' facts are taken before, as a controller takes them once
+/// per version of a pod.
+fn full_sync(ds: &DaemonSet, nodes: &[Node], pods: &[Pod], facts: &[PodFacts], now: Timestamp) -> usize {
     let refs: Vec<&Pod> = pods.iter().collect();
     let history = plan_history(ds, &[], &refs);
-    let ctx = SyncContext::new(ds, &history.hash, nodes, pods, now);
+    let ctx = SyncContext::new(ds, &history.hash, nodes, pods.iter().zip(facts), now);
     let manage = ctx.manage(&mut FailedPodBackoff::default());
     let rollout = ctx.rolling_update();
     let status = ctx.status(ds.status.as_ref(), ds.metadata.generation);
@@ -81,11 +84,12 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     for n in [500usize, 5_000, 50_000] {
         let (ds, nodes, pods) = cluster(n);
+        let facts = daemonset::pod_facts::of_each(&pods);
         // Mid-rollout: half updated, 10% budget → deletions planned, none created.
-        assert_eq!(full_sync(&ds, &nodes, &pods, now), n.div_ceil(10) + n);
+        assert_eq!(full_sync(&ds, &nodes, &pods, &facts, now), n.div_ceil(10) + n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| black_box(full_sync(&ds, &nodes, &pods, now)))
+            b.iter(|| black_box(full_sync(&ds, &nodes, &pods, &facts, now)))
         });
     }
     group.finish();

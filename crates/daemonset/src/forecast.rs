@@ -336,7 +336,14 @@ impl World<'_> {
         for _ in 0..10_000 {
             let decision = {
                 let pods: Vec<&Pod> = self.pods.values().collect();
-                let ctx = SyncContext::new(self.ds, &self.hash, self.start.nodes, pods, now);
+                let facts = crate::pod_facts::of_each(pods.iter().copied());
+                let ctx = SyncContext::new(
+                    self.ds,
+                    &self.hash,
+                    self.start.nodes,
+                    pods.into_iter().zip(&facts),
+                    now,
+                );
                 let manage = ctx.manage(&mut self.backoff);
                 if manage.is_empty() && is_rolling_update(self.ds) {
                     let mut step = ctx.rolling_update_with(&self.controls);
@@ -454,7 +461,9 @@ impl World<'_> {
     fn look(&mut self, now: Timestamp) -> (i32, bool, Vec<Blocker>) {
         let (standing, waits, desired): (Vec<(String, bool, bool)>, Vec<Waiting>, i32) = {
             let (pods, now) = self.context(now);
-            let ctx = SyncContext::new(self.ds, &self.hash, self.start.nodes, pods, now);
+            let facts = crate::pod_facts::of_each(pods.iter().copied());
+            let ctx =
+                SyncContext::new(self.ds, &self.hash, self.start.nodes, pods.into_iter().zip(&facts), now);
             let standing = ctx.rollout_standing(&self.controls);
             let (_, _, desired) = ctx.rollout_budget();
             let waits = waiting(&self.controls, &standing, desired);
@@ -484,7 +493,8 @@ impl World<'_> {
     /// What will slow the rollout down, seen at its start.
     fn risks(&self, now: Timestamp) -> Vec<Blocker> {
         let (pods, now) = self.context(now);
-        let ctx = SyncContext::new(self.ds, &self.hash, self.start.nodes, pods, now);
+        let facts = crate::pod_facts::of_each(pods.iter().copied());
+        let ctx = SyncContext::new(self.ds, &self.hash, self.start.nodes, pods.into_iter().zip(&facts), now);
         let mut out = Vec::new();
         for s in ctx.rollout_standing(&self.controls) {
             if !s.should_run {

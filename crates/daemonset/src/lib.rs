@@ -4,6 +4,7 @@
 //! calls [`defaults`] and [`validation`]; the controller calls the rest:
 //! - [`eligibility`]: which nodes should run a daemon pod;
 //! - [`pod`]: building daemon pods, and reading their node, readiness and revision;
+//! - [`pod_facts`]: what a sync reads of a pod, taken once per version of it;
 //! - [`revision`]: ControllerRevisions, the template hash, history and its truncation;
 //! - [`ownership`]: adoption and release by selector;
 //! - [`sync`]: one sync's decisions — per-node reconciliation, the rolling update, status;
@@ -18,6 +19,7 @@ pub mod generation;
 pub mod in_place;
 pub mod ownership;
 pub mod pod;
+pub mod pod_facts;
 pub mod revision;
 pub mod rollout_controls;
 pub mod routing;

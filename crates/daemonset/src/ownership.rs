@@ -29,14 +29,30 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
 /// Decides the claim of `ds` (with its parsed `selector`) on an object.
 pub fn claim(ds: &DaemonSet, selector: &Selector, meta: &ObjectMeta) -> Claim {
     let empty = Default::default();
-    let matches = selector.matches(meta.labels.as_ref().unwrap_or(&empty));
+    let controller = controller_of(meta).map(|owner| owner.uid.as_str());
+    claim_by(ds, controller, meta.deletion_timestamp.is_some(), || {
+        selector.matches(meta.labels.as_ref().unwrap_or(&empty))
+    })
+}
+
+/// [`claim`] from what it reads of the object: the uid of its controller, whether it is being
+/// deleted, and whether the selector matches its labels, asked only when it matters (an object
+/// another controller owns is not matched at all).
+pub fn claim_by(
+    ds: &DaemonSet,
+    controller_uid: Option<&str>,
+    deleting: bool,
+    matches: impl FnOnce() -> bool,
+) -> Claim {
     let ds_deleting = ds.metadata.deletion_timestamp.is_some();
-    match controller_of(meta) {
-        Some(owner) if Some(owner.uid.as_str()) != ds.metadata.uid.as_deref() => Claim::Ignore,
-        Some(_) if matches => Claim::Owned,
-        Some(_) if ds_deleting => Claim::Ignore,
-        Some(_) => Claim::Release,
-        None if !matches || ds_deleting || meta.deletion_timestamp.is_some() => Claim::Ignore,
+    match controller_uid {
+        Some(uid) if Some(uid) != ds.metadata.uid.as_deref() => Claim::Ignore,
+        Some(_) => match (matches(), ds_deleting) {
+            (true, _) => Claim::Owned,
+            (false, true) => Claim::Ignore,
+            (false, false) => Claim::Release,
+        },
+        None if ds_deleting || deleting || !matches() => Claim::Ignore,
         None => Claim::Adopt,
     }
 }
@@ -99,6 +115,10 @@ mod tests {
             Claim::Ignore,
             "orphans being deleted are not adopted"
         );
+        let never = || -> bool { panic!("another controller's object is not matched") };
+        assert_eq!(claim_by(&d, Some("x"), false, never), Claim::Ignore);
+        assert_eq!(claim_by(&d, Some("ds-uid"), false, || true), Claim::Owned);
+        assert_eq!(claim_by(&d, None, true, || true), Claim::Ignore);
     }
 
     #[test]

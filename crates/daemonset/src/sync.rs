@@ -14,12 +14,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::eligibility::{Eligibility, Placement};
-use crate::pod::{
-    CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, oldest_first, revision_hash, target_node_name,
-    template_generation,
-};
+use crate::pod::template_generation;
+use crate::pod_facts::{Phase, PodFacts, oldest_first};
 use crate::rollout_controls::{NotReadyNodes, RolloutControls, partition_quota};
-use apimachinery::core::pod::{is_available, is_ready, is_terminal, is_terminating, phase, readiness};
 
 /// At most this many creates and this many deletes are issued per sync (upstream
 /// `BurstReplicas`).
@@ -193,6 +190,9 @@ pub fn sync_guard(ds: &DaemonSet) -> Option<SkipReason> {
     ds.metadata.deletion_timestamp.is_some().then_some(SkipReason::BeingDeleted)
 }
 
+/// A daemon pod as a sync holds it: the pod, read only to name it, and its facts.
+pub type DaemonPod<'a> = (&'a Pod, &'a PodFacts);
+
 /// Everything one sync of a DaemonSet decides from.
 pub struct SyncContext<'a> {
     ds: &'a DaemonSet,
@@ -209,21 +209,25 @@ pub struct SyncContext<'a> {
     /// uses by default) rather than SipHash, which cost more than the lookups it served.
     node_index: HashMap<&'a str, u32, foldhash::fast::RandomState>,
     /// Daemon pods grouped by node, oldest first within a node: node `i` has
-    /// `pods[starts[i]..starts[i + 1]]`. Terminal pods that are being deleted are left out
-    /// (upstream `getNodesToDaemonPods(includeDeletedTerminal=false)`).
+    /// `pods[starts[i]..starts[i + 1]]`, and their facts at the same places of `facts`.
+    /// Terminal pods that are being deleted are left out (upstream
+    /// `getNodesToDaemonPods(includeDeletedTerminal=false)`).
     pods: Vec<&'a Pod>,
+    facts: Vec<&'a PodFacts>,
     starts: Vec<u32>,
     /// Daemon pods aimed at nodes that are not in the list, by node name.
-    vanished: BTreeMap<&'a str, Vec<&'a Pod>>,
+    vanished: BTreeMap<&'a str, (Vec<&'a Pod>, Vec<&'a PodFacts>)>,
 }
 
 impl<'a> SyncContext<'a> {
-    /// `pods` are the daemon pods the DaemonSet has claimed; `hash` is the current revision's.
+    /// `pods` are the daemon pods the DaemonSet has claimed, each with its facts
+    /// ([`crate::pod_facts::of_each`] takes them for pods held without); `hash` is the current
+    /// revision's.
     pub fn new(
         ds: &'a DaemonSet,
         hash: &'a str,
         nodes: impl IntoIterator<Item = &'a Node>,
-        pods: impl IntoIterator<Item = &'a Pod>,
+        pods: impl IntoIterator<Item = DaemonPod<'a>>,
         now: Timestamp,
     ) -> Self {
         let placement = Placement::new(ds);
@@ -237,41 +241,47 @@ impl<'a> SyncContext<'a> {
             node_index.insert(*n, i as u32);
         }
         // A counting sort by node index: no allocation per node.
-        let mut placed: Vec<(u32, &'a Pod)> = Vec::with_capacity(nodes.len());
-        let mut vanished: BTreeMap<&'a str, Vec<&'a Pod>> = BTreeMap::new();
+        let mut placed: Vec<(u32, DaemonPod<'a>)> = Vec::with_capacity(nodes.len());
+        let mut vanished_pods: BTreeMap<&'a str, Vec<DaemonPod<'a>>> = BTreeMap::new();
         let mut counts = vec![0u32; nodes.len() + 1];
-        for pod in pods {
-            if is_terminal(pod) && is_terminating(pod) {
+        for (pod, facts) in pods {
+            if facts.is_terminal() && facts.terminating {
                 continue;
             }
-            let Some(node) = target_node_name(pod) else { continue };
+            let Some(node) = facts.target_node.as_deref() else { continue };
             match node_index.get(node) {
                 Some(&i) => {
                     counts[i as usize + 1] += 1;
-                    placed.push((i, pod));
+                    placed.push((i, (pod, facts)));
                 }
-                None => vanished.entry(node).or_default().push(pod),
+                None => vanished_pods.entry(node).or_default().push((pod, facts)),
             }
         }
         for i in 1..counts.len() {
             counts[i] += counts[i - 1];
         }
         let starts = counts.clone();
-        let mut grouped: Vec<Option<&'a Pod>> = vec![None; placed.len()];
+        let mut grouped: Vec<Option<DaemonPod<'a>>> = vec![None; placed.len()];
         for (i, pod) in placed {
             let slot = &mut counts[i as usize];
             grouped[*slot as usize] = Some(pod);
             *slot += 1;
         }
-        let mut pods: Vec<&'a Pod> = grouped.into_iter().map(|p| p.expect("every slot is filled")).collect();
+        let mut grouped: Vec<DaemonPod<'a>> =
+            grouped.into_iter().map(|p| p.expect("every slot is filled")).collect();
         for w in starts.windows(2) {
             if w[1] - w[0] > 1 {
-                pods[w[0] as usize..w[1] as usize].sort_by(|a, b| oldest_first(a, b));
+                grouped[w[0] as usize..w[1] as usize].sort_by(|a, b| oldest_first(*a, *b));
             }
         }
-        for list in vanished.values_mut() {
-            list.sort_by(|a, b| oldest_first(a, b));
-        }
+        let (pods, facts) = grouped.into_iter().unzip();
+        let vanished = vanished_pods
+            .into_iter()
+            .map(|(node, mut list)| {
+                list.sort_by(|a, b| oldest_first(*a, *b));
+                (node, list.into_iter().unzip())
+            })
+            .collect();
         SyncContext {
             ds,
             hash,
@@ -282,24 +292,19 @@ impl<'a> SyncContext<'a> {
             node_objects,
             node_index,
             pods,
+            facts,
             starts,
             vanished,
         }
     }
 
-    fn available(&self, pod: &Pod) -> bool {
-        is_available(pod, self.min_ready_seconds, self.now)
+    fn available(&self, facts: &PodFacts) -> bool {
+        facts.readiness(self.min_ready_seconds, self.now).available
     }
 
     /// Upstream `IsPodUpdated`, with the generation label computed once.
-    fn updated(&self, pod: &Pod) -> bool {
-        let Some(labels) = pod.metadata.labels.as_ref() else { return false };
-        (!self.hash.is_empty()
-            && labels.get(CONTROLLER_REVISION_HASH_LABEL).map(String::as_str) == Some(self.hash))
-            || self
-                .generation_label
-                .as_ref()
-                .is_some_and(|g| labels.get(TEMPLATE_GENERATION_LABEL) == Some(g))
+    fn updated(&self, facts: &PodFacts) -> bool {
+        facts.is_updated(self.hash, self.generation_label.as_deref())
     }
 
     fn eligibility(&self, node: &str) -> Option<Eligibility> {
@@ -308,6 +313,12 @@ impl<'a> SyncContext<'a> {
 
     fn pods_at(&self, i: usize) -> &[&'a Pod] {
         &self.pods[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+
+    /// The daemon pods of node `i` with their facts.
+    fn group_at(&self, i: usize) -> Group<'_, 'a> {
+        let range = self.starts[i] as usize..self.starts[i + 1] as usize;
+        Group { pods: &self.pods[range.clone()], facts: &self.facts[range] }
     }
 
     /// The eligibility of every node, in order.
@@ -319,7 +330,7 @@ impl<'a> SyncContext<'a> {
     pub fn pods_on(&self, node: &str) -> &[&'a Pod] {
         match self.node_index.get(node) {
             Some(&i) => self.pods_at(i as usize),
-            None => self.vanished.get(node).map_or(&[], Vec::as_slice),
+            None => self.vanished.get(node).map_or(&[], |(pods, _)| pods.as_slice()),
         }
     }
 
@@ -350,13 +361,11 @@ impl<'a> SyncContext<'a> {
         let mut d = Decision::default();
         let surge = allows_surge(self.ds);
         for (i, (node, eligibility)) in self.nodes.iter().enumerate() {
-            self.pods_should_be_on_node(node, self.pods_at(i), *eligibility, surge, backoff, &mut d);
+            self.pods_should_be_on_node(node, self.group_at(i), *eligibility, surge, backoff, &mut d);
         }
-        for pods in self.vanished.values() {
-            for pod in pods {
-                let unscheduled =
-                    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_none_or(str::is_empty);
-                if unscheduled {
+        for (pods, facts) in self.vanished.values() {
+            for (pod, facts) in pods.iter().zip(facts) {
+                if !facts.scheduled {
                     d.delete.push(pod_name(pod));
                 }
             }
@@ -367,7 +376,7 @@ impl<'a> SyncContext<'a> {
     fn pods_should_be_on_node(
         &self,
         node: &str,
-        pods: &[&'a Pod],
+        pods: Group<'_, 'a>,
         e: Eligibility,
         surge: bool,
         backoff: &mut FailedPodBackoff,
@@ -381,13 +390,13 @@ impl<'a> SyncContext<'a> {
             return;
         }
         if !e.should_continue_running {
-            d.delete.extend(pods.iter().filter(|p| !is_terminating(p)).map(|p| pod_name(p)));
+            d.delete.extend(pods.iter().filter(|(_, f)| !f.terminating).map(|(p, _)| pod_name(p)));
             return;
         }
-        let mut running: Vec<&Pod> = Vec::new();
-        for pod in pods.iter().filter(|p| !is_terminating(p)) {
-            match phase(pod) {
-                "Failed" => {
+        let mut running: Vec<DaemonPod<'a>> = Vec::new();
+        for (pod, facts) in pods.iter().filter(|(_, f)| !f.terminating) {
+            match facts.phase {
+                Phase::Failed => {
                     let key = FailedPodBackoff::key(self.ds, node);
                     if backoff.is_in_backoff(&key, self.now) {
                         let delay = backoff.delay(&key).unwrap_or_default();
@@ -405,7 +414,7 @@ impl<'a> SyncContext<'a> {
                     });
                     d.delete.push(pod_name(pod));
                 }
-                "Succeeded" => {
+                Phase::Succeeded => {
                     d.events.push(DaemonEvent {
                         type_: "Normal",
                         reason: "SucceededDaemonPod",
@@ -416,12 +425,12 @@ impl<'a> SyncContext<'a> {
                     });
                     d.delete.push(pod_name(pod));
                 }
-                _ => running.push(pod),
+                Phase::Active => running.push((pod, facts)),
             }
         }
         if !surge {
             // Oldest first already: keep the first, delete the rest.
-            d.delete.extend(running.iter().skip(1).map(|p| pod_name(p)));
+            d.delete.extend(running.iter().skip(1).map(|(p, _)| pod_name(p)));
             return;
         }
         if running.is_empty() {
@@ -433,16 +442,17 @@ impl<'a> SyncContext<'a> {
         if running.len() == 1 {
             return;
         }
-        let (mut oldest_new, mut oldest_old): (Option<&Pod>, Option<&Pod>) = (None, None);
-        for pod in running {
-            let slot = if revision_hash(pod) == Some(self.hash) { &mut oldest_new } else { &mut oldest_old };
+        let (mut oldest_new, mut oldest_old): (Option<DaemonPod<'a>>, Option<DaemonPod<'a>>) = (None, None);
+        for (pod, facts) in running {
+            let slot =
+                if facts.revision_hash() == Some(self.hash) { &mut oldest_new } else { &mut oldest_old };
             match slot {
-                None => *slot = Some(pod),
+                None => *slot = Some((pod, facts)),
                 Some(_) => d.delete.push(pod_name(pod)),
             }
         }
-        if let (Some(new), Some(old)) = (oldest_new, oldest_old)
-            && (!is_ready(old) || self.available(new))
+        if let (Some((_, new)), Some((old, old_facts))) = (oldest_new, oldest_old)
+            && (!old_facts.is_ready() || self.available(new))
         {
             d.delete.push(pod_name(old));
         }
@@ -461,28 +471,33 @@ impl<'a> SyncContext<'a> {
 
     /// The nodes the rolling update examines, in a stable order: every node with pods and
     /// every node that should run one.
-    fn rollout_nodes(&self) -> Vec<(&'a str, &[&'a Pod])> {
-        let mut out: Vec<(&'a str, &[&'a Pod])> = Vec::with_capacity(self.nodes.len() + self.vanished.len());
+    fn rollout_nodes(&self) -> Vec<(&'a str, Group<'_, 'a>)> {
+        let mut out: Vec<(&'a str, Group<'_, 'a>)> =
+            Vec::with_capacity(self.nodes.len() + self.vanished.len());
         for (i, (node, e)) in self.nodes.iter().enumerate() {
-            let pods = self.pods_at(i);
+            let pods = self.group_at(i);
             if !pods.is_empty() || e.should_run {
                 out.push((node, pods));
             }
         }
-        out.extend(self.vanished.iter().map(|(n, p)| (*n, p.as_slice())));
+        out.extend(self.vanished.iter().map(|(n, (pods, facts))| (*n, Group { pods, facts })));
         out
     }
 
     /// Upstream `findUpdatedPodsOnNode`: the one new and one old non-terminating pod, or
     /// `None` when there are more of either.
-    fn updated_pods_on_node(&self, pods: &[&'a Pod]) -> Option<(Option<&'a Pod>, Option<&'a Pod>)> {
+    #[allow(clippy::type_complexity)]
+    fn updated_pods_on_node(
+        &self,
+        pods: Group<'_, 'a>,
+    ) -> Option<(Option<DaemonPod<'a>>, Option<DaemonPod<'a>>)> {
         let (mut new, mut old) = (None, None);
-        for pod in pods.iter().filter(|p| !is_terminating(p)) {
-            let slot = if self.updated(pod) { &mut new } else { &mut old };
+        for (pod, facts) in pods.iter().filter(|(_, f)| !f.terminating) {
+            let slot = if self.updated(facts) { &mut new } else { &mut old };
             if slot.is_some() {
                 return None;
             }
-            *slot = Some(*pod);
+            *slot = Some((pod, facts));
         }
         Some((new, old))
     }
@@ -514,12 +529,9 @@ impl<'a> SyncContext<'a> {
 
     /// The DaemonSet's pods of the current revision that are not being deleted.
     pub fn updated_pods(&self) -> Vec<&'a Pod> {
-        self.pods
-            .iter()
-            .chain(self.vanished.values().flatten())
-            .filter(|p| !is_terminating(p) && self.updated(p))
-            .copied()
-            .collect()
+        let placed = self.pods.iter().zip(&self.facts);
+        let vanished = self.vanished.values().flat_map(|(pods, facts)| pods.iter().zip(facts));
+        placed.chain(vanished).filter(|(_, f)| !f.terminating && self.updated(f)).map(|(p, _)| *p).collect()
     }
 
     /// Whether a node's Ready condition is True.
@@ -537,7 +549,7 @@ impl<'a> SyncContext<'a> {
     pub fn rollout_standing(&self, controls: &RolloutControls) -> Vec<NodeStanding<'a>> {
         let mut out: Vec<NodeStanding<'a>> = Vec::with_capacity(self.nodes.len());
         for (i, (node, e)) in self.nodes.iter().enumerate() {
-            let pods = self.pods_at(i);
+            let pods = self.group_at(i);
             if pods.is_empty() && !e.should_run {
                 continue;
             }
@@ -545,15 +557,17 @@ impl<'a> SyncContext<'a> {
                 None => (PodState::Several, false, None),
                 Some((None, None)) => (PodState::Missing, false, None),
                 // Updated in place: available once the kubelet runs the new images.
-                Some((Some(new), None)) => (
+                Some((Some((new, new_facts)), None)) => (
                     PodState::Updated,
-                    self.available(new) && crate::in_place::images_current(new),
+                    self.available(new_facts) && crate::in_place::images_current(new),
                     Some(new),
                 ),
-                Some((None, Some(old))) => (PodState::Old(old), self.available(old), Some(old)),
-                Some((Some(new), Some(old))) => (
-                    PodState::Both { old, new_available: self.available(new) },
-                    self.available(old),
+                Some((None, Some((old, old_facts)))) => {
+                    (PodState::Old(old), self.available(old_facts), Some(old))
+                }
+                Some((Some((new, new_facts)), Some((old, old_facts)))) => (
+                    PodState::Both { old, new_available: self.available(new_facts) },
+                    self.available(old_facts),
                     Some(new),
                 ),
             };
@@ -605,8 +619,8 @@ impl<'a> SyncContext<'a> {
         let unavailable_old = count(&|s| matches!(s.state, PodState::Old(_)) && !s.available);
         // An old pod goes, or is updated in place where its revision allows.
         let replace = |pod: &Pod, d: &mut Decision| {
-            let in_place =
-                controls.in_place && revision_hash(pod).is_some_and(|h| controls.in_place_hashes.contains(h));
+            let in_place = controls.in_place
+                && crate::pod::revision_hash(pod).is_some_and(|h| controls.in_place_hashes.contains(h));
             if in_place { d.in_place.push(pod_name(pod)) } else { d.delete.push(pod_name(pod)) }
         };
         if max_surge == 0 {
@@ -688,13 +702,13 @@ impl<'a> SyncContext<'a> {
             };
             match (new, old) {
                 (None, None) | (Some(_), Some(_)) => unavailable += 1,
-                (Some(new), None) => {
+                (Some((_, new)), None) => {
                     if !self.available(new) {
                         unavailable += 1;
                     }
                 }
-                (None, Some(old)) => {
-                    if !self.available(old) {
+                (None, Some((old, old_facts))) => {
+                    if !self.available(old_facts) {
                         replacements.push(pod_name(old));
                         unavailable += 1;
                     } else if unavailable < max_unavailable {
@@ -719,16 +733,16 @@ impl<'a> SyncContext<'a> {
                 surging += 1;
                 continue;
             };
-            if let Some(p) = old.or(new)
-                && self.available(p)
+            if let Some((_, f)) = old.or(new)
+                && self.available(f)
             {
                 available += 1;
             }
             let should_run = self.eligibility(node).is_some_and(|e| e.should_run);
             match (new, old) {
                 (_, None) => {}
-                (None, Some(old)) => {
-                    if !self.available(old) {
+                (None, Some((old, old_facts))) => {
+                    if !self.available(old_facts) {
                         if should_run {
                             allowed.push(node.to_string());
                         } else {
@@ -740,7 +754,7 @@ impl<'a> SyncContext<'a> {
                         candidates.push(node.to_string());
                     }
                 }
-                (Some(new), Some(old)) => {
+                (Some((_, new)), Some((old, _))) => {
                     if self.available(new) {
                         delete.push(pod_name(old));
                     } else {
@@ -767,7 +781,7 @@ impl<'a> SyncContext<'a> {
         let (mut desired, mut current, mut misscheduled, mut ready, mut available, mut updated) =
             (0, 0, 0, 0, 0, 0);
         for (i, (_, e)) in self.nodes.iter().enumerate() {
-            let pods = self.pods_at(i);
+            let pods = self.group_at(i);
             if !e.should_run {
                 if !pods.is_empty() {
                     misscheduled += 1;
@@ -775,9 +789,9 @@ impl<'a> SyncContext<'a> {
                 continue;
             }
             desired += 1;
-            let Some(pod) = pods.first() else { continue };
+            let Some((_, pod)) = pods.first() else { continue };
             current += 1;
-            let r = readiness(pod, self.min_ready_seconds, self.now);
+            let r = pod.readiness(self.min_ready_seconds, self.now);
             ready += i32::from(r.ready);
             available += i32::from(r.available);
             if self.updated(pod) {
@@ -799,6 +813,27 @@ impl<'a> SyncContext<'a> {
             collision_count: previous.collision_count,
             conditions: previous.conditions,
         }
+    }
+}
+
+/// The daemon pods of one node, oldest first, with their facts at the same places.
+#[derive(Clone, Copy)]
+struct Group<'s, 'a> {
+    pods: &'s [&'a Pod],
+    facts: &'s [&'a PodFacts],
+}
+
+impl<'s, 'a> Group<'s, 'a> {
+    fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = DaemonPod<'a>> + 's {
+        self.pods.iter().copied().zip(self.facts.iter().copied())
+    }
+
+    fn first(&self) -> Option<DaemonPod<'a>> {
+        self.iter().next()
     }
 }
 

@@ -882,7 +882,8 @@ fn test_get_nodes_to_daemon_pods() {
     deleted_succeeded.metadata.deletion_timestamp = Some(Time(t(1)));
     h.add_pod(deleted_succeeded);
     let claimed = h.claimed();
-    let ctx = SyncContext::new(&h.ds, "", &h.nodes, claimed, h.now);
+    let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+    let ctx = SyncContext::new(&h.ds, "", &h.nodes, claimed.iter().copied().zip(&facts), h.now);
     let names = |node: &str| {
         let mut v: Vec<String> = ctx.pods_on(node).iter().map(|p| p.metadata.name.clone().unwrap()).collect();
         v.sort();

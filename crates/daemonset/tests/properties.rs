@@ -105,7 +105,8 @@ proptest! {
             let mut h = cluster(&nodes, strategy);
             let hash = h.current_hash();
             let claimed = h.claimed();
-            let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+            let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+            let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
             let d = ctx.manage(&mut FailedPodBackoff::default());
             let unique: HashSet<&String> = d.create_on.iter().collect();
             prop_assert_eq!(unique.len(), d.create_on.len());
@@ -130,7 +131,8 @@ proptest! {
         let mut h = cluster(&nodes, new_update_unavailable(IntOrString::Int(budget)));
         let hash = h.current_hash();
         let claimed = h.claimed();
-        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+        let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
         let d = ctx.rolling_update();
         let deleted: HashSet<&String> = d.delete.iter().collect();
         // Unavailable nodes before: any node that should run without exactly one available pod.
@@ -154,7 +156,8 @@ proptest! {
         let mut h = cluster(&nodes, new_update_surge(IntOrString::Int(surge)));
         let hash = h.current_hash();
         let claimed = h.claimed();
-        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+        let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
         let d = ctx.rolling_update();
         let generation = template_generation(&h.ds);
         let mut surging_before = 0;

@@ -230,7 +230,8 @@ fn each_node_says_what_it_waits_for() {
     let hash = h.current_hash();
     let controls = RolloutControls::of(&h.ds).unwrap();
     let claimed = h.claimed();
-    let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+    let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+    let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
     let standing = ctx.rollout_standing(&controls);
     let nodes: Vec<&str> = standing.iter().map(|s| s.node).collect();
     assert_eq!(nodes, ["node-0", "node-1", "node-2", "node-3", "node-4"]);
@@ -273,7 +274,8 @@ fn a_rollout_blocked_by_pods_that_do_not_recover_is_stuck() {
         let hash = h.current_hash();
         let controls = RolloutControls::of(&h.ds).unwrap();
         let claimed = h.claimed();
-        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+        let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+        let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
         let status = ctx.status(h.ds.status.as_ref(), None);
         let all = conditions(&controls, &ctx.rollout_standing(&controls), &status, h.now).unwrap();
         all.into_iter().find(|c| c.type_ == type_).unwrap()
@@ -374,7 +376,8 @@ fn a_health_gate_on_a_node_scoped_rollout_judges_only_the_updated_pods() {
     let hash = h.current_hash();
     let controls = RolloutControls::of(&h.ds).unwrap();
     let claimed = h.claimed();
-    let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now);
+    let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+    let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
     let failures = health_failures(&controls, &ctx.updated_pods(), 0, h.now);
     assert_eq!(failures, [format!("pod {new_pod} restarted 2 times (at most 0)")]);
 }

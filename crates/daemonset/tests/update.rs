@@ -338,7 +338,9 @@ fn test_get_unavailable_numbers() {
             }
             h.add_pod(pod);
         }
-        let ctx = SyncContext::new(&h.ds, "", &h.nodes, h.claimed(), h.now);
+        let claimed = h.claimed();
+        let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+        let ctx = SyncContext::new(&h.ds, "", &h.nodes, claimed.iter().copied().zip(&facts), h.now);
         assert_eq!(ctx.rollout_budget(), c.want, "{}", c.name);
         let empty = ctx.nodes().iter().filter(|(n, e)| e.should_run && ctx.pods_on(n).is_empty()).count();
         assert_eq!(empty, c.empty_nodes, "{}", c.name);
@@ -384,7 +386,9 @@ fn a_sync_that_manages_waits_for_its_observations_before_rolling() {
         let controls = daemonset::rollout_controls::RolloutControls::of(&h.ds).unwrap();
         let mut backoff = daemonset::FailedPodBackoff::default();
         let claimed = h.claimed();
-        let d = SyncContext::new(&h.ds, &hash, &h.nodes, claimed, h.now).decide(&mut backoff, &controls);
+        let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+        let d = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now)
+            .decide(&mut backoff, &controls);
         (d.create_on.len(), d.delete.len())
     };
     // Nothing to manage: the step surges two new pods.

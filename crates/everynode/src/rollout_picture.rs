@@ -100,7 +100,8 @@ impl Picture {
         let number_of = |pod: &Pod| revision_hash(pod).and_then(|h| numbers.get(h).copied());
         let controls = RolloutControls::of(ds)
             .unwrap_or_else(|_| RolloutControls { paused: true, ..Default::default() });
-        let ctx = SyncContext::new(ds, &hash, nodes.iter().copied(), pods.iter().copied(), now);
+        let facts = daemonset::pod_facts::of_each(pods.iter().copied());
+        let ctx = SyncContext::new(ds, &hash, nodes.iter().copied(), pods.iter().copied().zip(&facts), now);
         let standing = ctx.rollout_standing(&controls);
         let (_, _, desired) = ctx.rollout_budget();
         let waits = waiting(&controls, &standing, desired);

@@ -280,17 +280,20 @@ impl Harness {
         let hash = self.current_hash();
         let manage = {
             let claimed = claimed_pods(&self.ds, &self.pods);
-            let ctx = SyncContext::new(&self.ds, &hash, &self.nodes, claimed, self.now);
+            let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+            let ctx =
+                SyncContext::new(&self.ds, &hash, &self.nodes, claimed.iter().copied().zip(&facts), self.now);
             ctx.manage(&mut self.backoff)
         };
         let (mut creates, mut deletes) = self.apply(manage, &hash);
         if daemonset::sync::is_rolling_update(&self.ds) {
             let step = {
                 let claimed = self.claimed();
+                let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
                 let mut controls = daemonset::rollout_controls::RolloutControls::of(&self.ds).unwrap();
                 let revisions: Vec<&ControllerRevision> = self.revisions.iter().collect();
                 controls.in_place_hashes = daemonset::in_place::compatible_hashes(&self.ds, &revisions);
-                SyncContext::new(&self.ds, &hash, &self.nodes, claimed, self.now)
+                SyncContext::new(&self.ds, &hash, &self.nodes, claimed.iter().copied().zip(&facts), self.now)
                     .rolling_update_with(&controls)
             };
             let (c, d) = self.apply(step, &hash);
@@ -299,7 +302,9 @@ impl Harness {
         }
         let status = {
             let claimed = self.claimed();
-            let ctx = SyncContext::new(&self.ds, &hash, &self.nodes, claimed, self.now);
+            let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
+            let ctx =
+                SyncContext::new(&self.ds, &hash, &self.nodes, claimed.iter().copied().zip(&facts), self.now);
             ctx.status(self.ds.status.as_ref(), self.ds.metadata.generation)
         };
         self.ds.status = Some(status);

@@ -229,7 +229,8 @@ fn status(state: &DaemonSetState) -> String {
     let controls =
         RolloutControls::of(ds).unwrap_or_else(|_| RolloutControls { paused: true, ..Default::default() });
     let now = jiff::Timestamp::now();
-    let ctx = SyncContext::new(ds, &hash, nodes.iter(), pod_refs.iter().copied(), now);
+    let facts = daemonset::pod_facts::of_each(pod_refs.iter().copied());
+    let ctx = SyncContext::new(ds, &hash, nodes.iter(), pod_refs.iter().copied().zip(&facts), now);
     let standing = ctx.rollout_standing(&controls);
     let (_, _, desired) = ctx.rollout_budget();
     let waits = rollout_controls::waiting(&controls, &standing, desired);
