@@ -22,7 +22,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
-use crate::selection::Verdict;
+use crate::verdict::Verdict;
 use client::informer::{Change, Informers};
 use client::queue::WorkQueue;
 use client::stripped::Stripped;
@@ -45,13 +45,21 @@ impl CachedPod {
     }
 }
 
+/// A node as the controller keeps it: the object, and the last placement's verdict on this
+/// version of it.
+#[derive(Debug)]
+pub struct CachedNode {
+    pub placed: Verdict,
+    pub node: Arc<Node>,
+}
+
 /// What the controller knows of the cluster.
 #[derive(Default)]
 pub struct Cache {
     daemonsets: RwLock<ByNamespace<DaemonSet>>,
     pods: RwLock<ByNamespace<CachedPod>>,
     revisions: RwLock<ByNamespace<ControllerRevision>>,
-    nodes: RwLock<BTreeMap<String, Arc<Node>>>,
+    nodes: RwLock<BTreeMap<String, Arc<CachedNode>>>,
     synced: [AtomicBool; 4],
 }
 
@@ -89,7 +97,7 @@ impl Cache {
     }
 
     /// Every node, sorted by name.
-    pub fn nodes(&self) -> Vec<Arc<Node>> {
+    pub fn nodes(&self) -> Vec<Arc<CachedNode>> {
         read(&self.nodes).values().cloned().collect()
     }
 
@@ -286,16 +294,17 @@ impl Watched for Node {
         3
     }
     fn get(cache: &Cache, _: &str, name: &str) -> Option<Arc<Self>> {
-        read(&cache.nodes).get(name).cloned()
+        read(&cache.nodes).get(name).map(|c| c.node.clone())
     }
     fn put(cache: &Cache, obj: Arc<Self>) {
-        write(&cache.nodes).insert(obj.name_any(), obj);
+        write(&cache.nodes)
+            .insert(obj.name_any(), Arc::new(CachedNode { placed: Verdict::default(), node: obj }));
     }
     fn remove(cache: &Cache, _: &str, name: &str) -> Option<Arc<Self>> {
-        write(&cache.nodes).remove(name)
+        write(&cache.nodes).remove(name).map(|c| c.node.clone())
     }
     fn all(cache: &Cache) -> Vec<Arc<Self>> {
-        cache.nodes()
+        read(&cache.nodes).values().map(|c| c.node.clone()).collect()
     }
     fn changed(router: &Router, old: Option<&Self>, new: Option<&Self>) {
         router.node_changed(old, new)

@@ -8,9 +8,9 @@
 pub mod cache;
 pub mod expectations;
 mod metrics;
-pub mod selection;
 pub mod sync;
 pub mod sync_error;
+pub mod verdict;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

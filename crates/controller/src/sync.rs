@@ -10,20 +10,21 @@ use daemonset::ownership::{Claim, adopt_patch, claim, claim_by, release_patch};
 use daemonset::pod::{daemon_pod_template, new_daemon_pod};
 use daemonset::revision::{HistoryPlan, history_to_truncate, plan_history, revision_matches};
 use daemonset::sync::{BURST_REPLICAS, Decision, SkipReason, slow_start_batches, status_changed, sync_guard};
-use daemonset::{FailedPodBackoff, SyncContext};
+use daemonset::{Eligibility, FailedPodBackoff, Placement, SyncContext};
 use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::cache::{Cache, CachedPod};
+use crate::cache::{Cache, CachedNode, CachedPod};
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
-use crate::selection::Selections;
 use crate::sync_error::{Doing, SyncError, request};
+use crate::verdict::Tokens;
 use client::events::EventRecorder;
 use client::queue::WorkQueue;
 use client::stripped::Stripped;
@@ -40,8 +41,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Creates and deletes per sync (upstream `BurstReplicas`).
     pub burst: usize,
-    /// The DaemonSets' selectors' tokens, for the verdicts pods remember.
-    pub selections: Selections,
+    /// The tokens of the DaemonSets' selectors and placements, for the verdicts that pods
+    /// and nodes remember.
+    pub selections: Tokens<LabelSelector>,
+    pub placements: Tokens<Placement>,
 }
 
 impl Context {
@@ -61,7 +64,8 @@ impl Context {
             backoff: Mutex::new(FailedPodBackoff::default()),
             metrics,
             burst: BURST_REPLICAS,
-            selections: Selections::default(),
+            selections: Tokens::default(),
+            placements: Tokens::default(),
         }
     }
 }
@@ -99,6 +103,7 @@ async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
     let Some(ds) = ctx.cache.daemonset(namespace, name) else {
         ctx.expectations.delete(key);
         ctx.selections.forget(key);
+        ctx.placements.forget(key);
         return Ok(());
     };
     match sync_guard(&ds) {
@@ -128,7 +133,9 @@ async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
         ctx.queue.add_after(key, after);
     }
     let mut adoption_checked = false;
-    let selecting = Selecting { ds: &ds, selector: &selector, token: ctx.selections.token(key, &ds) };
+    let token =
+        ctx.selections.token(key, &ds, &ds.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default());
+    let selecting = Selecting { ds: &ds, selector: &selector, token };
     let pods = claim_all(ctx, &selecting, &mut adoption_checked, ctx.cache.pods_in(namespace), "pod").await?;
     let revisions =
         claim_all(ctx, &selecting, &mut adoption_checked, ctx.cache.revisions_in(namespace), "revision")
@@ -138,11 +145,20 @@ async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
     let plan = plan_history(&ds, &rev_refs, &pod_refs);
     let hash = apply_history(ctx, &ds, &plan).await?;
     let nodes = ctx.cache.nodes();
+    let placement = Placement::new(&ds);
+    let placed = ctx.placements.token(key, &ds, &placement);
+    let eligibility = |c: &CachedNode| {
+        let verdict = c.placed.of(placed, || {
+            let e = placement.eligibility(&c.node);
+            u8::from(e.should_run) << 1 | u8::from(e.should_continue_running)
+        });
+        Eligibility { should_run: verdict & 2 != 0, should_continue_running: verdict & 1 != 0 }
+    };
     let now = Timestamp::now();
-    let view = SyncContext::new(
+    let view = SyncContext::with_eligibility(
         &ds,
         &hash,
-        nodes.iter().map(Arc::as_ref),
+        nodes.iter().map(|c| (c.node.as_ref(), eligibility(c))),
         pods.iter().map(|c| (c.pod.as_ref(), &c.facts)),
         now,
     );
@@ -537,7 +553,7 @@ impl Claimed for Arc<CachedPod> {
     /// From the pod's facts, and the selector's verdict remembered on this version of it.
     fn claim(&self, s: &Selecting<'_>) -> Claim {
         let matches = || {
-            self.selected.matches(s.token, || {
+            self.selected.holds(s.token, || {
                 s.selector.matches(self.pod.metadata.labels.as_ref().unwrap_or(&Default::default()))
             })
         };

@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use daemonset::pod::{controller_ref, daemon_pod_template, new_daemon_pod};
 use daemonset::pod_facts::PodFacts;
 use daemonset::revision::{daemonset_hash, plan_history};
-use daemonset::{FailedPodBackoff, SyncContext};
+use daemonset::{Eligibility, FailedPodBackoff, Placement, SyncContext};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -78,6 +78,25 @@ fn full_sync(ds: &DaemonSet, nodes: &[Node], pods: &[Pod], facts: &[PodFacts], n
     manage.create_on.len() + rollout.delete.len() + status.desired_number_scheduled as usize
 }
 
+/// The same, each node's eligibility also judged before, as the controller remembers it per
+/// version of a node.
+fn sync_nodes_remembered(
+    ds: &DaemonSet,
+    nodes: &[(&Node, Eligibility)],
+    pods: &[Pod],
+    facts: &[PodFacts],
+    now: Timestamp,
+) -> usize {
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let history = plan_history(ds, &[], &refs);
+    let ctx =
+        SyncContext::with_eligibility(ds, &history.hash, nodes.iter().copied(), pods.iter().zip(facts), now);
+    let manage = ctx.manage(&mut FailedPodBackoff::default());
+    let rollout = ctx.rolling_update();
+    let status = ctx.status(ds.status.as_ref(), ds.metadata.generation);
+    manage.create_on.len() + rollout.delete.len() + status.desired_number_scheduled as usize
+}
+
 fn bench(c: &mut Criterion) {
     let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
     let mut group = c.benchmark_group("full_sync_decision");
@@ -90,6 +109,20 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| black_box(full_sync(&ds, &nodes, &pods, &facts, now)))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("sync_decision_nodes_remembered");
+    group.sample_size(20);
+    for n in [500usize, 5_000, 50_000] {
+        let (ds, nodes, pods) = cluster(n);
+        let facts = daemonset::pod_facts::of_each(&pods);
+        let placement = Placement::new(&ds);
+        let judged: Vec<(&Node, Eligibility)> = nodes.iter().map(|n| (n, placement.eligibility(n))).collect();
+        assert_eq!(sync_nodes_remembered(&ds, &judged, &pods, &facts, now), n.div_ceil(10) + n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| black_box(sync_nodes_remembered(&ds, &judged, &pods, &facts, now)))
         });
     }
     group.finish();

@@ -72,7 +72,7 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
 
 /// The parts of a DaemonSet's template that decide placement, computed once per sync so that
 /// each node costs only a few comparisons.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
     spec: PodSpec,
     tolerations: Vec<Toleration>,

@@ -231,10 +231,24 @@ impl<'a> SyncContext<'a> {
         now: Timestamp,
     ) -> Self {
         let placement = Placement::new(ds);
-        let node_objects: Vec<&'a Node> = nodes.into_iter().collect();
+        let nodes = nodes.into_iter().map(|n| (n, placement.eligibility(n)));
+        Self::with_eligibility(ds, hash, nodes, pods, now)
+    }
+
+    /// [`SyncContext::new`] with each node's eligibility already judged by the DaemonSet's
+    /// [`Placement`] (a controller that remembers it per version of a node).
+    pub fn with_eligibility(
+        ds: &'a DaemonSet,
+        hash: &'a str,
+        nodes: impl IntoIterator<Item = (&'a Node, Eligibility)>,
+        pods: impl IntoIterator<Item = DaemonPod<'a>>,
+        now: Timestamp,
+    ) -> Self {
+        let (node_objects, eligibility): (Vec<&'a Node>, Vec<Eligibility>) = nodes.into_iter().unzip();
         let nodes: Vec<(&'a str, Eligibility)> = node_objects
             .iter()
-            .map(|n| (n.metadata.name.as_deref().unwrap_or_default(), placement.eligibility(n)))
+            .zip(eligibility)
+            .map(|(n, e)| (n.metadata.name.as_deref().unwrap_or_default(), e))
             .collect();
         let mut node_index = HashMap::with_capacity_and_hasher(nodes.len(), Default::default());
         for (i, (n, _)) in nodes.iter().enumerate() {
