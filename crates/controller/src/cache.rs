@@ -34,14 +34,14 @@ type ByNamespace<K> = HashMap<String, HashMap<String, Arc<K>>>;
 #[derive(Debug)]
 pub struct CachedPod {
     pub facts: PodFacts,
-    /// The verdict of the selector that last looked at this version.
-    pub selected: Verdict,
+    /// The claim of the DaemonSet that last looked at this version.
+    pub claimed: Verdict,
     pub pod: Arc<Pod>,
 }
 
 impl CachedPod {
     pub fn new(pod: Arc<Pod>) -> Self {
-        CachedPod { facts: PodFacts::of(&pod), selected: Verdict::default(), pod }
+        CachedPod { facts: PodFacts::of(&pod), claimed: Verdict::default(), pod }
     }
 }
 

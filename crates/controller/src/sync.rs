@@ -550,14 +550,24 @@ impl Claimed for Arc<CachedPod> {
     fn adopted(pod: Pod) -> Self {
         Arc::new(CachedPod::new(Arc::new(pod)))
     }
-    /// From the pod's facts, and the selector's verdict remembered on this version of it.
+    /// From the pod's facts, remembered on this version of it: the claim depends only on the
+    /// version, the DaemonSet's uid and selector (the token) and whether the DaemonSet is being
+    /// deleted, which a sync never claims for (`sync_guard`), and is judged afresh if it does.
     fn claim(&self, s: &Selecting<'_>) -> Claim {
-        let matches = || {
-            self.selected.holds(s.token, || {
+        let judge = || {
+            claim_by(s.ds, self.facts.controller_uid.as_deref(), self.facts.terminating, || {
                 s.selector.matches(self.pod.metadata.labels.as_ref().unwrap_or(&Default::default()))
             })
         };
-        claim_by(s.ds, self.facts.controller_uid.as_deref(), self.facts.terminating, matches)
+        if s.ds.metadata.deletion_timestamp.is_some() {
+            return judge();
+        }
+        const CLAIMS: [Claim; 4] = [Claim::Ignore, Claim::Owned, Claim::Adopt, Claim::Release];
+        let code = self.claimed.of(s.token, || {
+            let claim = judge();
+            CLAIMS.iter().position(|c| *c == claim).unwrap_or(0) as u8
+        });
+        CLAIMS[usize::from(code)]
     }
 }
 

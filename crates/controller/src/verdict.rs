@@ -1,5 +1,6 @@
-//! A DaemonSet's verdicts on objects, remembered with each object's cached version: whether
-//! its selector matches a pod, whether its placement lets a node run its pod.
+//! A DaemonSet's verdicts on objects, remembered with each object's cached version: its claim
+//! on a pod (by its selector and the pod's controller), whether its placement lets a node run
+//! its pod.
 //!
 //! A sync claims over every pod of its namespace and judges every node, and at 50,000 nodes a
 //! rollout runs hundreds of syncs. One version of an object never changes, nor does what a
