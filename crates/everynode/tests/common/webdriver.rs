@@ -14,6 +14,8 @@ pub struct Browser {
     driver: Child,
     port: u16,
     session: String,
+    /// Chromium's profile directory, removed with the browser.
+    profile: std::path::PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -119,7 +121,7 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
             .to_string();
-        Browser { driver, port, session }
+        Browser { driver, port, session, profile }
     }
 
     fn command(&self, method: &str, what: &str, body: Option<Value>) -> Value {
@@ -172,5 +174,6 @@ impl Drop for Browser {
         let _ = call(self.port, "DELETE", &format!("/session/{}", self.session), None);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
