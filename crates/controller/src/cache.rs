@@ -8,10 +8,10 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use daemonset::Placement;
 use daemonset::ownership::controller_of;
 use daemonset::pod_facts::PodFacts;
 use daemonset::routing::{self, Routing, key_of, resolve_controller_ref, selecting};
+use daemonset::{Eligibility, Placement};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -51,6 +51,18 @@ impl CachedPod {
 pub struct CachedNode {
     pub placed: Verdict,
     pub node: Arc<Node>,
+}
+
+impl CachedNode {
+    /// The node's eligibility under `placement` (whose token is `token`), judged once per
+    /// version of the node and token.
+    pub fn eligibility(&self, token: u64, placement: &Placement) -> Eligibility {
+        let verdict = self.placed.of(token, || {
+            let e = placement.eligibility(&self.node);
+            u8::from(e.should_run) << 1 | u8::from(e.should_continue_running)
+        });
+        Eligibility { should_run: verdict & 2 != 0, should_continue_running: verdict & 1 != 0 }
+    }
 }
 
 /// What the controller knows of the cluster.
@@ -400,4 +412,37 @@ pub fn start(client: Client, router: Router, shared: Option<&Informers>) -> Vec<
         tokio::spawn(watch_kind::<ControllerRevision>(client, router)),
         nodes,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ds(tolerations: serde_json::Value) -> DaemonSet {
+        serde_json::from_value(json!({"metadata": {"name": "d", "namespace": "ns", "uid": "u1"},
+            "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}], "tolerations": tolerations}}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_nodes_eligibility_is_each_placements_own() {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"},
+            "spec": {"taints": [{"key": "dedicated", "value": "x", "effect": "NoSchedule"}]}}))
+        .unwrap();
+        let cached = CachedNode { placed: Verdict::default(), node: Arc::new(node) };
+        let tokens = crate::verdict::Tokens::default();
+        let plain = ds(json!([]));
+        let tolerant = ds(json!([{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]));
+        let (p1, p2) = (Placement::new(&plain), Placement::new(&tolerant));
+        let (t1, t2) = (tokens.token("ns/d", &plain, &p1), tokens.token("ns/d", &tolerant, &p2));
+        let kept_off = Eligibility { should_run: false, should_continue_running: true };
+        for _ in 0..2 {
+            assert_eq!(cached.eligibility(t1, &p1), kept_off);
+            assert_eq!(cached.eligibility(t1, &p1), p1.eligibility(&cached.node));
+            assert_eq!(cached.eligibility(t2, &p2), Eligibility::RUN, "a new placement is judged anew");
+        }
+    }
 }

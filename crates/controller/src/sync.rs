@@ -10,7 +10,7 @@ use daemonset::ownership::{Claim, adopt_patch, claim, claim_by, release_patch};
 use daemonset::pod::{daemon_pod_template, new_daemon_pod};
 use daemonset::revision::{HistoryPlan, history_to_truncate, plan_history, revision_matches};
 use daemonset::sync::{BURST_REPLICAS, Decision, SkipReason, slow_start_batches, status_changed, sync_guard};
-use daemonset::{Eligibility, FailedPodBackoff, Placement, SyncContext};
+use daemonset::{FailedPodBackoff, Placement, SyncContext};
 use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
@@ -20,7 +20,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
-use crate::cache::{Cache, CachedNode, CachedPod};
+use crate::cache::{Cache, CachedPod};
 use crate::expectations::Expectations;
 use crate::metrics::Metrics;
 use crate::sync_error::{Doing, SyncError, request};
@@ -147,18 +147,11 @@ async fn sync_inner(ctx: &Context, key: &str) -> Result<(), SyncError> {
     let nodes = ctx.cache.nodes();
     let placement = Placement::new(&ds);
     let placed = ctx.placements.token(key, &ds, &placement);
-    let eligibility = |c: &CachedNode| {
-        let verdict = c.placed.of(placed, || {
-            let e = placement.eligibility(&c.node);
-            u8::from(e.should_run) << 1 | u8::from(e.should_continue_running)
-        });
-        Eligibility { should_run: verdict & 2 != 0, should_continue_running: verdict & 1 != 0 }
-    };
     let now = Timestamp::now();
     let view = SyncContext::with_eligibility(
         &ds,
         &hash,
-        nodes.iter().map(|c| (c.node.as_ref(), eligibility(c))),
+        nodes.iter().map(|c| (c.node.as_ref(), c.eligibility(placed, &placement))),
         pods.iter().map(|c| (c.pod.as_ref(), &c.facts)),
         now,
     );
