@@ -230,8 +230,14 @@ impl NodeLifecycle {
             }
             if full {
                 // The pods with an eviction pending; those no longer here are dropped.
-                let due: Vec<Arc<Pod>> = pending.keys().filter_map(|k| self.pods.get(k)).collect();
-                pending.retain(|k, _| self.pods.get(k).is_some());
+                let mut due: Vec<Arc<Pod>> = Vec::new();
+                pending.retain(|k, _| match self.pods.get(k) {
+                    Some(pod) => {
+                        due.push(pod);
+                        true
+                    }
+                    None => false,
+                });
                 for pod in due {
                     self.evict(&pod, now, &mut pending).await;
                 }
@@ -360,18 +366,17 @@ impl NodeLifecycle {
                     );
                 }
             }
-            Some(None) => {
-                pending.remove(&key);
-                if !self.delete(pod).await {
-                    // Tried again on the next tick.
-                    pending.insert(key, now);
-                }
-            }
-            Some(Some(secs)) => {
-                let deadline = *pending.entry(key.clone()).or_insert(now + SignedDuration::from_secs(secs));
+            Some(toleration) => {
+                let deadline = match toleration {
+                    None => now,
+                    Some(secs) => {
+                        *pending.entry(key.clone()).or_insert(now + SignedDuration::from_secs(secs))
+                    }
+                };
                 if deadline <= now {
                     pending.remove(&key);
                     if !self.delete(pod).await {
+                        // Tried again on the next tick.
                         pending.insert(key, now);
                     }
                 }
