@@ -1,8 +1,8 @@
 //! Daemon pods: how they are built from the template (upstream `CreatePodTemplate`,
-//! `GetPodFromTemplate`, `ReplaceDaemonSetPodNodeNameNodeAffinity`), which node they belong to,
-//! their ordering, readiness, availability, and whether they run the current template.
+//! `GetPodFromTemplate`, `ReplaceDaemonSetPodNodeNameNodeAffinity`), which node they belong to
+//! and which revision they carry. What a sync reads of them (ordering, readiness, whether they
+//! run the current template) is `crate::pod_facts`.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -124,33 +124,9 @@ pub fn target_node_name(pod: &Pod) -> Option<&str> {
     None
 }
 
-/// Upstream `IsPodUpdated`: the pod carries the current hash, or the current template
-/// generation.
-pub fn is_updated(pod: &Pod, hash: &str, generation: Option<i64>) -> bool {
-    let labels = pod.metadata.labels.as_ref();
-    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
-    let hash_matches = !hash.is_empty() && label(CONTROLLER_REVISION_HASH_LABEL) == Some(hash);
-    let generation_matches =
-        generation.is_some_and(|g| label(TEMPLATE_GENERATION_LABEL) == Some(g.to_string().as_str()));
-    hash_matches || generation_matches
-}
-
 /// The pod's `controller-revision-hash` label.
 pub fn revision_hash(pod: &Pod) -> Option<&str> {
     pod.metadata.labels.as_ref()?.get(CONTROLLER_REVISION_HASH_LABEL).map(String::as_str)
-}
-
-/// Upstream `podByCreationTimestampAndPhase`: scheduled pods first, then older, then by name.
-pub fn oldest_first(a: &Pod, b: &Pod) -> Ordering {
-    let scheduled =
-        |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
-    scheduled(b)
-        .cmp(&scheduled(a))
-        .then_with(|| {
-            let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            created(a).cmp(&created(b))
-        })
-        .then_with(|| a.metadata.name.cmp(&b.metadata.name))
 }
 
 #[cfg(test)]
@@ -198,40 +174,5 @@ mod tests {
         assert!(na.preferred_during_scheduling_ignored_during_execution.is_some(), "preferred terms kept");
         assert_eq!(spec.tolerations.as_ref().unwrap().len(), 6);
         assert_eq!(target_node_name(&pod), Some("node-1"));
-    }
-
-    fn pod(v: serde_json::Value) -> Pod {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn updated_by_hash_or_generation() {
-        let p = pod(
-            json!({"metadata": {"name": "p", "labels": {CONTROLLER_REVISION_HASH_LABEL: "h1", TEMPLATE_GENERATION_LABEL: "2"}}}),
-        );
-        assert!(is_updated(&p, "h1", Some(5)));
-        assert!(is_updated(&p, "h2", Some(2)));
-        assert!(!is_updated(&p, "h2", Some(3)));
-        assert!(!is_updated(&p, "", None));
-    }
-
-    #[test]
-    fn ordering_puts_scheduled_and_older_first() {
-        let a = pod(
-            json!({"metadata": {"name": "a", "creationTimestamp": "2026-01-01T00:00:02Z"}, "spec": {"containers": [], "nodeName": "n"}}),
-        );
-        let b = pod(
-            json!({"metadata": {"name": "b", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": []}}),
-        );
-        let c = pod(
-            json!({"metadata": {"name": "c", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": [], "nodeName": "n"}}),
-        );
-        let d = pod(
-            json!({"metadata": {"name": "d", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": [], "nodeName": "n"}}),
-        );
-        let mut v = [&b, &a, &d, &c];
-        v.sort_by(|x, y| oldest_first(x, y));
-        let names: Vec<_> = v.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect();
-        assert_eq!(names, ["c", "d", "a", "b"]);
     }
 }

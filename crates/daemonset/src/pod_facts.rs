@@ -5,16 +5,18 @@
 //! most of a sync's cost, nearly every read a cache miss. A controller takes these facts when
 //! a version of a pod arrives and keeps them beside it; [`crate::SyncContext`] reads only them,
 //! and the pod itself only to name one it acts on. Each fact is what `crate::pod` and
-//! `apimachinery::core::pod` read from the pod, and the tests below hold them to that.
+//! `apimachinery::core::pod` read from the pod, and the tests below hold them to that; whether
+//! a pod runs the current template (upstream `IsPodUpdated`) and the order of a node's pods
+//! (`podByCreationTimestampAndPhase`) are judged here only.
 
 use std::cmp::Ordering;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::ownership::controller_of;
 use crate::pod::{CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, target_node_name};
-use apimachinery::core::pod::{Readiness, is_terminating, phase};
+use apimachinery::core::pod::{Readiness, is_terminating, phase, ready_since};
 
 /// A pod's phase as a sync tells phases apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,12 +50,6 @@ impl PodFacts {
     pub fn of(pod: &Pod) -> PodFacts {
         let labels = pod.metadata.labels.as_ref();
         let label = |k: &str| labels.and_then(|l| l.get(k)).map(|v| Box::from(v.as_str()));
-        let ready = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-            .filter(|c| c.status == "True");
         PodFacts {
             target_node: target_node_name(pod).map(Box::from),
             scheduled: pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty()),
@@ -63,7 +59,7 @@ impl PodFacts {
                 "Succeeded" => Phase::Succeeded,
                 _ => Phase::Active,
             },
-            ready_since: ready.map(|c| c.last_transition_time.as_ref().map(|t| t.0)),
+            ready_since: ready_since(pod),
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
             revision_hash: label(CONTROLLER_REVISION_HASH_LABEL),
             template_generation: label(TEMPLATE_GENERATION_LABEL),
@@ -82,10 +78,7 @@ impl PodFacts {
 
     /// [`apimachinery::core::pod::readiness`].
     pub fn readiness(&self, min_ready_seconds: i32, now: Timestamp) -> Readiness {
-        let Some(since) = self.ready_since else { return Readiness { ready: false, available: false } };
-        let available = min_ready_seconds <= 0
-            || since.is_some_and(|t| t + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now);
-        Readiness { ready: true, available }
+        Readiness::since(self.ready_since, min_ready_seconds, now)
     }
 
     /// The `controller-revision-hash` label.
@@ -101,7 +94,8 @@ impl PodFacts {
     }
 }
 
-/// [`crate::pod::oldest_first`] from the facts, the pods read only for their names on a tie.
+/// Upstream `podByCreationTimestampAndPhase`: scheduled pods first, then older, then by name
+/// (the pods read only for their names, on a tie).
 pub fn oldest_first(a: (&Pod, &PodFacts), b: (&Pod, &PodFacts)) -> Ordering {
     b.1.scheduled
         .cmp(&a.1.scheduled)
@@ -117,7 +111,7 @@ pub fn of_each<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<PodFacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pod::{is_updated, oldest_first as pod_oldest_first, revision_hash};
+    use crate::pod::{CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, revision_hash};
     use apimachinery::core::pod::{is_ready, is_terminal, readiness};
     use serde_json::json;
 
@@ -174,23 +168,41 @@ mod tests {
                     p.metadata.name
                 );
             }
-            for (hash, generation) in
-                [("h1", None), ("h2", Some(2)), ("", Some(3)), ("h3", Some(4)), ("", None)]
-            {
-                let label = generation.map(|g: i64| g.to_string());
-                assert_eq!(f.is_updated(hash, label.as_deref()), is_updated(p, hash, generation));
-            }
         }
     }
 
     #[test]
-    fn ordering_is_the_pods_ordering() {
-        let all = pods();
-        let facts = of_each(&all);
-        for (a, fa) in all.iter().zip(&facts) {
-            for (b, fb) in all.iter().zip(&facts) {
-                assert_eq!(oldest_first((a, fa), (b, fb)), pod_oldest_first(a, b));
-            }
-        }
+    fn updated_by_hash_or_generation() {
+        let p = pod(
+            json!({"metadata": {"name": "p", "labels": {CONTROLLER_REVISION_HASH_LABEL: "h1", TEMPLATE_GENERATION_LABEL: "2"}}}),
+        );
+        let f = PodFacts::of(&p);
+        assert!(f.is_updated("h1", Some("5")));
+        assert!(f.is_updated("h2", Some("2")));
+        assert!(!f.is_updated("h2", Some("3")));
+        assert!(!f.is_updated("", None));
+        let unlabelled = PodFacts::of(&pod(json!({"metadata": {"name": "q"}})));
+        assert!(!unlabelled.is_updated("h1", Some("2")));
+    }
+
+    #[test]
+    fn ordering_puts_scheduled_and_older_first() {
+        let a = pod(
+            json!({"metadata": {"name": "a", "creationTimestamp": "2026-01-01T00:00:02Z"}, "spec": {"containers": [], "nodeName": "n"}}),
+        );
+        let b = pod(
+            json!({"metadata": {"name": "b", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": []}}),
+        );
+        let c = pod(
+            json!({"metadata": {"name": "c", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": [], "nodeName": "n"}}),
+        );
+        let d = pod(
+            json!({"metadata": {"name": "d", "creationTimestamp": "2026-01-01T00:00:01Z"}, "spec": {"containers": [], "nodeName": "n"}}),
+        );
+        let facts = of_each([&b, &a, &d, &c]);
+        let mut v: Vec<(&Pod, &PodFacts)> = [&b, &a, &d, &c].into_iter().zip(&facts).collect();
+        v.sort_by(|x, y| oldest_first(*x, *y));
+        let names: Vec<_> = v.iter().map(|(p, _)| p.metadata.name.as_deref().unwrap()).collect();
+        assert_eq!(names, ["c", "d", "a", "b"]);
     }
 }

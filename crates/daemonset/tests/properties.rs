@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use apimachinery::core::pod::{is_available, is_terminating};
 use daemonset::eligibility::node_should_run_daemon_pod;
-use daemonset::pod::{is_updated, target_node_name, template_generation};
+use daemonset::pod::{target_node_name, template_generation};
+use daemonset::pod_facts::PodFacts;
 use daemonset::revision::compute_hash;
 use daemonset::{FailedPodBackoff, SyncContext};
 use harness::*;
@@ -159,13 +160,14 @@ proptest! {
         let facts = daemonset::pod_facts::of_each(claimed.iter().copied());
         let ctx = SyncContext::new(&h.ds, &hash, &h.nodes, claimed.iter().copied().zip(&facts), h.now);
         let d = ctx.rolling_update();
-        let generation = template_generation(&h.ds);
+        let generation = template_generation(&h.ds).map(|g| g.to_string());
+        let is_updated = |p: &k8s_openapi::api::core::v1::Pod| PodFacts::of(p).is_updated(&hash, generation.as_deref());
         let mut surging_before = 0;
         let mut surged_beside_available = 0;
         for (node, _) in ctx.nodes() {
             let live: Vec<_> = ctx.pods_on(node).iter().filter(|p| !is_terminating(p)).collect();
-            let new: Vec<_> = live.iter().filter(|p| is_updated(p, &hash, generation)).collect();
-            let old: Vec<_> = live.iter().filter(|p| !is_updated(p, &hash, generation)).collect();
+            let new: Vec<_> = live.iter().filter(|p| is_updated(p)).collect();
+            let old: Vec<_> = live.iter().filter(|p| !is_updated(p)).collect();
             if new.len() > 1 || old.len() > 1 || (new.len() == 1 && old.len() == 1 && !is_available(new[0], 0, h.now)) {
                 surging_before += 1;
             }

@@ -4,8 +4,9 @@
 
 use daemonset::pod::{
     CONTROLLER_REVISION_HASH_LABEL, TEMPLATE_GENERATION_ANNOTATION, TEMPLATE_GENERATION_LABEL,
-    daemon_pod_template, is_updated, pin_to_node, target_node_name,
+    daemon_pod_template, pin_to_node, target_node_name,
 };
+use daemonset::pod_facts::PodFacts;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Affinity, Pod};
 use serde_json::{Value, json};
@@ -47,7 +48,9 @@ fn test_is_pod_updated() {
         ("no labels", GENERATION, None, HASH, false),
     ];
     for (name, generation, labels, hash, want) in cases {
-        assert_eq!(is_updated(&with(labels), hash, Some(generation)), want, "{name}");
+        // What the sync reads: the pod's facts, the generation formatted as its label value.
+        let facts = PodFacts::of(&with(labels));
+        assert_eq!(facts.is_updated(hash, Some(&generation.to_string())), want, "{name}");
     }
 }
 

@@ -40,14 +40,28 @@ pub struct Readiness {
 
 /// [`is_ready`] and [`is_available`] at once.
 pub fn readiness(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Readiness {
-    let Some(c) = ready_condition(pod).filter(|c| c.status == "True") else {
-        return Readiness { ready: false, available: false };
-    };
-    let available = min_ready_seconds <= 0
-        || c.last_transition_time
-            .as_ref()
-            .is_some_and(|t| t.0 + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now);
-    Readiness { ready: true, available }
+    Readiness::since(ready_since(pod), min_ready_seconds, now)
+}
+
+/// The pod's Ready condition is True: `Some`, with its `lastTransitionTime` if it has one.
+/// All that readiness and availability are read from.
+pub fn ready_since(pod: &Pod) -> Option<Option<Timestamp>> {
+    let c = ready_condition(pod).filter(|c| c.status == "True")?;
+    Some(c.last_transition_time.as_ref().map(|t| t.0))
+}
+
+impl Readiness {
+    /// Readiness from what [`ready_since`] read.
+    pub fn since(
+        ready_since: Option<Option<Timestamp>>,
+        min_ready_seconds: i32,
+        now: Timestamp,
+    ) -> Readiness {
+        let Some(since) = ready_since else { return Readiness { ready: false, available: false } };
+        let available = min_ready_seconds <= 0
+            || since.is_some_and(|t| t + SignedDuration::from_secs(i64::from(min_ready_seconds)) < now);
+        Readiness { ready: true, available }
+    }
 }
 
 #[cfg(test)]
