@@ -200,7 +200,7 @@ impl NodeLifecycle {
             let mut full = false;
             let mut check_nodes = false;
             let mut tainted: HashSet<String> = HashSet::new();
-            let mut changed: Vec<Arc<Pod>> = Vec::new();
+            let mut changed: HashSet<String> = HashSet::new();
             tokio::select! {
                 _ = tick.tick() => full = true,
                 _ = monitor.tick() => check_nodes = true,
@@ -226,22 +226,13 @@ impl NodeLifecycle {
             let now = Timestamp::now();
             if check_nodes {
                 self.monitor_nodes().await;
-                continue;
             }
+            // Whatever woke this pass, every pod it gathered is looked at once, as it is now:
+            // the pods that changed, those on nodes whose taints changed, and on the tick those
+            // with an eviction pending (those no longer here are dropped).
+            let mut look = changed;
             if full {
-                // The pods with an eviction pending; those no longer here are dropped.
-                let mut due: Vec<Arc<Pod>> = Vec::new();
-                pending.retain(|k, _| match self.pods.get(k) {
-                    Some(pod) => {
-                        due.push(pod);
-                        true
-                    }
-                    None => false,
-                });
-                for pod in due {
-                    self.evict(&pod, now, &mut pending).await;
-                }
-                continue;
+                look.extend(pending.keys().cloned());
             }
             if !tainted.is_empty() {
                 for pod in self.pods.list() {
@@ -251,12 +242,17 @@ impl NodeLifecycle {
                         .and_then(|s| s.node_name.as_ref())
                         .is_some_and(|n| tainted.contains(n))
                     {
-                        self.evict(&pod, now, &mut pending).await;
+                        look.insert(informer::key_of(pod.as_ref()));
                     }
                 }
             }
-            for pod in changed {
-                self.evict(&pod, now, &mut pending).await;
+            for key in look {
+                match self.pods.get(&key) {
+                    Some(pod) => self.evict(&pod, now, &mut pending).await,
+                    None => {
+                        pending.remove(&key);
+                    }
+                }
             }
         }
     }
@@ -423,9 +419,11 @@ fn note_node(change: Change<Node>, tainted: &mut HashSet<String>) {
 }
 
 /// Notes a pod that changed; a deleted pod's pending eviction is forgotten.
-fn note_pod(change: Change<Pod>, changed: &mut Vec<Arc<Pod>>, pending: &mut HashMap<String, Timestamp>) {
+fn note_pod(change: Change<Pod>, changed: &mut HashSet<String>, pending: &mut HashMap<String, Timestamp>) {
     match change {
-        Change::Applied { new, .. } => changed.push(new),
+        Change::Applied { new, .. } => {
+            changed.insert(informer::key_of(new.as_ref()));
+        }
         Change::Deleted(pod) => {
             pending.remove(&informer::key_of(pod.as_ref()));
         }
