@@ -237,7 +237,7 @@ async fn review(
     let validation = FieldValidation::parse(query.get("fieldValidation"))?;
     let (headers, body) = read_body(req).await?;
     let (value, duplicates) = decode_object_body(&headers, body, validation).await?;
-    let (mut obj, warnings) = strategy::decode(rt, value, validation, duplicates)?;
+    let (mut obj, warnings) = strategy::decode(rt, &value, validation, duplicates)?;
     if let Some(ns) = ns {
         obj["metadata"]["namespace"] = json!(ns);
     }
@@ -368,7 +368,7 @@ async fn resource_request(
             let dry_run = dry_run(&query, "UpdateOptions")?;
             let (headers, body) = read_body(req).await?;
             let scale = decode_body(&headers, body).await?;
-            let (scale, _) = strategy::decode(&SCALE, scale, FieldValidation::Ignore, Vec::new())?;
+            let (scale, _) = strategy::decode(&SCALE, &scale, FieldValidation::Ignore, Vec::new())?;
             let name = name.to_string();
             let manager = manager("UpdateOptions")?;
             let updated = write(false, move || {
@@ -424,7 +424,7 @@ async fn resource_request(
             let (headers, body) = read_body(req).await?;
             let inline = inline_write(&state, body.len());
             let (value, duplicates) = decode_object_body(&headers, body, validation).await?;
-            let (obj, warnings) = strategy::decode(rt, value, validation, duplicates)?;
+            let (obj, warnings) = strategy::decode(rt, &value, validation, duplicates)?;
             let manager = manager("CreateOptions")?;
             let created = write(inline, move || {
                 state.registry.create(
@@ -499,7 +499,7 @@ async fn resource_request(
             let (headers, body) = read_body(req).await?;
             let inline = inline_write(&state, body.len());
             let (value, duplicates) = decode_object_body(&headers, body, validation).await?;
-            let (obj, warnings) = strategy::decode(rt, value, validation, duplicates)?;
+            let (obj, warnings) = strategy::decode(rt, &value, validation, duplicates)?;
             let status_only = sub == Some("status");
             let name = name.to_string();
             let manager = manager("UpdateOptions")?;
@@ -553,7 +553,7 @@ async fn resource_request(
                 ));
             }
             let manager = manager("PatchOptions")?;
-            let (config, warnings) = strategy::decode(rt, body, validation, Vec::new())?;
+            let (config, warnings) = strategy::decode(rt, &body, validation, Vec::new())?;
             let (applied, created) = write(inline, move || {
                 state.registry.apply(
                     rt,

@@ -329,8 +329,7 @@ impl Registry {
                 if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
                     return Err(ApiError::stale(rt, name));
                 }
-                let (decoded, _) = strategy::decode(rt, patched, patch.field_validation, Vec::new())?;
-                Ok(decoded)
+                decode_patched(rt, patched, patch)
             },
             status_only,
             by,
@@ -425,7 +424,9 @@ impl Registry {
                 field_manager::record_update(rt, Some(old), &mut new, by.manager, "")?;
                 strategy::prepare_for_update(rt, &mut new, old);
             }
-            strategy::set_defaults(rt, &mut new)?;
+            if !status_only || rt.rules.defaults_read_status() {
+                strategy::set_defaults(rt, &mut new)?;
+            }
             let errors = strategy::validate_update(rt, &new, old, status_only)?;
             if !errors.is_empty() {
                 return Err(ApiError::invalid(rt, name, &errors));
@@ -672,7 +673,7 @@ impl Registry {
             if self.store.get(rt, &ns, meta_str(&obj, "name")).is_some() {
                 continue;
             }
-            let (decoded, _) = strategy::decode(rt, obj, FieldValidation::Strict, Vec::new())?;
+            let (decoded, _) = strategy::decode(rt, &obj, FieldValidation::Strict, Vec::new())?;
             match self.create(
                 rt,
                 Some(&ns),
@@ -734,6 +735,49 @@ fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str)
 }
 
 /// Applies a patch body to an object's JSON.
+/// Decodes a patched object. The top-level fields a merge or strategic merge patch does not
+/// name (a kubelet's status patch names only `status`) are the stored object's as it was
+/// decoded when written, so they are set aside and taken back as they are, not decoded again;
+/// `metadata` always is. When the rest does not decode alone (a kind that requires a field the
+/// patch left), the whole object is decoded, so every answer is the whole object's.
+fn decode_patched(rt: &ResourceType, mut patched: Value, patch: &Patch) -> ApiResult<Value> {
+    let validation = patch.field_validation;
+    let (Some(body), Some(fields)) = (patch.body.as_object(), patched.as_object_mut()) else {
+        return Ok(strategy::decode(rt, &patched, validation, Vec::new())?.0);
+    };
+    // A directive at the top (`$patch`, `$retainKeys`) may change any field; a kind served in
+    // another form than it stores is decoded whole.
+    let merges = matches!(patch.patch_type, PatchType::Merge | PatchType::Strategic)
+        && !body.keys().any(|k| k.starts_with('$'))
+        && !rt.rules.converts();
+    let left: Vec<String> = if merges {
+        fields
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata") && !body.contains_key(*k))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let set_aside: Vec<(String, Value)> =
+        left.into_iter().filter_map(|k| fields.remove(&k).map(|v| (k, v))).collect();
+    match strategy::decode(rt, &patched, validation, Vec::new()) {
+        Ok((mut decoded, _)) => {
+            for (k, v) in set_aside {
+                decoded[k] = v;
+            }
+            Ok(decoded)
+        }
+        Err(_) if !set_aside.is_empty() => {
+            for (k, v) in set_aside {
+                patched[k] = v;
+            }
+            Ok(strategy::decode(rt, &patched, validation, Vec::new())?.0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch: &Value) -> ApiResult<Value> {
     let mut doc = old.clone();
     match patch_type {
@@ -803,4 +847,70 @@ fn last_written(event: &Value) -> Option<Timestamp> {
     ];
     let managed = event["metadata"]["managedFields"].as_array().into_iter().flatten().map(|m| &m["time"]);
     times.into_iter().chain(managed).filter_map(|t| t.as_str()?.parse::<Timestamp>().ok()).max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources;
+    use serde_json::json;
+
+    fn decoded_whole(rt: &ResourceType, old: &Value, patch: &Patch) -> ApiResult<Value> {
+        let patched = apply_patch(rt, old, patch.patch_type, &patch.body)?;
+        Ok(strategy::decode(rt, &patched, patch.field_validation, Vec::new())?.0)
+    }
+
+    fn patch(patch_type: PatchType, body: Value) -> Patch {
+        Patch { patch_type, body, field_validation: FieldValidation::Strict }
+    }
+
+    #[test]
+    fn a_patch_decodes_to_what_decoding_the_whole_object_gives() {
+        let pods = resources::builtin("", "v1", "pods");
+        let stored = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+            "spec": {"nodeName": "n", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Pending"}});
+        let old = strategy::decode(pods, &stored, FieldValidation::Strict, Vec::new()).unwrap().0;
+        for p in [
+            patch(
+                PatchType::Strategic,
+                json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}),
+            ),
+            patch(PatchType::Merge, json!({"metadata": {"labels": {"c": "d"}}})),
+            patch(PatchType::Strategic, json!({"spec": {"containers": [{"name": "c", "image": "j"}]}})),
+            patch(
+                PatchType::Strategic,
+                json!({"$patch": "replace", "metadata": {"name": "p"}, "spec": {"containers": []}}),
+            ),
+            patch(PatchType::Merge, json!({"status": null})),
+        ] {
+            let patched = apply_patch(pods, &old, p.patch_type, &p.body).unwrap();
+            assert_eq!(
+                decode_patched(pods, patched, &p).unwrap(),
+                decoded_whole(pods, &old, &p).unwrap(),
+                "{:?}",
+                p.body
+            );
+        }
+        // What the patch names is decoded: an unknown field in it is refused, as before.
+        let unknown = patch(PatchType::Merge, json!({"spec": {"nodeNme": "m"}}));
+        let patched = apply_patch(pods, &old, unknown.patch_type, &unknown.body).unwrap();
+        let error = decode_patched(pods, patched, &unknown).unwrap_err();
+        assert!(error.message.contains("unknown field \"spec.nodeNme\""), "{}", error.message);
+    }
+
+    #[test]
+    fn a_kind_that_requires_a_field_the_patch_leaves_is_decoded_whole() {
+        // A core Event requires its involvedObject, which a patch of its count leaves alone.
+        let events = resources::builtin("", "v1", "events");
+        let stored = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Created", "count": 1});
+        let old = strategy::decode(events, &stored, FieldValidation::Strict, Vec::new()).unwrap().0;
+        let p = patch(PatchType::Strategic, json!({"count": 2, "lastTimestamp": "2026-01-01T00:00:00Z"}));
+        let patched = apply_patch(events, &old, p.patch_type, &p.body).unwrap();
+        let decoded = decode_patched(events, patched, &p).unwrap();
+        assert_eq!(decoded, decoded_whole(events, &old, &p).unwrap());
+        assert_eq!(decoded["involvedObject"]["name"], "p");
+        assert_eq!(decoded["count"], 2);
+    }
 }

@@ -36,7 +36,7 @@ impl FieldValidation {
 /// and the warnings for what it dropped or kept the last of.
 pub fn decode(
     rt: &ResourceType,
-    body: Value,
+    body: &Value,
     validation: FieldValidation,
     duplicates: Vec<String>,
 ) -> ApiResult<(Value, Vec<String>)> {
@@ -57,10 +57,10 @@ pub fn decode(
             rt.kind
         )));
     }
-    let canonical = rt.rules.canonical(&body).map_err(|e| cannot_handle(e.to_string()))?;
+    let canonical = rt.rules.canonical(body).map_err(|e| cannot_handle(e.to_string()))?;
     let mut unknown = Vec::new();
     if validation != FieldValidation::Ignore {
-        find_unknown_fields(&body, &canonical, &mut String::new(), &mut unknown);
+        find_unknown_fields(body, &canonical, &mut String::new(), &mut unknown);
     }
     let problems: Vec<String> = unknown
         .iter()
@@ -235,14 +235,14 @@ mod tests {
     fn strict_decoding_names_unknown_fields() {
         let body = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "x"},
             "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "a", "imagee": "b"}]}}, "bogus": 1}});
-        let err = decode(ds(), body.clone(), FieldValidation::Strict, Vec::new()).unwrap_err();
+        let err = decode(ds(), &body, FieldValidation::Strict, Vec::new()).unwrap_err();
         assert_eq!(err.code, 400);
         assert_eq!(
             err.message,
             "DaemonSet in version \"v1\" cannot be handled as a DaemonSet: strict decoding error: \
              unknown field \"spec.bogus\", unknown field \"spec.template.spec.containers[0].imagee\""
         );
-        let (obj, warnings) = decode(ds(), body, FieldValidation::Ignore, Vec::new()).unwrap();
+        let (obj, warnings) = decode(ds(), &body, FieldValidation::Ignore, Vec::new()).unwrap();
         assert!(warnings.is_empty());
         assert!(obj["spec"].get("bogus").is_none());
     }
@@ -251,7 +251,7 @@ mod tests {
     fn kind_mismatch_is_bad_request() {
         let err = decode(
             ds(),
-            json!({"kind": "Pod", "metadata": {"name": "x"}}),
+            &json!({"kind": "Pod", "metadata": {"name": "x"}}),
             FieldValidation::Strict,
             Vec::new(),
         )

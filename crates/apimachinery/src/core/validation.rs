@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Event, Namespace, Node, NodeSelector, NodeSelectorRequirement, Pod, PodSpec,
-    PodTemplateSpec, Toleration, Volume,
+    PodStatus, PodTemplateSpec, Toleration, Volume,
 };
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -676,9 +676,9 @@ pub fn validate_configmap_update(new: &ConfigMap, old: &ConfigMap) -> FieldError
 
 /// Upstream's `ValidatePodStatusUpdate`, the parts a status writer can get wrong: the
 /// nominated node's name and the pod's and host's IPs (valid, at most one per family).
-pub fn validate_pod_status_update(new: &Pod) -> FieldErrors {
+/// Upstream's `ValidatePodStatusUpdate`, of what it reads: the new status.
+pub fn validate_pod_status_update(status: &PodStatus) -> FieldErrors {
     let mut errs = Vec::new();
-    let Some(status) = &new.status else { return errs };
     let path = Path::new("status");
     if let Some(nominated) = status.nominated_node_name.as_deref().filter(|n| !n.is_empty()) {
         for msg in is_dns1123_subdomain(nominated) {
@@ -803,12 +803,15 @@ mod update_tests {
 
     #[test]
     fn pod_status_ips_are_checked() {
-        let pod: Pod = serde_json::from_value(
-            json!({"status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}], "nominatedNodeName": "n1"}}),
+        let status: PodStatus = serde_json::from_value(
+            json!({"podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}], "nominatedNodeName": "n1"}),
         )
         .unwrap();
-        assert!(validate_pod_status_update(&pod).is_empty());
-        let bad: Pod = serde_json::from_value(json!({"status": {"podIPs": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "hostIPs": [{"ip": "nope"}]}})).unwrap();
+        assert!(validate_pod_status_update(&status).is_empty());
+        let bad: PodStatus = serde_json::from_value(
+            json!({"podIPs": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "hostIPs": [{"ip": "nope"}]}),
+        )
+        .unwrap();
         let fields: Vec<String> = validate_pod_status_update(&bad).iter().map(|e| e.field.clone()).collect();
         assert_eq!(fields, ["status.podIPs", "status.hostIPs[0].ip"]);
     }

@@ -108,6 +108,14 @@ pub trait Kind: Send + Sync + Debug {
         Ok(())
     }
 
+    /// Whether the kind's defaults read or write its status (a Node's allocatable does). A
+    /// status write keeps all but the status from the stored object, defaulted when it was
+    /// written, so for a kind whose defaults leave the status alone it skips them: the same
+    /// object, without decoding the whole of it once more on the kubelets' hottest write.
+    fn defaults_read_status(&self) -> bool {
+        true
+    }
+
     /// What create resets (status, generation), after the server's metadata is set.
     fn prepare_for_create(&self, _obj: &mut Value) {}
 

@@ -38,11 +38,21 @@ impl Kind for Pod {
     }
 
     fn validate_status_update(&self, new: &Value, _old: &Value) -> ApiResult<FieldErrors> {
-        Ok(apimachinery::core::validate_pod_status_update(&typed(new)?))
+        // What upstream's status validation reads is the status: only it is decoded.
+        match new.get("status") {
+            Some(status) => Ok(apimachinery::core::validate_pod_status_update(&typed(status)?)),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn set_defaults(&self, obj: &mut Value) -> ApiResult<()> {
         defaulted(obj, apimachinery::core::set_defaults_pod)
+    }
+
+    /// A pod's defaults are its spec's (`SetDefaults_PodSpec`, containers, volumes, requests
+    /// from limits).
+    fn defaults_read_status(&self) -> bool {
+        false
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
