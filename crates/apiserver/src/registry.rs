@@ -734,7 +734,6 @@ fn admit_namespace(snap: &Snapshot<'_>, rt: &ResourceType, ns: &str, name: &str)
     }
 }
 
-/// Applies a patch body to an object's JSON.
 /// Decodes a patched object. The top-level fields a merge or strategic merge patch does not
 /// name (a kubelet's status patch names only `status`) are the stored object's as it was
 /// decoded when written, so they are set aside and taken back as they are, not decoded again;
@@ -778,6 +777,7 @@ fn decode_patched(rt: &ResourceType, mut patched: Value, patch: &Patch) -> ApiRe
     }
 }
 
+/// Applies a patch body to an object's JSON.
 pub fn apply_patch(rt: &ResourceType, old: &Value, patch_type: PatchType, patch: &Value) -> ApiResult<Value> {
     let mut doc = old.clone();
     match patch_type {
